@@ -1,0 +1,48 @@
+"""nbdeploy: notebooks into deployed functions, scheduled papermill jobs and served models, on Dask.
+
+``import nbdeploy as nbd`` gives the public API; everything heavy (Dask, papermill, jupyter-server) is
+imported lazily, on first use.
+"""
+
+from __future__ import annotations
+
+from . import store
+from ._version import __version__
+from .config import Settings, get_settings
+from .exceptions import (
+    AuthError,
+    ClusterError,
+    ClusterTimeoutError,
+    ConfigError,
+    ConflictError,
+    InvalidInputError,
+    InvalidNameError,
+    MissingDependencyError,
+    NbdeployError,
+    NotFoundError,
+    PayloadTooLargeError,
+    SignatureError,
+    StoreError,
+    UserCodeError,
+)
+
+__all__ = [
+    "AuthError",
+    "ClusterError",
+    "ClusterTimeoutError",
+    "ConfigError",
+    "ConflictError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "MissingDependencyError",
+    "NbdeployError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "Settings",
+    "SignatureError",
+    "StoreError",
+    "UserCodeError",
+    "__version__",
+    "get_settings",
+    "store",
+]

@@ -1,0 +1,190 @@
+"""One settings object for every nbdeploy process.
+
+Each setting is resolved, first match wins, from:
+
+1. an explicit argument (``Settings(store_url=...)``, a CLI flag, the server extension's own traits);
+2. an ``NBDEPLOY_*`` environment variable (``NBDEPLOY_HOME``, ``NBDEPLOY_STORE_URL``, …);
+3. Jupyter config: ``c.Nbdeploy.store_url = ...`` in ``jupyter_server_config.py``/``.json`` or
+   ``nbdeploy_config.py``/``.json`` anywhere on ``jupyter --paths``' config path;
+4. the default, which makes a fresh machine work with nothing running.
+
+``Settings.sources`` records where each value came from, which ``nbdeploy info`` prints.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from traitlets import Integer, Unicode
+from traitlets.config import Config, Configurable
+
+from .exceptions import ConfigError
+
+__all__ = ["NbdeployConfig", "Settings", "get_settings", "reset_settings"]
+
+SECRET_KEYS = ("token",)
+
+
+class NbdeployConfig(Configurable):
+    """The ``c.Nbdeploy`` section of Jupyter config (every trait here is a setting)."""
+
+    # the config section is named after the class; expose it as "Nbdeploy"
+    home = Unicode(None, allow_none=True, help="Folder for nbdeploy's local state (default ~/.nbdeploy).").tag(
+        config=True
+    )
+    store_url = Unicode(None, allow_none=True, help="fsspec URL of the artifact store.").tag(config=True)
+    catalog_url = Unicode(None, allow_none=True, help="SQLAlchemy URL of the catalog.").tag(config=True)
+    cluster = Unicode(
+        None, allow_none=True, help="'local', 'auto', 'cuda', a scheduler address or 'module:Class'."
+    ).tag(config=True)
+    token = Unicode(None, allow_none=True, help="Token for `nbdeploy serve`.").tag(config=True)
+    max_body_bytes = Integer(None, allow_none=True, help="Largest request body the REST API accepts.").tag(
+        config=True
+    )
+    cache_bytes = Integer(None, allow_none=True, help="Size of each worker's artifact cache in bytes.").tag(
+        config=True
+    )
+
+
+NbdeployConfig.__name__ = "Nbdeploy"  # so that `c.Nbdeploy.<setting>` configures it
+
+# name -> (environment variable, default factory taking the partially resolved values)
+_DEFAULTS: dict[str, tuple[str, Any]] = {
+    "home": ("NBDEPLOY_HOME", lambda v: str(Path("~/.nbdeploy").expanduser())),
+    "store_url": ("NBDEPLOY_STORE_URL", lambda v: "file://" + str(Path(v["home"]) / "store")),
+    "catalog_url": ("NBDEPLOY_CATALOG_URL", lambda v: "sqlite:///" + str(Path(v["home"]) / "catalog.db")),
+    "cluster": ("NBDEPLOY_CLUSTER", lambda v: "local"),
+    "token": ("NBDEPLOY_TOKEN", lambda v: None),
+    "max_body_bytes": ("NBDEPLOY_MAX_BODY_BYTES", lambda v: 10 * 1024 * 1024),
+    "cache_bytes": ("NBDEPLOY_CACHE_BYTES", lambda v: 2 * 1024**3),
+}
+_INT_SETTINGS = ("max_body_bytes", "cache_bytes")
+
+
+def _load_jupyter_config() -> Config:
+    """Read ``c.Nbdeploy`` settings from the Jupyter config path (server and nbdeploy config files)."""
+    from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
+
+    try:
+        from jupyter_core.paths import jupyter_config_path
+    except ImportError:  # pragma: no cover - jupyter_core is a dependency of jupyter-server
+        return Config()
+    merged = Config()
+    # jupyter_config_path() lists the most important folder first; merge in reverse so it wins.
+    for folder in reversed(jupyter_config_path()):
+        for base in ("jupyter_server_config", "nbdeploy_config"):
+            for loader_cls, ext in ((JSONFileConfigLoader, ".json"), (PyFileConfigLoader, ".py")):
+                if not os.path.isfile(os.path.join(folder, base + ext)):
+                    continue
+                try:
+                    merged.merge(loader_cls(base + ext, path=folder).load_config())
+                except ConfigFileNotFound:
+                    continue
+                except Exception as exc:  # a broken config file is the user's to fix; say which
+                    raise ConfigError(f"could not read {os.path.join(folder, base + ext)}: {exc}") from exc
+    return merged
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :meth:`Settings.resolve` (or :func:`get_settings`)."""
+
+    home: str
+    store_url: str
+    catalog_url: str
+    cluster: str
+    token: str | None
+    max_body_bytes: int
+    cache_bytes: int
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def resolve(cls, config: Config | None = None, *, read_jupyter_config: bool = True, **explicit: Any) -> Settings:
+        """Resolve every setting: explicit argument > ``NBDEPLOY_*`` > Jupyter config > default.
+
+        ``config`` is a traitlets ``Config`` already loaded (the Jupyter server passes its own); when it is
+        ``None`` and ``read_jupyter_config`` is true, the config files on the Jupyter path are read.
+        Raises :class:`ConfigError` for an unknown or malformed setting.
+        """
+        unknown = set(explicit) - set(_DEFAULTS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(_DEFAULTS)}")
+        if config is None:
+            config = _load_jupyter_config() if read_jupyter_config else Config()
+        section = config.get("Nbdeploy", {}) if config else {}
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, (env, default) in _DEFAULTS.items():
+            if explicit.get(name) is not None:
+                values[name], sources[name] = explicit[name], "argument"
+            elif os.environ.get(env):
+                values[name], sources[name] = os.environ[env], f"environment {env}"
+            elif name in section and section[name] is not None:
+                values[name], sources[name] = section[name], "jupyter config c.Nbdeploy." + name
+            else:
+                values[name], sources[name] = default(values), "default"
+            if name in _INT_SETTINGS:
+                try:
+                    values[name] = int(values[name])
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"setting {name} ({sources[name]}) must be an integer, got {values[name]!r}") from exc
+            elif values[name] is not None:
+                values[name] = str(values[name])
+        values["home"] = str(Path(values["home"]).expanduser())
+        return cls(**values, sources=sources)
+
+    @property
+    def runtime_dir(self) -> Path:
+        """``<home>/runtime``: where a long-lived cluster and servers advertise themselves."""
+        return Path(self.home) / "runtime"
+
+    def ensure_token(self) -> str:
+        """Return the configured token, or a new random one when none is set."""
+        return self.token or secrets.token_urlsafe(24)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """Return ``(setting, value, source)`` rows for display, with secrets masked."""
+        rows = []
+        for name in _DEFAULTS:
+            value = getattr(self, name)
+            if name in SECRET_KEYS and value:
+                shown = value[:2] + "…" + "*" * 6
+            elif value is None:
+                shown = "(not set)"
+            else:
+                shown = str(value)
+            rows.append((name, shown, self.sources.get(name, "")))
+        return rows
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Return the process-wide settings, resolving them on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.resolve()
+    return _current
+
+
+def set_settings(settings: Settings) -> None:
+    """Make ``settings`` the process-wide settings (used by the servers, which resolve their own)."""
+    global _current
+    _current = settings
+    from . import store as _store  # the default store follows the settings
+
+    _store._reset_default()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (and everything built from them); the next use resolves them again."""
+    global _current
+    _current = None
+    from . import store as _store
+
+    _store._reset_default()

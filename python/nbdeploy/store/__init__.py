@@ -1,0 +1,374 @@
+"""The store: content-addressed blobs (fsspec) plus the SQL catalog of versions and aliases.
+
+``nbd.store.put("model", "churn", b"...")`` writes the blob, then inserts the version row — no process has
+to be running. The module-level functions work on the default store built from the settings; build a
+:class:`Store` yourself for another one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from ..exceptions import ConflictError, InvalidInputError, NotFoundError
+from ..names import validate_kind, validate_name
+from .artifacts import ArtifactStore, BlobInfo, Data
+from .catalog import Catalog
+from .models import ArtifactVersionRow
+
+__all__ = [
+    "ArtifactStore",
+    "BlobInfo",
+    "Catalog",
+    "GcReport",
+    "Store",
+    "Version",
+    "default_store",
+    "delete",
+    "delete_version",
+    "gc",
+    "get",
+    "latest",
+    "list",
+    "open",
+    "put",
+    "read",
+    "resolve",
+    "set_alias",
+    "versions",
+]
+
+RESERVED_ALIASES = ("latest",)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One immutable stored version of a named artifact."""
+
+    kind: str
+    name: str
+    version: int
+    sha256: str
+    size: int
+    created_at: datetime
+    owner: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the reference that always means exactly this version."""
+        return f"{self.name}@{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of this version."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "created_at": self.created_at.isoformat(),
+            "owner": self.owner,
+            "metadata": self.metadata,
+            "aliases": builtins.list(self.aliases),
+        }
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What :meth:`Store.gc` removed: blob digests, bytes freed, and how many blobs were kept."""
+
+    removed: tuple[str, ...]
+    bytes_freed: int
+    kept: int
+
+
+def _owner() -> str | None:
+    for var in ("JUPYTERHUB_USER", "USER", "LOGNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+def parse_ref(ref: str) -> tuple[str, int | str | None]:
+    """Split ``name``, ``name@3`` or ``name@alias`` into ``(name, version-or-alias-or-None)``."""
+    if not isinstance(ref, str):
+        raise InvalidInputError(f"{ref!r} is not a reference: use 'name', 'name@3' or 'name@alias'", "ref")
+    name, sep, rest = ref.partition("@")
+    if not sep:
+        return name, None
+    return name, int(rest) if rest.isdigit() else rest
+
+
+class Store:
+    """Artifacts (blobs in ``store_url``) and their catalog (``catalog_url``)."""
+
+    def __init__(self, store_url: str, catalog_url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.artifacts = ArtifactStore(store_url, storage_options)
+        self.catalog = Catalog(catalog_url)
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> Store:
+        """Build the store the settings name (the process-wide settings by default)."""
+        from ..config import get_settings
+
+        s = settings or get_settings()
+        return cls(s.store_url, s.catalog_url)
+
+    @property
+    def url(self) -> str:
+        return self.artifacts.url
+
+    # --- conversions ------------------------------------------------------------------------------
+    def _version(self, row: ArtifactVersionRow, aliases: dict[str, int] | None = None) -> Version:
+        if aliases is None:
+            aliases = self.catalog.aliases(row.kind, row.name)
+        return Version(
+            kind=row.kind,
+            name=row.name,
+            version=row.version,
+            sha256=row.sha256,
+            size=row.size,
+            created_at=row.created_at,
+            owner=row.owner,
+            metadata=dict(row.meta or {}),
+            aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
+        )
+
+    # --- writing ----------------------------------------------------------------------------------
+    def put(
+        self,
+        kind: str,
+        name: str,
+        data: Data,
+        metadata: dict[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> Version:
+        """Store ``data`` as the next version of ``kind/name`` and return it.
+
+        The blob is written whole first, the version row after, so ``latest`` only ever moves to a complete
+        version. Raises :class:`InvalidNameError` for a bad kind or name.
+        """
+        validate_kind(kind)
+        validate_name(name)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidInputError("metadata must be a dict of JSON values", "metadata")
+        blob = self.artifacts.put_blob(data)
+        row = self.catalog.add_version(kind, name, blob.sha256, blob.size, owner or _owner(), dict(metadata or {}))
+        return self._version(row, {})
+
+    def set_alias(self, kind: str, name: str, alias: str, version: int) -> Version:
+        """Point ``alias`` at ``version`` of ``kind/name`` and return that version."""
+        validate_name(alias, "alias")
+        if alias in RESERVED_ALIASES:
+            raise InvalidInputError(f"'{alias}' always means the newest version and cannot be set", "alias")
+        target = self.get(kind, name, int(version))
+        self.catalog.set_alias(kind, name, alias, target.version)
+        return self.get(kind, name, target.version)
+
+    def delete_alias(self, kind: str, name: str, alias: str) -> None:
+        """Remove an alias; raise :class:`NotFoundError` if it does not exist."""
+        if not self.catalog.delete_alias(validate_kind(kind), validate_name(name), alias):
+            raise NotFoundError(f"{kind} {name!r} has no alias {alias!r}")
+
+    def delete_version(self, kind: str, name: str, version: int) -> None:
+        """Delete one version (its number is never reused; aliases on it are removed; gc frees the blob)."""
+        self.get(kind, name, version)
+        self.catalog.mark_deleted(kind, name, int(version))
+
+    def delete(self, kind: str, name: str) -> int:
+        """Delete every version of ``kind/name``; return how many were deleted."""
+        validate_kind(kind)
+        validate_name(name)
+        count = self.catalog.mark_deleted(kind, name)
+        if not count:
+            raise NotFoundError(f"no {kind} named {name!r}")
+        return count
+
+    # --- reading ----------------------------------------------------------------------------------
+    def get(self, kind: str, name: str, version: int | str | None = None) -> Version:
+        """Return a version: the newest when ``version`` is ``None`` or ``"latest"``, else by number or alias.
+
+        ``name`` may also carry the reference (``"churn@production"``). Raises :class:`NotFoundError`.
+        """
+        validate_kind(kind)
+        if version is None and isinstance(name, str) and "@" in name:
+            name, version = parse_ref(name)
+        validate_name(name)
+        if version is None or version == "latest":
+            row = self.catalog.latest_version(kind, name)
+            if row is None:
+                raise NotFoundError(f"no {kind} named {name!r}: `nbdeploy store ls {kind}` lists them")
+            return self._version(row)
+        if isinstance(version, str) and not version.isdigit():
+            number = self.catalog.get_alias(kind, name, validate_name(version, "alias"))
+            if number is None:
+                raise NotFoundError(f"{kind} {name!r} has no alias {version!r}")
+        else:
+            try:
+                number = int(version)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"version must be a number or an alias, got {version!r}", "version") from exc
+        row = self.catalog.get_version(kind, name, number)
+        if row is None:
+            raise NotFoundError(f"{kind} {name!r} has no version {number}")
+        return self._version(row)
+
+    def resolve(self, kind: str, ref: str) -> Version:
+        """Resolve ``name``, ``name@3``, ``name@latest`` or ``name@alias`` to a version."""
+        name, version = parse_ref(ref)
+        return self.get(kind, name, version)
+
+    def latest(self, kind: str, name: str) -> Version:
+        """Return the newest version of ``kind/name``."""
+        return self.get(kind, name)
+
+    def versions(self, kind: str, name: str) -> builtins.list[Version]:
+        """Return every live version of ``kind/name``, oldest first (empty if there are none)."""
+        validate_kind(kind)
+        validate_name(name)
+        aliases = self.catalog.aliases(kind, name)
+        return [self._version(r, aliases) for r in self.catalog.list_versions(kind, name)]
+
+    def list(self, kind: str | None = None) -> builtins.list[Version]:
+        """Return the newest version of every name (of ``kind``, or of every kind)."""
+        if kind is not None:
+            validate_kind(kind)
+        return [self._version(r) for r in self.catalog.list_latest(kind)]
+
+    def read(self, kind: str, name: str, version: int | str | None = None) -> bytes:
+        """Return the bytes of a version (see :meth:`get` for ``version``)."""
+        return self.artifacts.read_blob(self.get(kind, name, version).sha256)
+
+    def open(self, kind: str, name: str, version: int | str | None = None) -> IO[bytes]:
+        """Open a version's bytes for streaming reads."""
+        return self.artifacts.open_blob(self.get(kind, name, version).sha256)
+
+    # --- maintenance ------------------------------------------------------------------------------
+    def gc(self, grace_seconds: float = 600.0) -> GcReport:
+        """Remove blobs that no live version references and that are older than ``grace_seconds``.
+
+        The grace period protects a blob whose version row a concurrent ``put`` has not inserted yet.
+        """
+        live = self.catalog.live_hashes()
+        fs = self.artifacts.fs
+        removed: builtins.list[str] = []
+        freed = kept = 0
+        now = time.time()
+        for sha in self.artifacts.iter_blobs():
+            if sha in live:
+                kept += 1
+                continue
+            path = self.artifacts.blob_path(sha)
+            try:
+                info = fs.info(path)
+                age = now - _mtime(fs, path, info)
+            except FileNotFoundError:
+                continue
+            if age < grace_seconds:
+                kept += 1
+                continue
+            self.artifacts.delete_blob(sha)
+            removed.append(sha)
+            freed += int(info.get("size") or 0)
+        return GcReport(tuple(removed), freed, kept)
+
+
+def _mtime(fs: Any, path: str, info: dict[str, Any]) -> float:
+    for key in ("mtime", "LastModified", "created", "last_modified"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+    try:
+        return fs.modified(path).timestamp()
+    except Exception:
+        return 0.0
+
+
+_default: Store | None = None
+_lock = threading.Lock()
+
+
+def default_store() -> Store:
+    """Return the process-wide store built from the settings (created on first use)."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = Store.from_settings()
+        return _default
+
+
+def _reset_default() -> None:
+    global _default
+    with _lock:
+        if _default is not None:
+            _default.catalog.dispose()
+        _default = None
+
+
+def put(kind: str, name: str, data: Data, metadata: dict[str, Any] | None = None) -> Version:
+    """Store ``data`` as the next version of ``kind/name`` in the default store (see :meth:`Store.put`)."""
+    return default_store().put(kind, name, data, metadata)
+
+
+def get(kind: str, name: str, version: int | str | None = None) -> Version:
+    """Return a version from the default store (see :meth:`Store.get`)."""
+    return default_store().get(kind, name, version)
+
+
+def read(kind: str, name: str, version: int | str | None = None) -> bytes:
+    """Return a version's bytes from the default store."""
+    return default_store().read(kind, name, version)
+
+
+def open(kind: str, name: str, version: int | str | None = None) -> IO[bytes]:  # noqa: A001
+    """Open a version's bytes from the default store for streaming."""
+    return default_store().open(kind, name, version)
+
+
+def versions(kind: str, name: str) -> builtins.list[Version]:
+    """Return every live version of ``kind/name`` in the default store."""
+    return default_store().versions(kind, name)
+
+
+def latest(kind: str, name: str) -> Version:
+    """Return the newest version of ``kind/name`` in the default store."""
+    return default_store().latest(kind, name)
+
+
+def list(kind: str | None = None) -> builtins.list[Version]:  # noqa: A001
+    """Return the newest version of every name in the default store."""
+    return default_store().list(kind)
+
+
+def set_alias(kind: str, name: str, alias: str, version: int) -> Version:
+    """Point an alias at a version in the default store."""
+    return default_store().set_alias(kind, name, alias, version)
+
+
+def resolve(kind: str, ref: str) -> Version:
+    """Resolve ``name@alias`` / ``name@3`` / ``name`` in the default store."""
+    return default_store().resolve(kind, ref)
+
+
+def delete_version(kind: str, name: str, version: int) -> None:
+    """Delete one version in the default store."""
+    default_store().delete_version(kind, name, version)
+
+
+def delete(kind: str, name: str) -> int:
+    """Delete every version of ``kind/name`` in the default store."""
+    return default_store().delete(kind, name)
+
+
+def gc(grace_seconds: float = 600.0) -> GcReport:
+    """Remove unreferenced blobs from the default store."""
+    return default_store().gc(grace_seconds)

@@ -1,0 +1,305 @@
+"""The SQL catalog: engine set-up (SQLite or PostgreSQL), migrations and artifact-version queries.
+
+The catalog is nbdeploy's control plane: every artifact version, alias, schedule and run is a row. SQLite
+runs in WAL mode with a busy timeout and ``BEGIN IMMEDIATE`` transactions (so concurrent writers queue
+instead of failing); PostgreSQL takes a per-name advisory lock while it allocates a version number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..exceptions import ConfigError, MissingDependencyError, StoreError
+from .models import AliasRow, ArtifactVersionRow, utcnow
+
+__all__ = ["Catalog"]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_DRIVER_HINTS = {"postgresql": ("psycopg[binary]", "postgres"), "mysql": ("pymysql", None)}
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"catalog_url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///path/catalog.db)") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship with
+    try:
+        if backend == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
+            _configure_sqlite(engine)
+        else:
+            engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (ImportError, NoSuchModuleError) as exc:
+        package, extra = _DRIVER_HINTS.get(backend, (backend, None))
+        raise MissingDependencyError(f"the catalog {parsed.render_as_string()!r}", package, extra) from exc
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Catalog:
+    """The SQL catalog at ``url``; :meth:`migrate` brings its schema to the newest revision."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.migrate()
+
+    # --- schema -----------------------------------------------------------------------------------
+    def _alembic_config(self, connection: sa.Connection) -> Any:
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = connection
+        return cfg
+
+    def _head(self) -> str:
+        from alembic.script import ScriptDirectory
+
+        cfg = self._alembic_config(None)  # type: ignore[arg-type]
+        return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+    def current_revision(self) -> str | None:
+        """Return the schema revision the database is at (``None`` for an empty database)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest revision; safe when many processes call it at once."""
+        from alembic import command
+
+        try:
+            if self.current_revision() == self._head():
+                return
+            with self._migration_lock():
+                with self.engine.begin() as conn:
+                    command.upgrade(self._alembic_config(conn), "head")
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the catalog {self._safe_url()}: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.dialect == "sqlite":
+            database = make_url(self.url).database or ""
+            if not database or database == ":memory:":
+                yield
+                return
+            lock_path = str(Path(database).expanduser()) + ".migrate.lock"
+            with open(lock_path, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        elif self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(724311)"))
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(724311)"))
+                    conn.commit()
+        else:
+            yield
+
+    def _safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    # --- sessions ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call after ``fork`` and on shutdown)."""
+        self.engine.dispose()
+
+    # --- artifact versions ------------------------------------------------------------------------
+    def add_version(
+        self, kind: str, name: str, sha256: str, size: int, owner: str | None, metadata: dict[str, Any]
+    ) -> ArtifactVersionRow:
+        """Insert the next version of ``kind/name`` and return its row; numbers are gap-free, never reused."""
+        for attempt in range(50):
+            try:
+                with self.session() as s:
+                    if self.dialect == "postgresql":
+                        s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{kind}/{name}"})
+                    current = s.scalar(
+                        select(func.max(ArtifactVersionRow.version)).where(
+                            ArtifactVersionRow.kind == kind, ArtifactVersionRow.name == name
+                        )
+                    )
+                    row = ArtifactVersionRow(
+                        kind=kind,
+                        name=name,
+                        version=(current or 0) + 1,
+                        sha256=sha256,
+                        size=size,
+                        created_at=utcnow(),
+                        owner=owner,
+                        meta=metadata,
+                        deleted=False,
+                    )
+                    s.add(row)
+                return row
+            except IntegrityError:
+                time.sleep(0.005 * (attempt + 1))  # another writer took that number: try the next one
+        raise StoreError(f"could not allocate a version of {kind} {name!r}: too much contention")
+
+    def _live(self) -> Any:
+        return ArtifactVersionRow.deleted.is_(False)
+
+    def get_version(self, kind: str, name: str, version: int) -> ArtifactVersionRow | None:
+        """Return the live row of ``kind/name`` version ``version``, or ``None``."""
+        with self.session() as s:
+            return s.scalar(
+                select(ArtifactVersionRow).where(
+                    ArtifactVersionRow.kind == kind,
+                    ArtifactVersionRow.name == name,
+                    ArtifactVersionRow.version == version,
+                    self._live(),
+                )
+            )
+
+    def latest_version(self, kind: str, name: str) -> ArtifactVersionRow | None:
+        """Return the newest live row of ``kind/name``, or ``None``."""
+        with self.session() as s:
+            return s.scalar(
+                select(ArtifactVersionRow)
+                .where(ArtifactVersionRow.kind == kind, ArtifactVersionRow.name == name, self._live())
+                .order_by(ArtifactVersionRow.version.desc())
+                .limit(1)
+            )
+
+    def list_versions(self, kind: str, name: str) -> list[ArtifactVersionRow]:
+        """Return the live rows of ``kind/name``, oldest first."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(ArtifactVersionRow)
+                    .where(ArtifactVersionRow.kind == kind, ArtifactVersionRow.name == name, self._live())
+                    .order_by(ArtifactVersionRow.version)
+                )
+            )
+
+    def list_latest(self, kind: str | None = None) -> list[ArtifactVersionRow]:
+        """Return the newest live row of every name (of one kind, or of all), ordered by kind and name."""
+        with self.session() as s:
+            newest = (
+                select(
+                    ArtifactVersionRow.kind.label("k"),
+                    ArtifactVersionRow.name.label("n"),
+                    func.max(ArtifactVersionRow.version).label("v"),
+                )
+                .where(self._live())
+                .group_by(ArtifactVersionRow.kind, ArtifactVersionRow.name)
+            )
+            if kind is not None:
+                newest = newest.where(ArtifactVersionRow.kind == kind)
+            sub = newest.subquery()
+            query = (
+                select(ArtifactVersionRow)
+                .join(
+                    sub,
+                    (ArtifactVersionRow.kind == sub.c.k)
+                    & (ArtifactVersionRow.name == sub.c.n)
+                    & (ArtifactVersionRow.version == sub.c.v),
+                )
+                .order_by(ArtifactVersionRow.kind, ArtifactVersionRow.name)
+            )
+            return list(s.scalars(query))
+
+    def mark_deleted(self, kind: str, name: str, version: int | None = None) -> int:
+        """Mark one version (or every version) of ``kind/name`` deleted and drop aliases pointing at it."""
+        with self.session() as s:
+            query = sa.update(ArtifactVersionRow).where(
+                ArtifactVersionRow.kind == kind, ArtifactVersionRow.name == name, self._live()
+            )
+            aliases = sa.delete(AliasRow).where(AliasRow.kind == kind, AliasRow.name == name)
+            if version is not None:
+                query = query.where(ArtifactVersionRow.version == version)
+                aliases = aliases.where(AliasRow.version == version)
+            count = s.execute(query.values(deleted=True)).rowcount
+            s.execute(aliases)
+            return int(count or 0)
+
+    def live_hashes(self) -> set[str]:
+        """Return the digest of every blob a live version references."""
+        with self.session() as s:
+            return set(s.scalars(select(ArtifactVersionRow.sha256).where(self._live()).distinct()))
+
+    # --- aliases ----------------------------------------------------------------------------------
+    def set_alias(self, kind: str, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` of ``kind/name`` at ``version`` (creating or moving it)."""
+        with self.session() as s:
+            row = s.get(AliasRow, (kind, name, alias))
+            if row is None:
+                s.add(AliasRow(kind=kind, name=name, alias=alias, version=version, updated_at=utcnow()))
+            else:
+                row.version, row.updated_at = version, utcnow()
+
+    def get_alias(self, kind: str, name: str, alias: str) -> int | None:
+        """Return the version ``alias`` points at, or ``None``."""
+        with self.session() as s:
+            row = s.get(AliasRow, (kind, name, alias))
+            return None if row is None else row.version
+
+    def delete_alias(self, kind: str, name: str, alias: str) -> bool:
+        """Remove an alias; return whether it existed."""
+        with self.session() as s:
+            return bool(
+                s.execute(
+                    sa.delete(AliasRow).where(AliasRow.kind == kind, AliasRow.name == name, AliasRow.alias == alias)
+                ).rowcount
+            )
+
+    def aliases(self, kind: str, name: str) -> dict[str, int]:
+        """Return ``{alias: version}`` for ``kind/name``."""
+        with self.session() as s:
+            rows = s.scalars(select(AliasRow).where(AliasRow.kind == kind, AliasRow.name == name))
+            return {r.alias: r.version for r in rows}
+
+    def __repr__(self) -> str:
+        return f"Catalog({self._safe_url()!r})"
+
+
