@@ -26,6 +26,17 @@ from .exceptions import (
     UserCodeError,
 )
 
+
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    from .server_extension.app import NbdeployExtension
+
+    return [{"module": "nbdeploy", "app": NbdeployExtension}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "nbdeploy"}]
+
+
 __all__ = [
     "AuthError",
     "ClusterError",

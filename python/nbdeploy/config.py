@@ -42,12 +42,8 @@ class NbdeployConfig(Configurable):
         None, allow_none=True, help="'local', 'auto', 'cuda', a scheduler address or 'module:Class'."
     ).tag(config=True)
     token = Unicode(None, allow_none=True, help="Token for `nbdeploy serve`.").tag(config=True)
-    max_body_bytes = Integer(None, allow_none=True, help="Largest request body the REST API accepts.").tag(
-        config=True
-    )
-    cache_bytes = Integer(None, allow_none=True, help="Size of each worker's artifact cache in bytes.").tag(
-        config=True
-    )
+    max_body_bytes = Integer(None, allow_none=True, help="Largest request body the REST API accepts.").tag(config=True)
+    cache_bytes = Integer(None, allow_none=True, help="Size of each worker's artifact cache in bytes.").tag(config=True)
 
 
 NbdeployConfig.__name__ = "Nbdeploy"  # so that `c.Nbdeploy.<setting>` configures it
@@ -131,7 +127,9 @@ class Settings:
                 try:
                     values[name] = int(values[name])
                 except (TypeError, ValueError) as exc:
-                    raise ConfigError(f"setting {name} ({sources[name]}) must be an integer, got {values[name]!r}") from exc
+                    raise ConfigError(
+                        f"setting {name} ({sources[name]}) must be an integer, got {values[name]!r}"
+                    ) from exc
             elif values[name] is not None:
                 values[name] = str(values[name])
         values["home"] = str(Path(values["home"]).expanduser())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from ..exceptions import ConflictError, InvalidInputError, NotFoundError
+from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_kind, validate_name
 from .artifacts import ArtifactStore, BlobInfo, Data
 from .catalog import Catalog
@@ -329,7 +329,7 @@ def read(kind: str, name: str, version: int | str | None = None) -> bytes:
     return default_store().read(kind, name, version)
 
 
-def open(kind: str, name: str, version: int | str | None = None) -> IO[bytes]:  # noqa: A001
+def open(kind: str, name: str, version: int | str | None = None) -> IO[bytes]:
     """Open a version's bytes from the default store for streaming."""
     return default_store().open(kind, name, version)
 
@@ -344,7 +344,7 @@ def latest(kind: str, name: str) -> Version:
     return default_store().latest(kind, name)
 
 
-def list(kind: str | None = None) -> builtins.list[Version]:  # noqa: A001
+def list(kind: str | None = None) -> builtins.list[Version]:
     """Return the newest version of every name in the default store."""
     return default_store().list(kind)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -301,5 +300,3 @@ class Catalog:
 
     def __repr__(self) -> str:
         return f"Catalog({self._safe_url()!r})"
-
-

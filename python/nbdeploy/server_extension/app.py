@@ -1,0 +1,68 @@
+"""The jupyter-server extension: mounts the REST API behind Jupyter's own authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.application import ExtensionApp
+from tornado import web
+from traitlets import Bool, Unicode
+
+from ..config import Settings
+from .base import bind_handlers, collect_handlers
+from .context import ServerContext
+
+__all__ = ["JupyterAuthHandler", "NbdeployExtension"]
+
+
+class JupyterAuthHandler(APIHandler):
+    """Jupyter's ``APIHandler`` (token, cookie, XSRF) that refuses unauthenticated or unauthorized requests."""
+
+    auth_resource = "nbdeploy"
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403, "authentication required")
+        action = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}.get(self.request.method or "", "write")
+        if not self.authorizer.is_authorized(self, user, action, self.auth_resource):
+            raise web.HTTPError(403, f"not authorized to {action} {self.auth_resource}")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # the nbdeploy mixin (first in the MRO of bound handlers) writes the JSON body; this keeps
+        # Jupyter's own fallback for anything raised before the mixin is involved
+        super().write_error(status_code, **kwargs)
+
+
+class NbdeployExtension(ExtensionApp):
+    """``c.NbdeployExtension`` configures the extension; ``c.Nbdeploy`` configures nbdeploy itself."""
+
+    name = "nbdeploy"
+    load_other_extensions = True
+
+    store_url = Unicode(None, allow_none=True, help="Overrides the store URL for this server.").tag(config=True)
+    catalog_url = Unicode(None, allow_none=True, help="Overrides the catalog URL for this server.").tag(config=True)
+    cluster = Unicode(None, allow_none=True, help="Overrides the cluster setting for this server.").tag(config=True)
+    start_cluster = Bool(True, help="Start and advertise the embedded cluster if none is running.").tag(config=True)
+    background_services = Bool(True, help="Run the scheduler and dispatcher in this server.").tag(config=True)
+
+    def initialize_settings(self) -> None:
+        settings = Settings.resolve(
+            self.serverapp.config if self.serverapp else self.config,
+            store_url=self.store_url,
+            catalog_url=self.catalog_url,
+            cluster=self.cluster,
+        )
+        self.nbd = ServerContext(settings, own_cluster=self.start_cluster, background=self.background_services)
+        self.settings.update({"nbdeploy": self.nbd, "nbdeploy_debug": True})
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(bind_handlers(collect_handlers(), JupyterAuthHandler))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:  # type: ignore[override]
+        await self.nbd.start()
+
+    async def stop_extension(self) -> None:
+        await self.nbd.stop()

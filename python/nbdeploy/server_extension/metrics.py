@@ -1,0 +1,33 @@
+"""Prometheus metrics of the REST API: requests, errors and latency per target (``function:greet``, …)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+__all__ = ["REGISTRY", "observe", "render"]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+REQUESTS = Counter(
+    "nbdeploy_requests", "Requests served, by target and status", ["target", "status"], registry=REGISTRY
+)
+ERRORS = Counter("nbdeploy_errors", "Requests that ended in an error status, by target", ["target"], registry=REGISTRY)
+LATENCY = Histogram(
+    "nbdeploy_request_seconds",
+    "Request latency in seconds, by target",
+    ["target"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+
+
+def observe(target: str, status: int, seconds: float) -> None:
+    """Record one request to ``target`` that ended with HTTP ``status`` after ``seconds``."""
+    REQUESTS.labels(target, str(status)).inc()
+    if status >= 400:
+        ERRORS.labels(target).inc()
+    LATENCY.labels(target).observe(seconds)
+
+
+def render() -> bytes:
+    """The metrics in Prometheus' text format."""
+    return generate_latest(REGISTRY)

@@ -1,0 +1,128 @@
+"""``nbdeploy serve``: the REST API without Jupyter, token-authenticated, for production serving."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import signal
+from typing import Any
+
+from tornado import httpserver, web
+
+from ..config import Settings
+from ..exceptions import AuthError
+from .base import NbdeployHandler, bind_handlers, collect_handlers
+from .context import ServerContext
+
+__all__ = ["StandaloneServer", "TokenAuthHandler"]
+
+log = logging.getLogger("nbdeploy.serve")
+
+
+class TokenAuthHandler(web.RequestHandler):
+    """Accepts ``Authorization: token <T>`` or ``Bearer <T>`` with the server's token; 401 otherwise."""
+
+    def prepare(self) -> None:
+        expected: str = self.settings["nbdeploy_token"]
+        scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not given:
+            raise AuthError("missing credentials: send the header 'Authorization: token <NBDEPLOY_TOKEN>'")
+        if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise AuthError("wrong token: use the token `nbdeploy serve` printed or NBDEPLOY_TOKEN")
+
+
+class HealthHandler(NbdeployHandler):
+    """``GET /healthz``: unauthenticated liveness probe."""
+
+    async def get(self) -> None:
+        self.send_json({"status": "ok"})
+
+
+class MetricsHandler(NbdeployHandler):
+    """``GET /metrics``: Prometheus metrics (authenticated like every other route)."""
+
+    async def get(self) -> None:
+        from . import metrics
+
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(metrics.render())
+
+
+class NotFoundHandler(NbdeployHandler):
+    """Any other path: a JSON 404."""
+
+    def prepare(self) -> None:
+        raise web.HTTPError(404, f"no route {self.request.path}")
+
+
+class StandaloneServer:
+    """A tornado server with every nbdeploy route; start with :meth:`start`, stop with :meth:`stop`."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        *,
+        debug: bool = False,
+        own_cluster: bool = True,
+        background: bool = True,
+    ) -> None:
+        self.settings = settings or Settings.resolve()
+        self.token = self.settings.ensure_token()
+        self.host, self.port, self.debug = host, port, debug
+        self.context = ServerContext(self.settings, own_cluster=own_cluster, background=background)
+        self._server: httpserver.HTTPServer | None = None
+
+    def make_app(self) -> web.Application:
+        """Build the tornado application (every API route behind the token, ``/healthz`` open)."""
+        routes: list[Any] = [(r"/healthz", HealthHandler)]
+        routes += bind_handlers([(r"/metrics", MetricsHandler)], TokenAuthHandler)
+        routes += bind_handlers(collect_handlers(), TokenAuthHandler)
+        return web.Application(
+            routes,
+            default_handler_class=bind_handlers([("", NotFoundHandler)], TokenAuthHandler)[0][1],
+            nbdeploy=self.context,
+            nbdeploy_token=self.token,
+            nbdeploy_debug=self.debug,
+            xheaders=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start the runtime and background services, then listen."""
+        await self.context.start()
+        self._server = httpserver.HTTPServer(
+            self.make_app(), xheaders=True, max_body_size=self.settings.max_body_bytes + 1024 * 1024
+        )
+        self._server.listen(self.port, self.host)
+        if self.port == 0:
+            self.port = next(iter(self._server._sockets.values())).getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening, let requests in flight finish, then stop the services."""
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+        await self.context.stop()
+
+    def run(self, on_ready: Any = None) -> None:
+        """Serve until SIGINT/SIGTERM (blocking)."""
+
+        async def main() -> None:
+            await self.start()
+            if on_ready is not None:
+                on_ready(self)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            await self.stop()
+
+        asyncio.run(main())
