@@ -1,0 +1,123 @@
+"""Shared fixtures: an isolated nbdeploy home per test, a real multi-process Dask cluster, PostgreSQL, S3.
+
+Every server, kernel or cluster a fixture starts is stopped by that fixture, by process id.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, stop_process, wait_for_http
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[object]:
+    """A real LocalCluster with two worker processes, shared by the tests of one pytest process."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None, memory_limit="2GiB"
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.close(timeout=20)
+
+
+@pytest.fixture
+def nbd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An isolated nbdeploy home (store, SQLite catalog) in a temporary folder; settings reset around it."""
+    import nbdeploy.config
+
+    home = tmp_path / "nbdeploy-home"
+    monkeypatch.setenv("NBDEPLOY_HOME", str(home))
+    for var in ("NBDEPLOY_STORE_URL", "NBDEPLOY_CATALOG_URL", "NBDEPLOY_CLUSTER", "NBDEPLOY_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter-config"))
+    nbdeploy.config.reset_settings()
+    yield home
+    nbdeploy.config.reset_settings()
+
+
+@pytest.fixture
+def nbd_env(nbd_home: Path, dask_cluster: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An isolated home whose cluster setting points at the shared real Dask cluster."""
+    import nbdeploy.config
+
+    monkeypatch.setenv("NBDEPLOY_CLUSTER", dask_cluster.scheduler_address)  # type: ignore[attr-defined]
+    nbdeploy.config.reset_settings()
+    yield nbd_home
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a real PostgreSQL server: required under CI=true, skipped locally when not configured."""
+    url = os.environ.get("NBDEPLOY_TEST_POSTGRES_URL")
+    if not url:
+        if IN_CI:
+            pytest.fail("CI=true but NBDEPLOY_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL")
+        pytest.skip("set NBDEPLOY_TEST_POSTGRES_URL (make test starts a server) to run PostgreSQL tests")
+    return url
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = "nbd_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = sa.engine.make_url(postgres_url)
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server (server mode, a real HTTP endpoint) on a loopback port; stopped by pid."""
+    port = free_port()
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Credentials and endpoint for s3fs against the moto server (set in the environment too)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("FSSPEC_S3_ENDPOINT_URL", s3_endpoint)
+    return {"endpoint_url": s3_endpoint}
