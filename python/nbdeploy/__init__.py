@@ -6,6 +6,9 @@ imported lazily, on first use.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from . import store
 from ._version import __version__
 from .config import Settings, get_settings
@@ -25,6 +28,43 @@ from .exceptions import (
     StoreError,
     UserCodeError,
 )
+
+# Public names imported on first use ("module" or "module:attribute"), so `import nbdeploy` stays cheap.
+_LAZY: dict[str, str] = {
+    "runtime": "nbdeploy.runtime",
+    "functions": "nbdeploy.functions",
+    "deploy": "nbdeploy.functions:deploy",
+    "invoke": "nbdeploy.functions:invoke",
+    "jobs": "nbdeploy.jobs",
+    "schedules": "nbdeploy.jobs.schedules",
+    "runs": "nbdeploy.runs",
+    "log_metric": "nbdeploy.runs:log_metric",
+    "log_artifact": "nbdeploy.runs:log_artifact",
+    "models": "nbdeploy.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'nbdeploy' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
+    value = importlib.import_module(module)
+    if attr:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbdeploy``: register the nbdeploy magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, object]]:
@@ -54,6 +94,16 @@ __all__ = [
     "StoreError",
     "UserCodeError",
     "__version__",
+    "deploy",
+    "functions",
     "get_settings",
+    "invoke",
+    "jobs",
+    "log_artifact",
+    "log_metric",
+    "models",
+    "runs",
+    "runtime",
+    "schedules",
     "store",
 ]
