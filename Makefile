@@ -1,0 +1,40 @@
+# nbdeploy — the two commands: `make lab` and `make test` (plus `make demo` and `make bench`).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.nbdeploy-installed
+PYTEST_ARGS ?=
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: install test lint lab demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Editable install with the test extras; the hatch build hook builds the lab extension from js/.
+$(STAMP): $(PY) pyproject.toml $(wildcard js/package.json js/package-lock.json)
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/ruff format --check python tests benchmarks
+
+test: install lint
+	bash scripts/system-deps.sh
+	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
+
+lab: install
+	$(PY) scripts/lab.py
+
+demo: install
+	$(PY) scripts/demo.py
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) js/node_modules js/lib python/nbdeploy/labextension .pytest_cache .ruff_cache

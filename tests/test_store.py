@@ -1,0 +1,174 @@
+"""The store's shared suite: the same behaviour on file://, memory:// and S3 (moto's server on loopback)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nbdeploy.exceptions import InvalidInputError, InvalidNameError, NotFoundError, StoreError
+from nbdeploy.store import Store
+from nbdeploy.store.artifacts import ArtifactStore
+
+
+@pytest.fixture(params=["file", "memory", "s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict]]:
+    """(store_url, storage_options) for each backend; S3 is a real HTTP endpoint served by moto."""
+    if request.param == "file":
+        yield f"file://{tmp_path}/store", {}
+    elif request.param == "memory":
+        yield f"memory://nbd-{uuid.uuid4().hex}/store", {}
+    else:
+        endpoint = request.getfixturevalue("s3_env")["endpoint_url"]
+        import s3fs
+
+        options = {"client_kwargs": {"endpoint_url": endpoint}, "key": "testing", "secret": "testing"}
+        bucket = f"nbd-{uuid.uuid4().hex[:12]}"
+        fs = s3fs.S3FileSystem(**options)
+        fs.mkdir(bucket)
+        fs.invalidate_cache()
+        yield f"s3://{bucket}/store", options
+
+
+@pytest.fixture
+def store(backend: tuple[str, dict], tmp_path: Path) -> Store:
+    url, options = backend
+    return Store(url, f"sqlite:///{tmp_path}/catalog.db", storage_options=options)
+
+
+def test_put_stores_blob_at_content_address(store: Store) -> None:
+    v = store.put("model", "churn", b"weights-1", metadata={"acc": 0.9})
+    assert (v.kind, v.name, v.version, v.size) == ("model", "churn", 1, 9)
+    path = store.artifacts.blob_path(v.sha256)
+    assert path.endswith(f"/blobs/sha256/{v.sha256[:2]}/{v.sha256}")
+    assert store.artifacts.fs.cat_file(path) == b"weights-1"
+    assert store.read("model", "churn") == b"weights-1"
+    assert store.get("model", "churn", 1).metadata == {"acc": 0.9}
+
+
+def test_writing_an_existing_hash_is_a_no_op_and_leaves_no_temporary(store: Store) -> None:
+    a = store.artifacts.put_blob(b"same bytes")
+    b = store.artifacts.put_blob(io.BytesIO(b"same bytes"))
+    assert a == b
+    assert list(store.artifacts.iter_blobs()) == [a.sha256]
+    tmp = f"{store.artifacts.root}/tmp"
+    assert not store.artifacts.fs.exists(tmp) or store.artifacts.fs.ls(tmp) == []
+
+
+def test_versions_latest_aliases_and_resolve(store: Store) -> None:
+    for i in range(3):
+        store.put("function", "greet", f"v{i + 1}".encode())
+    assert [v.version for v in store.versions("function", "greet")] == [1, 2, 3]
+    assert store.latest("function", "greet").version == 3
+    store.set_alias("function", "greet", "production", 2)
+    assert store.resolve("function", "greet@production").version == 2
+    assert store.resolve("function", "greet@1").version == 1
+    assert store.resolve("function", "greet@latest").version == 3
+    assert store.get("function", "greet").aliases == ()
+    assert store.get("function", "greet", 2).aliases == ("production",)
+    store.set_alias("function", "greet", "production", 3)  # aliases move
+    assert store.resolve("function", "greet@production").version == 3
+    with pytest.raises(NotFoundError, match="no alias 'staging'"):
+        store.resolve("function", "greet@staging")
+    with pytest.raises(InvalidInputError, match="latest"):
+        store.set_alias("function", "greet", "latest", 1)
+
+
+def test_delete_version_never_reuses_its_number_and_gc_frees_its_blob(store: Store) -> None:
+    store.put("model", "m", b"one")
+    two = store.put("model", "m", b"two")
+    store.set_alias("model", "m", "production", 2)
+    store.delete_version("model", "m", 2)
+    assert store.latest("model", "m").version == 1
+    with pytest.raises(NotFoundError):
+        store.get("model", "m", 2)
+    with pytest.raises(NotFoundError):
+        store.resolve("model", "m@production")  # the alias went with the version
+    assert store.put("model", "m", b"three").version == 3
+    report = store.gc(grace_seconds=0)
+    assert report.removed == (two.sha256,)
+    assert report.bytes_freed == 3
+    assert not store.artifacts.has_blob(two.sha256)
+    assert store.read("model", "m", 1) == b"one"  # live blobs are kept
+    assert store.gc(grace_seconds=0).removed == ()
+
+
+def test_gc_keeps_young_unreferenced_blobs(store: Store) -> None:
+    blob = store.artifacts.put_blob(b"a put whose version row is not inserted yet")
+    assert store.gc(grace_seconds=3600).removed == ()
+    assert store.artifacts.has_blob(blob.sha256)
+
+
+def test_list_shows_the_newest_version_of_each_name(store: Store) -> None:
+    store.put("model", "a", b"1")
+    store.put("model", "a", b"2")
+    store.put("function", "b", b"3")
+    assert [(v.kind, v.name, v.version) for v in store.list()] == [("function", "b", 1), ("model", "a", 2)]
+    assert [v.name for v in store.list("model")] == ["a"]
+
+
+def test_failed_write_leaves_no_blob_and_no_version(store: Store) -> None:
+    class Exploding(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            self.calls += 1
+            if self.calls > 2:
+                raise OSError("disk on fire")
+            return b"x" * 1024
+
+    with pytest.raises(StoreError, match="disk on fire"):
+        store.put("model", "broken", Exploding())
+    assert list(store.artifacts.iter_blobs()) == []
+    assert store.versions("model", "broken") == []
+    with pytest.raises(NotFoundError, match="no model named 'broken'"):
+        store.latest("model", "broken")
+
+
+@pytest.mark.parametrize("bad", ["../x", "A B", "", "x/y", "..", "-lead", "a" * 65, "Upper"])
+def test_bad_names_raise_with_the_rule(store: Store, bad: str) -> None:
+    with pytest.raises(InvalidNameError, match=r"\^\[a-z0-9\]"):
+        store.put("model", bad, b"x")
+
+
+def test_blob_paths_reject_anything_but_a_digest(store: Store) -> None:
+    with pytest.raises(InvalidInputError):
+        store.artifacts.blob_path("../../etc/passwd")
+
+
+def test_put_from_path_and_stream_reads(store: Store, tmp_path: Path) -> None:
+    src = tmp_path / "model.bin"
+    src.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    v = store.put("model", "big", src)
+    assert v.size == src.stat().st_size
+    with store.open("model", "big") as fh:
+        assert fh.read() == src.read_bytes()
+    out = store.artifacts.download_blob(v.sha256, tmp_path / "copy.bin")
+    assert out.read_bytes() == src.read_bytes()
+    with pytest.raises(NotFoundError):
+        store.put("model", "big", tmp_path / "missing.bin")
+
+
+def test_large_file_is_streamed_not_copied_into_memory(tmp_path: Path) -> None:
+    store = ArtifactStore(f"file://{tmp_path}/store")
+    src = tmp_path / "large.bin"
+    with open(src, "wb") as fh:
+        for _ in range(48):
+            fh.write(os.urandom(1024 * 1024))
+    tracemalloc.start()
+    try:
+        info = store.put_blob(src)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.size == 48 * 1024 * 1024
+    assert peak < 24 * 1024 * 1024, f"peak Python allocation {peak} bytes while storing a 48 MiB file"
