@@ -65,7 +65,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front, so concurrent writers queue on busy_timeout instead of
+        # failing with "database is locked" when a read transaction tries to upgrade; readers don't block
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("nbd_readonly") else "BEGIN IMMEDIATE")
 
 
 class Catalog:
@@ -76,6 +78,7 @@ class Catalog:
         self.engine = _create_engine(url)
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(nbd_readonly=True), expire_on_commit=False)
         if migrate:
             self.migrate()
 
@@ -144,9 +147,13 @@ class Catalog:
 
     # --- sessions ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error.
+
+        ``readonly`` sessions do not take SQLite's write lock up front (use them only for reads).
+        """
+        maker = self._read_sessions if readonly else self._sessions
+        with maker() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
@@ -158,29 +165,46 @@ class Catalog:
         self, kind: str, name: str, sha256: str, size: int, owner: str | None, metadata: dict[str, Any]
     ) -> ArtifactVersionRow:
         """Insert the next version of ``kind/name`` and return its row; numbers are gap-free, never reused."""
+        table = ArtifactVersionRow.__table__
+        created = utcnow()
+        next_version = (
+            select(func.coalesce(func.max(table.c.version), 0) + 1)
+            .where(table.c.kind == kind, table.c.name == name)
+            .scalar_subquery()
+        )
+        insert = (
+            sa.insert(table)
+            .values(
+                kind=kind,
+                name=name,
+                version=next_version,
+                sha256=sha256,
+                size=size,
+                created_at=created,
+                owner=owner,
+                metadata=metadata,
+                deleted=False,
+            )
+            .returning(table.c.id, table.c.version)
+        )
         for attempt in range(50):
             try:
-                with self.session() as s:
+                with self.engine.begin() as conn:
                     if self.dialect == "postgresql":
-                        s.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{kind}/{name}"})
-                    current = s.scalar(
-                        select(func.max(ArtifactVersionRow.version)).where(
-                            ArtifactVersionRow.kind == kind, ArtifactVersionRow.name == name
-                        )
-                    )
-                    row = ArtifactVersionRow(
-                        kind=kind,
-                        name=name,
-                        version=(current or 0) + 1,
-                        sha256=sha256,
-                        size=size,
-                        created_at=utcnow(),
-                        owner=owner,
-                        meta=metadata,
-                        deleted=False,
-                    )
-                    s.add(row)
-                return row
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{kind}/{name}"})
+                    row_id, version = conn.execute(insert).one()
+                return ArtifactVersionRow(
+                    id=row_id,
+                    kind=kind,
+                    name=name,
+                    version=version,
+                    sha256=sha256,
+                    size=size,
+                    created_at=created,
+                    owner=owner,
+                    meta=metadata,
+                    deleted=False,
+                )
             except IntegrityError:
                 time.sleep(0.005 * (attempt + 1))  # another writer took that number: try the next one
         raise StoreError(f"could not allocate a version of {kind} {name!r}: too much contention")
@@ -190,7 +214,7 @@ class Catalog:
 
     def get_version(self, kind: str, name: str, version: int) -> ArtifactVersionRow | None:
         """Return the live row of ``kind/name`` version ``version``, or ``None``."""
-        with self.session() as s:
+        with self.session(readonly=True) as s:
             return s.scalar(
                 select(ArtifactVersionRow).where(
                     ArtifactVersionRow.kind == kind,
@@ -202,7 +226,7 @@ class Catalog:
 
     def latest_version(self, kind: str, name: str) -> ArtifactVersionRow | None:
         """Return the newest live row of ``kind/name``, or ``None``."""
-        with self.session() as s:
+        with self.session(readonly=True) as s:
             return s.scalar(
                 select(ArtifactVersionRow)
                 .where(ArtifactVersionRow.kind == kind, ArtifactVersionRow.name == name, self._live())
@@ -212,7 +236,7 @@ class Catalog:
 
     def list_versions(self, kind: str, name: str) -> list[ArtifactVersionRow]:
         """Return the live rows of ``kind/name``, oldest first."""
-        with self.session() as s:
+        with self.session(readonly=True) as s:
             return list(
                 s.scalars(
                     select(ArtifactVersionRow)
@@ -223,7 +247,7 @@ class Catalog:
 
     def list_latest(self, kind: str | None = None) -> list[ArtifactVersionRow]:
         """Return the newest live row of every name (of one kind, or of all), ordered by kind and name."""
-        with self.session() as s:
+        with self.session(readonly=True) as s:
             newest = (
                 select(
                     ArtifactVersionRow.kind.label("k"),
@@ -264,7 +288,7 @@ class Catalog:
 
     def live_hashes(self) -> set[str]:
         """Return the digest of every blob a live version references."""
-        with self.session() as s:
+        with self.session(readonly=True) as s:
             return set(s.scalars(select(ArtifactVersionRow.sha256).where(self._live()).distinct()))
 
     # --- aliases ----------------------------------------------------------------------------------
@@ -279,7 +303,7 @@ class Catalog:
 
     def get_alias(self, kind: str, name: str, alias: str) -> int | None:
         """Return the version ``alias`` points at, or ``None``."""
-        with self.session() as s:
+        with self.session(readonly=True) as s:
             row = s.get(AliasRow, (kind, name, alias))
             return None if row is None else row.version
 
@@ -294,7 +318,7 @@ class Catalog:
 
     def aliases(self, kind: str, name: str) -> dict[str, int]:
         """Return ``{alias: version}`` for ``kind/name``."""
-        with self.session() as s:
+        with self.session(readonly=True) as s:
             rows = s.scalars(select(AliasRow).where(AliasRow.kind == kind, AliasRow.name == name))
             return {r.alias: r.version for r in rows}
 
