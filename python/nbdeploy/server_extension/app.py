@@ -63,6 +63,7 @@ class NbdeployExtension(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:  # type: ignore[override]
         await self.nbd.start()
+        self.nbd.advertise(serverapp.connection_url, "jupyter")
 
     async def stop_extension(self) -> None:
         await self.nbd.stop()

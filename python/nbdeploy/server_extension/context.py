@@ -27,13 +27,27 @@ class ServerContext:
         self.own_cluster = own_cluster
         self.background = background
         self._stops: list[Callable[[], Awaitable[None]]] = []
+        self.url: str | None = None
         set_settings(settings)
+
+    def advertise(self, url: str, kind: str) -> None:
+        """Record the URL this server answers on, for kernels to show (see :mod:`.adverts`)."""
+        from .adverts import advertise_server
+
+        self.url = url
+        advertise_server(self.settings.runtime_dir, url, kind)
 
     @property
     def store(self) -> Any:
         from ..store import default_store
 
         return default_store()
+
+    @property
+    def functions(self) -> Any:
+        from ..functions import default_manager
+
+        return default_manager()
 
     async def start(self) -> None:
         """Connect to (or start and advertise) the cluster, then start the background services."""
@@ -61,4 +75,8 @@ class ServerContext:
                     await result
             except Exception:  # keep stopping the rest
                 log.exception("stopping a background service failed")
+        if self.url is not None:
+            from .adverts import withdraw_server
+
+            withdraw_server(self.settings.runtime_dir)
         await runtime.shutdown_async()

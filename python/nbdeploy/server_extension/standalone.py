@@ -102,6 +102,7 @@ class StandaloneServer:
         self._server.listen(self.port, self.host)
         if self.port == 0:
             self.port = next(iter(self._server._sockets.values())).getsockname()[1]
+        self.context.advertise(self.url, "standalone")
 
     async def stop(self) -> None:
         """Stop listening, let requests in flight finish, then stop the services."""

@@ -1,0 +1,303 @@
+"""The functions service: deploy handlers as immutable versions, serve and invoke them on the cluster.
+
+No tornado here: the REST handlers, the CLI and the magics all call :class:`FunctionManager`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import warnings
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ClusterError, NotFoundError, UserCodeError
+from ..names import validate_name
+from ..store import Store, Version, default_store
+from .capture import Package, capture_cell, capture_file, capture_function
+from .signature import validate_arguments
+
+__all__ = ["Deployment", "FunctionManager", "Invocation"]
+
+KIND = "function"
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a deploy stored: the version, its invoke path, and warnings (e.g. packages workers lack)."""
+
+    version: Version
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.version.name
+
+    @property
+    def path(self) -> str:
+        """The invoke route, relative to a server's base URL."""
+        return f"/nbdeploy/api/functions/{self.version.name}/invoke"
+
+    @property
+    def signature(self) -> dict[str, Any]:
+        return self.version.metadata.get("signature", {})
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.version.to_json(), "path": self.path, "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One call's answer: the result, the version that ran, and the server-side time it took."""
+
+    result: Any
+    version: int
+    duration_ms: float
+    result_json: str | None = field(default=None, repr=False)
+
+
+class _LoopThread:
+    """An asyncio loop in a daemon thread, so synchronous callers (notebooks, the CLI) can use the async path."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="nbdeploy-functions", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+
+class FunctionManager:
+    """Deploy, list, resolve and invoke functions stored in ``store`` (the default store if omitted)."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self._store = store
+        self._pools: dict[tuple[int, str], Any] = {}
+        self._versions: dict[tuple[str, str, int], Version] = {}  # immutable, so cached for good
+        self._loop_thread: _LoopThread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        return self._store or default_store()
+
+    # --- deploying --------------------------------------------------------------------------------
+    def deploy(
+        self,
+        fn: Callable[..., Any] | None = None,
+        name: str | None = None,
+        *,
+        capture: Iterable[str] | None = None,
+        requirements: str | Iterable[str] | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Deploy ``fn`` as the next version of ``name`` (default: the function's name) and return the
+        :class:`Deployment`. Without ``fn`` it returns a decorator that deploys and returns the function.
+        """
+        if fn is None:
+
+            def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+                self.deploy(
+                    f, name, capture=capture, requirements=requirements, description=description, timeout=timeout
+                )
+                return f
+
+            return decorator
+        package = capture_function(fn, capture=capture, requirements=requirements, description=description)
+        return self.deploy_package(package, name or fn.__name__.replace("_", "-").lower(), timeout=timeout)
+
+    def deploy_cell(
+        self, source: str, namespace: dict[str, Any], name: str, *, handler: str | None = None, **options: Any
+    ) -> Deployment:
+        """Deploy the handler a notebook cell defines (it must have run in ``namespace`` already)."""
+        validate_name(name)
+        timeout = options.pop("timeout", None)
+        return self.deploy_package(capture_cell(source, namespace, handler=handler, **options), name, timeout=timeout)
+
+    def deploy_file(
+        self, path: str | Path, name: str | None = None, *, handler: str | None = None, **options: Any
+    ) -> Deployment:
+        """Deploy a handler from a ``.py`` file or a notebook (see :func:`capture_file`)."""
+        if name is not None:
+            validate_name(name)
+        timeout = options.pop("timeout", None)
+        package = capture_file(path, handler=handler, **options)
+        return self.deploy_package(package, name or package.handler.replace("_", "-").lower(), timeout=timeout)
+
+    def deploy_package(self, package: Package, name: str, *, timeout: float | None = None) -> Deployment:
+        """Store a captured package as a new immutable version; nothing is stored if it cannot be pickled."""
+        validate_name(name)
+        data = package.to_bytes()  # raises before anything is written
+        metadata = package.metadata()
+        metadata["timeout"] = float(timeout) if timeout else DEFAULT_TIMEOUT
+        version = self.store.put(KIND, name, data, metadata)
+        notes = tuple(self._check_workers(package.imports))
+        for note in notes:
+            warnings.warn(note, stacklevel=3)
+        return Deployment(version, notes)
+
+    def _check_workers(self, modules: list[str]) -> list[str]:
+        """Warn about imported packages the cluster's workers lack (only when a cluster is already up)."""
+        if not modules:
+            return []
+        try:
+            return self._run(self._acheck_workers(modules), timeout=10)
+        except Exception:  # no cluster running: a deploy needs none, so there is nothing to check
+            return []
+
+    async def _acheck_workers(self, modules: list[str]) -> list[str]:
+        from .. import runtime
+        from .worker import missing_modules
+
+        client = await runtime.async_client()
+        per_worker = await client.run(missing_modules, modules)
+        lacking = sorted({m for missing in per_worker.values() for m in missing})
+        if not lacking:
+            return []
+        return [
+            f"the cluster's workers cannot import {', '.join(lacking)}: install it on the workers before calling "
+            "this function"
+        ]
+
+    # --- reading ----------------------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        """Return a summary of every function: name, latest version, when it was deployed, its route."""
+        return [self._summary(v) for v in self.store.list(KIND)]
+
+    def _summary(self, v: Version) -> dict[str, Any]:
+        meta = v.metadata
+        return {
+            "name": v.name,
+            "version": v.version,
+            "latest_version": v.version,
+            "created_at": v.created_at.isoformat(),
+            "owner": v.owner,
+            "description": meta.get("description", ""),
+            "handler": meta.get("handler"),
+            "path": f"/nbdeploy/api/functions/{v.name}/invoke",
+            "aliases": list(v.aliases),
+        }
+
+    def get(self, name: str) -> dict[str, Any]:
+        """Return the newest version's summary with its signature, requirements and every version."""
+        latest = self.store.get(KIND, name)
+        versions = self.store.versions(KIND, name)
+        meta = latest.metadata
+        return {
+            **self._summary(latest),
+            "signature": meta.get("signature", {}),
+            "requirements": meta.get("requirements", {}),
+            "captured": meta.get("captured", {}),
+            "timeout": meta.get("timeout", DEFAULT_TIMEOUT),
+            "source": meta.get("source", ""),
+            "aliases": self.store.catalog.aliases(KIND, name),
+            "versions": [
+                {"version": v.version, "created_at": v.created_at.isoformat(), "sha256": v.sha256, "size": v.size}
+                for v in versions
+            ],
+        }
+
+    def list_signatures(self) -> list[dict[str, Any]]:
+        """Return ``{"name", "description", "signature"}`` of every function's newest version (for OpenAPI)."""
+        return [
+            {"name": v.name, "description": v.metadata.get("description", ""), "signature": v.metadata.get("signature")}
+            for v in self.store.list(KIND)
+        ]
+
+    def versions(self, name: str) -> list[Version]:
+        """Return every version of ``name``, oldest first."""
+        found = self.store.versions(KIND, name)
+        if not found:
+            raise NotFoundError(f"no function named {name!r}: `nbdeploy functions list` shows the deployed ones")
+        return found
+
+    def delete(self, name: str) -> int:
+        """Delete every version of ``name`` (it stops being served at once); return how many there were."""
+        return self.store.delete(KIND, name)
+
+    def resolve(self, name: str, version: int | str | None = None) -> Version:
+        """Return the version to run: the newest, a number, or an alias. Raises :class:`NotFoundError`."""
+        if isinstance(version, int) or (isinstance(version, str) and version.isdigit()):
+            cached = self._versions.get((self.store.catalog.url, name, int(version)))
+            if cached is not None:
+                return cached
+        try:
+            found = self.store.get(KIND, name, version)
+        except NotFoundError as exc:
+            if version is None:
+                raise NotFoundError(
+                    f"no function named {name!r}: `nbdeploy functions list` shows the deployed ones"
+                ) from exc
+            raise
+        self._versions[(self.store.catalog.url, name, found.version)] = found
+        return found
+
+    # --- invoking ---------------------------------------------------------------------------------
+    async def _pool(self) -> Any:
+        from .. import runtime
+        from .pool import ActorPool
+        from .worker import FunctionActor
+
+        client = await runtime.async_client()
+        key = (id(client), self.store.url)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = await ActorPool.connect(client.scheduler.address, FunctionActor, (self.store.url,))
+            self._pools[key] = pool
+        return pool
+
+    async def ainvoke(
+        self, name: str, arguments: dict[str, Any], version: int | str | None = None, *, as_json: bool = False
+    ) -> Invocation:
+        """Validate ``arguments`` against the signature and run the version on a serving replica.
+
+        Raises :class:`SignatureError` (422) for bad arguments, :class:`UserCodeError` when the function
+        raises, :class:`ClusterTimeoutError` past its timeout and :class:`ClusterError` when the cluster fails.
+        """
+        started = time.perf_counter()
+        target = self.resolve(name, version)
+        meta = target.metadata
+        validate_arguments(meta.get("signature", {}).get("request", {}), arguments)
+        pool = await self._pool()
+        outcome = await pool.call(target.sha256, arguments, as_json, timeout=meta.get("timeout", DEFAULT_TIMEOUT))
+        status = outcome[0]
+        if status == "ok":
+            elapsed = (time.perf_counter() - started) * 1000
+            if as_json:
+                return Invocation(None, target.version, elapsed, result_json=outcome[1])
+            return Invocation(outcome[1], target.version, elapsed)
+        if status == "error":
+            raise UserCodeError(outcome[1], outcome[2], outcome[3])
+        raise ClusterError(f"a worker could not load {name} v{target.version}: {outcome[2]}")
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        with self._lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+        return self._loop_thread.run(coro, timeout)
+
+    def invoke(self, name: str, /, *, version: int | str | None = None, **kwargs: Any) -> Any:
+        """Call a deployed function and return its result (the same path the HTTP API takes)."""
+        return self._run(self.ainvoke(name, kwargs, version)).result
+
+    def submit(self, name: str, /, *, version: int | str | None = None, **kwargs: Any) -> Any:
+        """Run a call as a plain Dask task (for long or batch calls) and return its ``distributed.Future``."""
+        from .. import runtime
+        from .worker import run_task
+
+        target = self.resolve(name, version)
+        validate_arguments(target.metadata.get("signature", {}).get("request", {}), kwargs)
+        return runtime.client().submit(run_task, self.store.url, target.sha256, kwargs, pure=False)
+
+    def close(self) -> None:
+        """Stop the background loop used by the synchronous API."""
+        self._pools.clear()
+        if self._loop_thread is not None:
+            self._loop_thread.loop.call_soon_threadsafe(self._loop_thread.loop.stop)
+            self._loop_thread = None

@@ -1,0 +1,212 @@
+"""Serving replicas on the workers, called directly (no scheduler round trip), with adaptive batching.
+
+:class:`ActorPool` keeps one actor per worker. A call joins the queue of the least-loaded replica; a
+replica sends its queue as one batch whenever it has fewer than ``max_in_flight`` batches on the wire, so
+a lone request goes out at once, and concurrent requests that arrive while a batch is in flight ride
+together in the next one (optionally waiting up to ``max_wait_ms`` to fill it). Answers are matched to
+callers by position, never reordered. A replica whose worker dies is dropped and its calls are retried
+once on another replica; new workers get replicas on the next refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import ClusterError, ClusterTimeoutError
+
+__all__ = ["ActorPool"]
+
+log = logging.getLogger("nbdeploy.functions")
+REFRESH_SECONDS = 5.0
+
+
+@dataclass
+class _Pending:
+    call: tuple[Any, ...]
+    future: asyncio.Future
+    retries: int = 1
+
+
+@dataclass
+class _Replica:
+    worker: str
+    actor: Any
+    future: Any  # the actor lives on its worker only while this future is held
+    queue: deque[_Pending] = field(default_factory=deque)
+    in_flight: int = 0
+    dead: bool = False
+
+    @property
+    def load(self) -> int:
+        return len(self.queue) + self.in_flight
+
+
+class ActorPool:
+    """Replicas of ``actor_cls(*actor_args)`` on every worker of an asynchronous Dask ``client``."""
+
+    def __init__(
+        self,
+        client: Any,
+        actor_cls: type,
+        actor_args: tuple[Any, ...] = (),
+        *,
+        method: str = "run_batch",
+        max_batch_size: int = 64,
+        max_in_flight: int = 2,
+        max_wait_ms: float = 0.0,
+    ) -> None:
+        self.client = client
+        self.actor_cls = actor_cls
+        self.actor_args = actor_args
+        self.method = method
+        self.max_batch_size = max_batch_size
+        self.max_in_flight = max_in_flight
+        self.max_wait_ms = max_wait_ms
+        self.replicas: list[_Replica] = []
+        self._lock = asyncio.Lock()
+        self._refreshed = 0.0
+        self.batches_sent = 0
+        self.calls_sent = 0
+
+    # --- replicas ---------------------------------------------------------------------------------
+    async def _workers(self) -> list[str]:
+        info = await self.client.scheduler.identity(n_workers=-1)
+        return sorted(info.get("workers", {}))
+
+    async def _ensure(self) -> None:
+        live = [r for r in self.replicas if not r.dead]
+        if live and time.monotonic() - self._refreshed < REFRESH_SECONDS:
+            return
+        async with self._lock:
+            live = [r for r in self.replicas if not r.dead]
+            if live and time.monotonic() - self._refreshed < REFRESH_SECONDS:
+                return
+            try:
+                workers = await self._workers()
+            except Exception as exc:
+                raise ClusterError(
+                    f"the Dask scheduler did not answer: {exc}; check `nbdeploy cluster status`"
+                ) from exc
+            have = {r.worker for r in live}
+            self.replicas = [r for r in live if r.worker in workers]
+            for worker in workers:
+                if worker in have:
+                    continue
+                try:
+                    future = self.client.submit(
+                        self.actor_cls,
+                        *self.actor_args,
+                        actor=True,
+                        workers=[worker],
+                        allow_other_workers=False,
+                        pure=False,
+                        key=f"nbdeploy-{self.actor_cls.__name__}-{uuid.uuid4().hex}",
+                    )
+                    actor = await future
+                    actor._client, actor._future = self.client, future  # bind to our direct-to-workers client
+                except Exception as exc:  # that worker went away meanwhile: skip it
+                    log.warning("could not start a replica on %s: %s", worker, exc)
+                    continue
+                self.replicas.append(_Replica(worker, actor, future))
+            self._refreshed = time.monotonic()
+            if not self.replicas:
+                raise ClusterError("the Dask cluster has no workers to serve on: start some (`nbdeploy cluster start`)")
+
+    def _drop(self, replica: _Replica) -> None:
+        replica.dead = True
+        self._refreshed = 0.0  # look for workers again on the next call
+        with contextlib.suppress(ValueError):
+            self.replicas.remove(replica)
+
+    # --- calls ------------------------------------------------------------------------------------
+    async def call(self, *call: Any, timeout: float | None = None) -> Any:
+        """Send one call (the arguments of one batch item) and return its answer.
+
+        Raises :class:`ClusterTimeoutError` after ``timeout`` seconds and :class:`ClusterError` when no
+        replica could run it.
+        """
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._enqueue(_Pending(call, future))
+        try:
+            if timeout is None:
+                return await future
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError as exc:
+            raise ClusterTimeoutError(f"no answer within the function's timeout of {timeout:g} s") from exc
+
+    async def _enqueue(self, pending: _Pending) -> None:
+        await self._ensure()
+        replica = min(self.replicas, key=lambda r: r.load)
+        replica.queue.append(pending)
+        self._flush(replica)
+
+    def _flush(self, replica: _Replica) -> None:
+        while replica.queue and replica.in_flight < self.max_in_flight and not replica.dead:
+            replica.in_flight += 1
+            asyncio.get_running_loop().create_task(self._send(replica))
+
+    async def _send(self, replica: _Replica) -> None:
+        try:
+            if self.max_wait_ms and len(replica.queue) < self.max_batch_size:
+                await asyncio.sleep(self.max_wait_ms / 1000)
+            batch = [replica.queue.popleft() for _ in range(min(self.max_batch_size, len(replica.queue)))]
+            batch = [p for p in batch if not p.future.done()]  # callers that timed out meanwhile
+            if not batch:
+                return
+            self.batches_sent += 1
+            self.calls_sent += len(batch)
+            try:
+                answers = await getattr(replica.actor, self.method)([p.call for p in batch])
+            except Exception as exc:  # the worker (or the connection to it) died: not the user's code
+                log.warning("replica on %s failed (%s); retrying its %d call(s)", replica.worker, exc, len(batch))
+                self._drop(replica)
+                for p in batch:
+                    await self._retry(p, exc)
+                return
+            for p, answer in zip(batch, answers, strict=True):
+                if not p.future.done():
+                    p.future.set_result(answer)
+        finally:
+            replica.in_flight -= 1
+            if not replica.dead:
+                self._flush(replica)
+            else:
+                while replica.queue:  # calls queued on a dead replica move to a live one
+                    await self._retry(replica.queue.popleft(), None)
+
+    async def _retry(self, pending: _Pending, exc: BaseException | None) -> None:
+        if pending.future.done():
+            return
+        if pending.retries <= 0:
+            pending.future.set_exception(ClusterError(f"the worker running this call died: {exc}"))
+            return
+        pending.retries -= 1
+        try:
+            await self._enqueue(pending)
+        except Exception as err:
+            if not pending.future.done():
+                pending.future.set_exception(err)
+
+    async def close(self) -> None:
+        """Forget the replicas (their actors are released with their futures) and close the client."""
+        self.replicas.clear()
+        with contextlib.suppress(Exception):
+            await self.client.close()
+
+    @classmethod
+    async def connect(
+        cls, address: str, actor_cls: type, actor_args: tuple[Any, ...] = (), **options: Any
+    ) -> ActorPool:
+        """A pool with its own asynchronous client to the scheduler at ``address``, talking to workers
+        directly (``direct_to_workers``), so that calls never pass through the scheduler."""
+        from distributed import Client
+
+        client = await Client(address, asynchronous=True, direct_to_workers=True, set_as_default=False)
+        return cls(client, actor_cls, actor_args, **options)

@@ -1,0 +1,99 @@
+"""``%%deploy NAME``: run the cell, then store its handler as a new version and show how to call it."""
+
+from __future__ import annotations
+
+import html
+import json
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..exceptions import NbdeployError
+
+
+def server_url() -> tuple[str, str]:
+    """Return (base URL of a running nbdeploy server, the token variable to use with it)."""
+    from ..config import get_settings
+    from ..server_extension.adverts import find_server
+
+    info = find_server(get_settings().runtime_dir, prefer="jupyter")
+    if info is None:
+        return "http://127.0.0.1:8765", "NBDEPLOY_TOKEN"
+    return info["url"], "JUPYTER_TOKEN" if info.get("kind") == "jupyter" else "NBDEPLOY_TOKEN"
+
+
+def example_arguments(signature: dict[str, Any]) -> dict[str, Any]:
+    """Example JSON arguments for a signature: defaults where there are some, typed placeholders otherwise."""
+    samples = {"string": "text", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
+    out = {}
+    for p in signature.get("parameters", []):
+        if p.get("required"):
+            out[p["name"]] = samples.get(p.get("schema", {}).get("type"), None)
+    return out
+
+
+@magics_class
+class DeployMagics(Magics):
+    """The ``%%deploy`` cell magic."""
+
+    @magic_arguments()
+    @argument("name", help="Name of the function (lower-case letters, digits, '.', '_', '-').")
+    @argument("--handler", default=None, help="The function to serve (default: the last one the cell defines).")
+    @argument("--capture", default=None, help="Comma-separated globals to pickle with the function.")
+    @argument("--requirements", default=None, help='Extra requirements, e.g. "scikit-learn>=1.5,pandas".')
+    @argument("--description", default=None, help="One line describing the function.")
+    @argument("--timeout", default=None, type=float, help="Seconds a call may take (default 60).")
+    @cell_magic
+    def deploy(self, line: str, cell: str) -> Any:
+        """Run the cell; if it succeeds, deploy its handler as a new version of NAME."""
+        args = parse_argstring(self.deploy, line)
+        result = self.shell.run_cell(cell)
+        if not result.success:
+            print(f"not deployed: the cell failed, so {args.name!r} keeps serving its previous version")
+            return None
+        from ..functions import default_manager
+
+        try:
+            deployment = default_manager().deploy_cell(
+                cell,
+                self.shell.user_ns,
+                args.name,
+                handler=args.handler,
+                capture=[c.strip() for c in args.capture.split(",") if c.strip()] if args.capture else None,
+                requirements=args.requirements,
+                description=args.description,
+                timeout=args.timeout,
+            )
+        except NbdeployError as exc:
+            print(f"not deployed: {exc}")
+            return None
+        self._show(deployment)
+        return None
+
+    def _show(self, deployment: Any) -> None:
+        from IPython.display import display
+
+        base, token_var = server_url()
+        url = base + deployment.path
+        body = json.dumps(example_arguments(deployment.signature))
+        curl = (
+            f'curl -X POST {shlex.quote(url)} -H "Authorization: token ${token_var}" '
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+        )
+        v = deployment.version
+        lines = [f"deployed {v.name} v{v.version} ({v.size:,d} bytes, sha256 {v.sha256[:12]})", f"  POST {url}"]
+        captured = v.metadata.get("captured") or {}
+        if captured:
+            lines.append("  captured: " + ", ".join(f"{k} ({t})" for k, t in captured.items()))
+        lines += [f"  {w}" for w in deployment.warnings]
+        lines.append(f"  {curl}")
+        text = "\n".join(lines)
+        rows = "".join(f"<div>{html.escape(line.strip())}</div>" for line in lines[1:-1])
+        markup = (
+            f"<div class='nbdeploy-deployed'><b>deployed {html.escape(v.name)} v{v.version}</b>"
+            f"<div><code>POST {html.escape(url)}</code></div>{rows}"
+            f"<pre style='white-space:pre-wrap'>{html.escape(curl)}</pre></div>"
+        )
+        display({"text/plain": text, "text/html": markup}, raw=True)
