@@ -121,3 +121,56 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("FSSPEC_S3_ENDPOINT_URL", s3_endpoint)
     return {"endpoint_url": s3_endpoint}
+
+
+class ServerProcess:
+    """A running `nbdeploy serve` subprocess: its base URL, token and a small HTTP helper."""
+
+    def __init__(self, url: str, token: str, proc: subprocess.Popen, log: Path) -> None:
+        self.url, self.token, self.proc, self.log = url, token, proc, log
+
+    def request(
+        self, method: str, path: str, body: object = None, *, token: str | None = "", raw: bytes | None = None
+    ) -> tuple[int, object]:
+        """Send a request (JSON body) and return ``(status, parsed JSON or text)``; never raises on HTTP errors."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if token is not None:
+            req.add_header("Authorization", f"token {token or self.token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, payload = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, payload = err.code, err.read()
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:
+            return status, payload.decode(errors="replace")
+
+
+@pytest.fixture
+def nbdeploy_server(nbd_env: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+    """`nbdeploy serve` on a free loopback port over the test's home and the shared cluster; stopped by pid."""
+    port = free_port()
+    token = "test-token-" + os.urandom(6).hex()
+    env = dict(os.environ, NBDEPLOY_TOKEN=token, NBDEPLOY_MAX_BODY_BYTES="65536")
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nbdeploy.cli", "serve", "--port", str(port), "--no-scheduler"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/healthz", timeout=60, proc=proc)
+        yield ServerProcess(url, token, proc, log)
+    finally:
+        stop_process(proc)

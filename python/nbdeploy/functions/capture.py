@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dis
 import importlib.metadata
 import inspect
 import sys
@@ -89,7 +90,8 @@ def load_package(data: bytes) -> Callable[..., Any]:
 
 # --- what a handler reads ----------------------------------------------------------------------------
 def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
+    """The global names a code object (and the code nested in it) loads — not attribute names."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)

@@ -295,9 +295,19 @@ class FunctionManager:
         validate_arguments(target.metadata.get("signature", {}).get("request", {}), kwargs)
         return runtime.client().submit(run_task, self.store.url, target.sha256, kwargs, pure=False)
 
+    async def aclose(self) -> None:
+        """Close the serving pools of the running event loop's clients."""
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
+
     def close(self) -> None:
-        """Stop the background loop used by the synchronous API."""
-        self._pools.clear()
+        """Close the serving pools and stop the background loop used by the synchronous API."""
         if self._loop_thread is not None:
+            try:
+                self._loop_thread.run(self.aclose(), timeout=10)
+            except Exception:
+                pass
             self._loop_thread.loop.call_soon_threadsafe(self._loop_thread.loop.stop)
             self._loop_thread = None
+        self._pools.clear()

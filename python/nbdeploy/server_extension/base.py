@@ -31,6 +31,8 @@ HANDLER_MODULES: list[str] = [
     "nbdeploy.server_extension.status_handlers",
     "nbdeploy.runtime.handlers",
     "nbdeploy.functions.handlers",
+    "nbdeploy.jobs.handlers",
+    "nbdeploy.runs.handlers",
 ]
 
 log = logging.getLogger("nbdeploy.server")

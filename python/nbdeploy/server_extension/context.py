@@ -16,7 +16,7 @@ log = logging.getLogger("nbdeploy.server")
 
 # "module:function" entries; each is ``async def start(ctx) -> stop`` where ``stop`` is an async callable.
 # The jobs scheduler and dispatcher register here.
-BACKGROUND_SERVICES: list[str] = []
+BACKGROUND_SERVICES: list[str] = ["nbdeploy.jobs.service:start"]
 
 
 class ServerContext:
@@ -75,6 +75,9 @@ class ServerContext:
                     await result
             except Exception:  # keep stopping the rest
                 log.exception("stopping a background service failed")
+        from ..functions import default_manager
+
+        await default_manager().aclose()
         if self.url is not None:
             from .adverts import withdraw_server
 

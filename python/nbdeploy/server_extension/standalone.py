@@ -53,6 +53,7 @@ class NotFoundHandler(NbdeployHandler):
     """Any other path: a JSON 404."""
 
     def prepare(self) -> None:
+        super().prepare()  # authenticate first: unknown routes do not reveal themselves to strangers
         raise web.HTTPError(404, f"no route {self.request.path}")
 
 
