@@ -35,7 +35,7 @@ ERROR = {
 def mounted_routes(app: web.Application) -> list[tuple[str, list[str], type]]:
     """Return ``(path template, methods, handler class)`` for every nbdeploy route ``app`` serves."""
     found = []
-    for rule in app.wildcard_router.rules:
+    for rule in _rules([app.default_router, app.wildcard_router]):
         target = rule.target
         pattern = getattr(rule.matcher, "regex", None)
         if not isinstance(target, type) or not issubclass(target, NbdeployHandler) or pattern is None:
@@ -49,6 +49,18 @@ def mounted_routes(app: web.Application) -> list[tuple[str, list[str], type]]:
         if methods:
             found.append((path, methods, target))
     return found
+
+
+def _rules(routers: list[Any]) -> list[Any]:
+    """Every rule of ``routers``, descending into nested routers (Jupyter mounts handlers per host)."""
+    out = []
+    for router in routers:
+        for rule in getattr(router, "rules", []):
+            if hasattr(rule.target, "rules"):
+                out += _rules([rule.target])
+            else:
+                out.append(rule)
+    return out
 
 
 def build_openapi(app: web.Application, functions: list[dict[str, Any]]) -> dict[str, Any]:
