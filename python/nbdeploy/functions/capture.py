@@ -109,6 +109,13 @@ def referenced_globals(fn: Callable[..., Any], skip: Iterable[str] = ()) -> dict
         if id(f) in seen or not hasattr(f, "__code__"):
             continue
         seen.add(id(f))
+        for name, cell in zip(f.__code__.co_freevars, f.__closure__ or (), strict=False):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if not isinstance(value, types.ModuleType) and name not in skip:
+                found[name] = value
         g = f.__globals__
         for name in _code_names(f.__code__):
             if name not in g or (hasattr(builtins, name) and g[name] is getattr(builtins, name)):

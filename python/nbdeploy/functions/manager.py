@@ -79,6 +79,8 @@ class FunctionManager:
         self._store = store
         self._pools: dict[tuple[int, str], Any] = {}
         self._versions: dict[tuple[str, str, int], Version] = {}  # immutable, so cached for good
+        # newest version per (catalog, name), valid while the catalog's change token is unchanged
+        self._latest: dict[tuple[str, str], tuple[int, Version]] = {}
         self._loop_thread: _LoopThread | None = None
         self._lock = threading.Lock()
 
@@ -222,7 +224,25 @@ class FunctionManager:
         return self.store.delete(KIND, name)
 
     def resolve(self, name: str, version: int | str | None = None) -> Version:
-        """Return the version to run: the newest, a number, or an alias. Raises :class:`NotFoundError`."""
+        """Return the version to run: the newest, a number, or an alias. Raises :class:`NotFoundError`.
+
+        Numbered versions are immutable and cached for good; the newest is cached only while the catalog
+        reports no commit since (SQLite's data_version), so a deploy is seen by the very next request.
+        """
+        catalog = self.store.catalog
+        if version is None or version == "latest":
+            token = catalog.change_token()
+            cached = self._latest.get((catalog.url, name))
+            if token is not None and cached is not None and cached[0] == token:
+                return cached[1]
+            row = catalog.latest_version(KIND, name)
+            if row is None:
+                validate_name(name)
+                raise NotFoundError(f"no function named {name!r}: `nbdeploy functions list` shows the deployed ones")
+            found = self.store._version(row, {})
+            if token is not None:
+                self._latest[(catalog.url, name)] = (token, found)
+            return found
         if isinstance(version, int) or (isinstance(version, str) and version.isdigit()):
             cached = self._versions.get((self.store.catalog.url, name, int(version)))
             if cached is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,8 @@ class Catalog:
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.engine.execution_options(nbd_readonly=True), expire_on_commit=False)
+        self._watch: Any = None
+        self._watch_lock = threading.Lock()
         if migrate:
             self.migrate()
 
@@ -145,6 +148,23 @@ class Catalog:
     def _safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
+    # --- change detection ---------------------------------------------------------------------------
+    def change_token(self) -> int | None:
+        """A number that changes whenever another connection commits to the catalog, or ``None`` when the
+        backend has no cheap way to tell (then callers must query). SQLite: ``PRAGMA data_version`` on a
+        connection of its own, a few microseconds."""
+        if self.dialect != "sqlite":
+            return None
+        with self._watch_lock:
+            if self._watch is None:
+                import sqlite3
+
+                database = make_url(self.url).database or ""
+                if not database or database == ":memory:":
+                    return None
+                self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+
     # --- sessions ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
@@ -159,6 +179,10 @@ class Catalog:
     def dispose(self) -> None:
         """Close every pooled connection (call after ``fork`` and on shutdown)."""
         self.engine.dispose()
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
 
     # --- artifact versions ------------------------------------------------------------------------
     def add_version(
