@@ -25,6 +25,7 @@ __all__ = ["ActorPool"]
 
 log = logging.getLogger("nbdeploy.functions")
 REFRESH_SECONDS = 5.0
+WATCH_SECONDS = 1.0
 
 
 @dataclass
@@ -163,7 +164,7 @@ class ActorPool:
             self.batches_sent += 1
             self.calls_sent += len(batch)
             try:
-                answers = await getattr(replica.actor, self.method)([p.call for p in batch])
+                answers = await self._call_watched(replica, [p.call for p in batch])
             except Exception as exc:  # the worker (or the connection to it) died: not the user's code
                 log.warning("replica on %s failed (%s); retrying its %d call(s)", replica.worker, exc, len(batch))
                 self._drop(replica)
@@ -180,6 +181,23 @@ class ActorPool:
             else:
                 while replica.queue:  # calls queued on a dead replica move to a live one
                     await self._retry(replica.queue.popleft(), None)
+
+    async def _call_watched(self, replica: _Replica, calls: list[Any]) -> list[Any]:
+        """Call the replica; if the call is still pending after a second, check every second that its worker
+        is still in the cluster (a dead worker's connection can otherwise take Dask's 30 s connect timeout
+        to fail)."""
+        call = asyncio.ensure_future(getattr(replica.actor, self.method)(calls))
+        while True:
+            done, _ = await asyncio.wait([call], timeout=WATCH_SECONDS)
+            if done:
+                return call.result()
+            try:
+                workers = await self._workers()
+            except Exception:
+                continue
+            if replica.worker not in workers:
+                call.cancel()
+                raise ClusterError(f"worker {replica.worker} left the cluster")
 
     async def _retry(self, pending: _Pending, exc: BaseException | None) -> None:
         if pending.future.done():
