@@ -77,19 +77,26 @@ class FunctionActor:
 
     def __init__(self, store_url: str, threads: int | None = None) -> None:
         self.store_url = store_url
-        self.pool = ThreadPoolExecutor(threads or max(2, os.cpu_count() or 2), thread_name_prefix="nbdeploy-fn")
+        self.threads = threads or max(2, os.cpu_count() or 2)
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="nbdeploy-fn")
+
+    def _run_chunk(self, calls: list[tuple[str, dict[str, Any], bool]]) -> list[Outcome]:
+        return [run_call(self.store_url, sha, kwargs, as_json) for sha, kwargs, as_json in calls]
 
     async def run_batch(self, calls: list[tuple[str, dict[str, Any], bool]]) -> list[Outcome]:
-        """Run ``[(sha256, kwargs, as_json), …]`` concurrently; answers come back in the same order."""
+        """Run ``[(sha256, kwargs, as_json), …]``; answers come back in the same order.
+
+        The batch is split into at most ``threads`` chunks run side by side, each chunk's calls one after
+        another: tiny calls avoid a thread hand-off each, slow ones still use every thread.
+        """
         loop = asyncio.get_running_loop()
         if len(calls) == 1:
-            sha, kwargs, as_json = calls[0]
-            return [await loop.run_in_executor(self.pool, run_call, self.store_url, sha, kwargs, as_json)]
-        futures = [
-            loop.run_in_executor(self.pool, run_call, self.store_url, sha, kwargs, as_json)
-            for sha, kwargs, as_json in calls
-        ]
-        return list(await asyncio.gather(*futures))
+            return await loop.run_in_executor(self.pool, self._run_chunk, calls)
+        n = min(len(calls), self.threads)
+        size = -(-len(calls) // n)
+        chunks = [calls[i : i + size] for i in range(0, len(calls), size)]
+        results = await asyncio.gather(*[loop.run_in_executor(self.pool, self._run_chunk, c) for c in chunks])
+        return [outcome for chunk in results for outcome in chunk]
 
     def ping(self) -> str:
         """Return this actor's store URL (used to check that a replica is alive)."""
