@@ -27,7 +27,7 @@ def dask_cluster() -> Iterator[object]:
     from distributed import LocalCluster
 
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None, memory_limit="2GiB"
+        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0", memory_limit="2GiB"
     )
     try:
         yield cluster

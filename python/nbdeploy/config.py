@@ -13,13 +13,14 @@ Each setting is resolved, first match wins, from:
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from traitlets import Integer, Unicode
+from traitlets import Dict, Integer, Unicode
 from traitlets.config import Config, Configurable
 
 from .exceptions import ConfigError
@@ -41,6 +42,9 @@ class NbdeployConfig(Configurable):
     cluster = Unicode(
         None, allow_none=True, help="'local', 'auto', 'cuda', a scheduler address or 'module:Class'."
     ).tag(config=True)
+    cluster_options = Dict(
+        None, allow_none=True, help="Keyword arguments for the cluster nbdeploy starts (e.g. n_workers)."
+    ).tag(config=True)
     token = Unicode(None, allow_none=True, help="Token for `nbdeploy serve`.").tag(config=True)
     max_body_bytes = Integer(None, allow_none=True, help="Largest request body the REST API accepts.").tag(config=True)
     cache_bytes = Integer(None, allow_none=True, help="Size of each worker's artifact cache in bytes.").tag(config=True)
@@ -54,11 +58,13 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "store_url": ("NBDEPLOY_STORE_URL", lambda v: "file://" + str(Path(v["home"]) / "store")),
     "catalog_url": ("NBDEPLOY_CATALOG_URL", lambda v: "sqlite:///" + str(Path(v["home"]) / "catalog.db")),
     "cluster": ("NBDEPLOY_CLUSTER", lambda v: "local"),
+    "cluster_options": ("NBDEPLOY_CLUSTER_OPTIONS", lambda v: None),
     "token": ("NBDEPLOY_TOKEN", lambda v: None),
     "max_body_bytes": ("NBDEPLOY_MAX_BODY_BYTES", lambda v: 10 * 1024 * 1024),
     "cache_bytes": ("NBDEPLOY_CACHE_BYTES", lambda v: 2 * 1024**3),
 }
 _INT_SETTINGS = ("max_body_bytes", "cache_bytes")
+_JSON_SETTINGS = ("cluster_options",)
 
 
 def _load_jupyter_config() -> Config:
@@ -85,6 +91,18 @@ def _load_jupyter_config() -> Config:
     return merged
 
 
+def _json_object(name: str, value: Any, source: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return dict(value) if value is not None else None
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(f"setting {name} ({source}) is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"setting {name} ({source}) must be a JSON object, e.g. '{{\"n_workers\": 2}}'")
+    return parsed
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings. Build with :meth:`Settings.resolve` (or :func:`get_settings`)."""
@@ -93,6 +111,7 @@ class Settings:
     store_url: str
     catalog_url: str
     cluster: str
+    cluster_options: dict[str, Any] | None
     token: str | None
     max_body_bytes: int
     cache_bytes: int
@@ -130,6 +149,8 @@ class Settings:
                     raise ConfigError(
                         f"setting {name} ({sources[name]}) must be an integer, got {values[name]!r}"
                     ) from exc
+            elif name in _JSON_SETTINGS:
+                values[name] = _json_object(name, values[name], sources[name])
             elif values[name] is not None:
                 values[name] = str(values[name])
         values["home"] = str(Path(values["home"]).expanduser())
@@ -153,6 +174,8 @@ class Settings:
                 shown = value[:2] + "…" + "*" * 6
             elif value is None:
                 shown = "(not set)"
+            elif isinstance(value, dict):
+                shown = json.dumps(value)
             else:
                 shown = str(value)
             rows.append((name, shown, self.sources.get(name, "")))

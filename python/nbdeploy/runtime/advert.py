@@ -37,6 +37,7 @@ __all__ = [
     "process_start_time",
     "read_advert",
     "remove_advert",
+    "same_cluster",
     "write_advert",
 ]
 
@@ -107,6 +108,15 @@ class Advertisement:
     @property
     def owned_by_this_process(self) -> bool:
         return self.on_this_host and self.owner_pid == os.getpid()
+
+
+def same_cluster(advert: Advertisement) -> Callable[[Advertisement], bool]:
+    """A check that another advertisement names the same cluster (address and owner) as ``advert``."""
+
+    def check(current: Advertisement) -> bool:
+        return current.scheduler_address == advert.scheduler_address and current.owner_pid == advert.owner_pid
+
+    return check
 
 
 def advert_path(runtime_dir: Path) -> Path:

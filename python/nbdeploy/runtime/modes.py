@@ -138,8 +138,9 @@ def cluster_options(settings: Settings) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except ValueError as exc:
-            raise ConfigError(f"{source} is not valid JSON ({exc}); give a JSON object such as "
-                              '\'{"n_workers": 2}\'') from exc
+            raise ConfigError(
+                f"{source} is not valid JSON ({exc}); give a JSON object such as '{{\"n_workers\": 2}}'"
+            ) from exc
     if not isinstance(value, dict):
         raise ConfigError(f"{source} must be a JSON object of keyword arguments, got {type(value).__name__}")
     return dict(value)
@@ -192,8 +193,8 @@ def _normalise_address(value: str) -> str:
     return value
 
 
-def load_cluster_class(target: str) -> type:
-    """Import and return the class named by ``"module:Class"``.
+def load_cluster_class(target: str, setting: str | None = None) -> type:
+    """Import and return the class named by ``"module:Class"`` (``setting``: how the user named it).
 
     Raises :class:`MissingDependencyError` (with the pip hint) when its package is not installed and
     :class:`ConfigError` when the module has no such attribute.
@@ -206,7 +207,7 @@ def load_cluster_class(target: str) -> type:
         if exc.name is not None and top != exc.name.split(".", 1)[0]:
             raise  # the cluster package is there but one of its own imports failed: show that
         package, extra = PACKAGE_HINTS.get(top, (top.replace("_", "-"), None))
-        raise MissingDependencyError(f"the cluster setting {target!r}", package, extra) from exc
+        raise MissingDependencyError(f"the cluster setting {setting or target!r}", package, extra) from exc
     obj: Any = module
     for part in attr.split("."):
         try:

@@ -1,0 +1,112 @@
+"""Connecting clients to a scheduler, bounded in time: a refused port or a listener that is no Dask scheduler
+is a :class:`ClusterError` within the connect timeout, never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from ..exceptions import ClusterError
+from . import advert as _adv
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["connect_timeout", "new_async_client", "new_sync_client"]
+
+log = logging.getLogger("nbdeploy.runtime")
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for a scheduler to accept a client (``NBDEPLOY_CONNECT_TIMEOUT``, default 10)."""
+    try:
+        return max(0.5, float(os.environ.get("NBDEPLOY_CONNECT_TIMEOUT") or DEFAULT_CONNECT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_CONNECT_TIMEOUT
+
+
+def _connection_error(address: str, exc: BaseException) -> ClusterError:
+    return ClusterError(
+        f"could not connect to the Dask scheduler at {address} ({type(exc).__name__}: {exc}). Check that it "
+        "runs (`nbdeploy cluster status`), or change NBDEPLOY_CLUSTER / c.Nbdeploy.cluster"
+    )
+
+
+async def _dask_handshake(address: str, timeout: float) -> None:
+    """Open a comm to ``address`` and complete Dask's handshake within ``timeout`` seconds, then close it.
+
+    ``distributed.comm.connect`` bounds the TCP connect but waits for the peer's handshake without a limit,
+    so a listener that is not a Dask scheduler would hang a client forever; this bounds the whole exchange.
+    """
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    args = Security().get_connection_args("client")  # TLS settings from the Dask config, as a Client uses
+    comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout + 1)
+    await comm.close()
+
+
+def _check_reachable(address: str) -> None:
+    """Raise :class:`ClusterError` unless a Dask scheduler answers at ``address`` within the connect timeout."""
+    timeout = connect_timeout()
+    if not _adv.probe_address(address, min(timeout, 2.0)):
+        raise _connection_error(address, ConnectionRefusedError("nothing accepts connections there"))
+    outcome: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            asyncio.run(_dask_handshake(address, timeout))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=probe, name="nbdeploy-handshake", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    if thread.is_alive() or outcome:
+        error = outcome[0] if outcome else TimeoutError(f"no Dask handshake within {timeout:.0f}s")
+        raise _connection_error(address, error)
+
+
+def new_sync_client(address: str, *, set_as_default: bool = True) -> Client:
+    """Connect a new sync client to ``address``; raise :class:`ClusterError` (never hang) when none answers."""
+    from distributed import Client
+
+    _check_reachable(address)
+    try:
+        return Client(address, timeout=connect_timeout(), set_as_default=set_as_default)
+    except Exception as exc:
+        raise _connection_error(address, exc) from exc
+
+
+async def new_async_client(address: str) -> Client:
+    from distributed import Client
+
+    timeout = connect_timeout()
+    if not await asyncio.to_thread(_adv.probe_address, address, min(timeout, 2.0)):
+        raise _connection_error(address, ConnectionRefusedError("nothing accepts connections there"))
+    try:
+        await _dask_handshake(address, timeout)
+        return await asyncio.wait_for(
+            Client(address, asynchronous=True, timeout=timeout, set_as_default=False), timeout + 5
+        )
+    except Exception as exc:
+        raise _connection_error(address, exc) from exc
+
+
+def _close_quietly(c: Client) -> None:
+    try:
+        c.close(timeout=5)
+    except Exception:
+        log.debug("closing a client failed", exc_info=True)
+
+
+async def _close_async_quietly(c: Client) -> None:
+    try:
+        await asyncio.wait_for(c.close(), 10)
+    except Exception:
+        log.debug("closing an async client failed", exc_info=True)

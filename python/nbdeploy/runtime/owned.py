@@ -1,0 +1,182 @@
+"""Clusters this process starts and owns: building them from the cluster setting, and closing them."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ClusterError, NbdeployError
+from . import advert as _adv
+from .modes import ClusterSpec, gpus_visible, load_cluster_class
+
+__all__ = ["STOP_OP", "OwnedCluster", "start_cluster_object"]
+
+log = logging.getLogger("nbdeploy.runtime")
+
+STOP_OP = "nbdeploy_stop_cluster"  # scheduler RPC that asks the owner of an in-process scheduler to stop
+
+
+class OwnedCluster:
+    """A cluster this process started, with its advertisement.
+
+    When the scheduler runs in this process (LocalCluster, LocalCUDACluster) it gets one extra RPC handler,
+    :data:`STOP_OP`, through which ``nbdeploy cluster stop`` in another process asks this owner to close the
+    cluster itself — the clean way, which also withdraws the advertisement and leaves the owner running.
+    """
+
+    def __init__(
+        self,
+        cluster: Any,
+        advert: _adv.Advertisement,
+        runtime_dir: Path,
+        on_stop_request: Callable[[OwnedCluster], None],
+    ) -> None:
+        self.cluster = cluster
+        self.advert = advert
+        self.runtime_dir = runtime_dir
+        self._on_stop_request = on_stop_request
+        handlers = getattr(getattr(cluster, "scheduler", None), "handlers", None)
+        if isinstance(handlers, dict):
+            handlers[STOP_OP] = self._stop_requested
+
+    def alive(self) -> bool:
+        from distributed.core import Status
+
+        dead = (Status.closing, Status.closed, Status.failed, Status.closing_gracefully)
+        if getattr(self.cluster, "status", None) in dead:
+            return False
+        scheduler = getattr(self.cluster, "scheduler", None)  # in-process for LocalCluster
+        return getattr(scheduler, "status", None) not in dead
+
+    def _stop_requested(self) -> str:
+        # runs on the cluster's event loop: close from another thread, after this reply is sent
+        log.info("cluster %s: stop requested through the scheduler", self.advert.scheduler_address)
+        threading.Thread(target=self._on_stop_request, args=(self,), name="nbdeploy-cluster-stop", daemon=True).start()
+        return "OK"
+
+    def close(self, *, holding_lock: bool = False) -> None:
+        """Withdraw the advertisement (if it is still ours), then close the cluster (bounded in time)."""
+        try:
+            if holding_lock:
+                _adv.remove_advert(self.runtime_dir, only_if=_adv.same_cluster(self.advert))
+            else:
+                with _adv.advert_lock(self.runtime_dir, timeout=30):
+                    _adv.remove_advert(self.runtime_dir, only_if=_adv.same_cluster(self.advert))
+        except Exception:
+            log.warning("could not withdraw the advertisement in %s", self.runtime_dir, exc_info=True)
+        if self.alive():
+            try:
+                self.cluster.close(timeout=20)
+                return
+            except Exception:
+                log.warning("closing the cluster at %s failed", self.advert.scheduler_address, exc_info=True)
+        # A cluster whose scheduler is already gone (shut down from outside) spends half a minute retrying that
+        # scheduler while it closes: stop its worker processes by pid and give the rest two seconds.
+        self._kill_worker_processes()
+        try:
+            self.cluster.close(timeout=2)
+        except Exception:
+            log.debug("closing the cluster at %s timed out", self.advert.scheduler_address)
+        self._forget_at_exit()
+
+    def _kill_worker_processes(self) -> None:
+        import psutil
+
+        for nanny in list(getattr(self.cluster, "workers", {}).values()):
+            pid = getattr(nanny, "pid", None)
+            if not pid:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                proc.kill()
+                proc.wait(10)
+            except (psutil.Error, OSError):
+                pass
+
+    def _forget_at_exit(self) -> None:
+        try:
+            from distributed.deploy.spec import SpecCluster
+
+            SpecCluster._instances.discard(self.cluster)  # do not wait for it again at interpreter exit
+        except Exception:
+            pass
+
+
+def _dashboard_link(cluster: Any) -> str | None:
+    try:
+        link = cluster.dashboard_link
+    except Exception:
+        return None
+    return str(link) if link else None
+
+
+def _default_dashboard_address() -> str:
+    """Dask's usual ``:8787`` when that port is free, else any free port (no "port in use" warning)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("", 8787))
+            return ":8787"
+        except OSError:
+            return ":0"
+
+
+def start_cluster_object(spec: ClusterSpec, overrides: Mapping[str, Any]) -> Any:
+    """Start the cluster ``spec`` describes (owned by the caller) and return the cluster object.
+
+    ``overrides`` may hold ``workers``, ``threads`` and ``memory_limit`` (from ``nbdeploy cluster start``).
+    Raises :class:`MissingDependencyError` for a missing optional package and :class:`ClusterError` when the
+    cluster does not start.
+    """
+    options = dict(spec.options)
+    scale = options.pop("scale", None)
+    adapt = options.pop("adapt", None)
+    workers, threads, memory = overrides.get("workers"), overrides.get("threads"), overrides.get("memory_limit")
+    if spec.kind in ("local", "cuda"):
+        if spec.kind == "local":
+            from distributed import LocalCluster as cls
+
+            kwargs: dict[str, Any] = {"processes": True}
+        else:
+            cls = load_cluster_class("dask_cuda:LocalCUDACluster", spec.setting)  # MissingDependencyError with the hint
+            if not gpus_visible():
+                raise ClusterError(
+                    "the cluster setting 'cuda' needs an NVIDIA GPU, but none is visible here (nvidia-smi finds "
+                    "none): use NBDEPLOY_CLUSTER=auto or local on this machine"
+                )
+            kwargs = {"resources": {"GPU": 1}}  # one GPU per worker: tasks ask with resources={"GPU": 1}
+        kwargs["dashboard_address"] = _default_dashboard_address()
+        kwargs.update(options)
+        if workers is not None:
+            kwargs["n_workers"] = int(workers)
+        if threads is not None:
+            kwargs["threads_per_worker"] = int(threads)
+        if memory is not None:
+            kwargs["memory_limit"] = memory
+    else:
+        assert spec.target is not None
+        cls = load_cluster_class(spec.target, spec.setting)
+        kwargs = options
+        if workers is not None:
+            scale = int(workers)
+    try:
+        cluster = cls(**kwargs)
+    except NbdeployError:
+        raise
+    except Exception as exc:
+        raise ClusterError(
+            f"could not start the {spec.setting!r} cluster: {type(exc).__name__}: {exc}. Check the cluster "
+            "setting and NBDEPLOY_CLUSTER_OPTIONS"
+        ) from exc
+    try:
+        if adapt is not None:
+            cluster.adapt(**dict(adapt))
+        elif scale is not None:
+            cluster.scale(int(scale))
+    except Exception as exc:
+        cluster.close()
+        raise ClusterError(f"could not scale the {spec.setting!r} cluster: {exc}") from exc
+    return cluster
