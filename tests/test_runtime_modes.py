@@ -106,7 +106,7 @@ def test_a_setting_of_no_known_form_is_a_config_error(
 
 def test_malformed_cluster_options_are_a_config_error(nbd_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NBDEPLOY_CLUSTER_OPTIONS", "{n_workers: 2")
-    with pytest.raises(ConfigError, match="NBDEPLOY_CLUSTER_OPTIONS is not valid JSON"):
+    with pytest.raises(ConfigError, match=r"NBDEPLOY_CLUSTER_OPTIONS\) is not valid JSON"):
         _spec(monkeypatch, "local")
     monkeypatch.setenv("NBDEPLOY_CLUSTER_OPTIONS", "[1, 2]")
     with pytest.raises(ConfigError, match="must be a JSON object"):
