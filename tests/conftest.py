@@ -32,6 +32,9 @@ def dask_cluster() -> Iterator[object]:
     try:
         yield cluster
     finally:
+        from nbdeploy import runtime
+
+        runtime.shutdown()  # close this process's cached clients before their scheduler goes away
         cluster.close(timeout=20)
 
 

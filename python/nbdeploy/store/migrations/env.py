@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import nbdeploy.jobs.models  # noqa: F401 - registers the jobs tables on Base.metadata
 from nbdeploy.store.models import Base
 
 connection = context.config.attributes["connection"]

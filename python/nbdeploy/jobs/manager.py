@@ -1,0 +1,211 @@
+"""Jobs: notebooks stored as versioned artifacts of kind ``job``, and runs of them.
+
+``JobManager.put`` stores a notebook version (its parameters inspected and kept in the version's metadata);
+``JobManager.run`` checks the parameters and inserts a queued run, then makes sure a dispatcher will pick it up
+(this process's, a live leader's, or a new in-process one). No tornado, papermill or Dask import here.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..exceptions import ConflictError, InvalidInputError, NotFoundError
+from ..names import validate_name
+from ..store import Store, Version, _owner, default_store
+from ..store.models import utcnow
+from . import notebooks
+from .models import RunRow, ScheduleRow
+from .notify import normalize_notify
+
+__all__ = ["JobManager", "validate_run_options"]
+
+MAX_RETRIES = 20
+
+
+def validate_run_options(timeout: Any, retries: Any, kernel: Any) -> tuple[float | None, int, str | None]:
+    """Check ``timeout`` (seconds > 0 or None), ``retries`` (0–20) and ``kernel`` (a kernelspec name or None)."""
+    if timeout is not None:
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"timeout must be a number of seconds, got {timeout!r}", "timeout") from exc
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise InvalidInputError("timeout must be a positive number of seconds", "timeout")
+    if isinstance(retries, bool) or not isinstance(retries, int | str):
+        raise InvalidInputError(f"retries must be a whole number from 0 to {MAX_RETRIES}", "retries")
+    try:
+        retries = int(retries)
+    except ValueError as exc:
+        raise InvalidInputError(f"retries must be a whole number from 0 to {MAX_RETRIES}", "retries") from exc
+    if not 0 <= retries <= MAX_RETRIES:
+        raise InvalidInputError(f"retries must be from 0 to {MAX_RETRIES}, got {retries}", "retries")
+    if kernel is not None and (not isinstance(kernel, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", kernel)):
+        raise InvalidInputError(f"kernel {kernel!r} is not a kernelspec name (e.g. 'python3')", "kernel")
+    return timeout, retries, kernel
+
+
+def name_from_path(path: str | Path) -> str:
+    """A job name from a notebook's file name: ``Daily Report.ipynb`` → ``daily-report``."""
+    stem = Path(path).stem.lower()
+    name = re.sub(r"[^a-z0-9._-]+", "-", stem).strip("-._")[:64]
+    return validate_name(name or "job", "name")
+
+
+class JobManager:
+    """Jobs and their runs in one store (the default store unless given)."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or default_store()
+
+    # --- notebooks ---------------------------------------------------------------------------------------
+    def put(self, path_or_notebook: Any, name: str | None = None, metadata: dict[str, Any] | None = None) -> Version:
+        """Store a notebook (a path, notebook JSON, a dict or a NotebookNode) as the next version of job ``name``.
+
+        ``name`` defaults to the file name for a path. Returns the stored :class:`~nbdeploy.store.Version`;
+        its metadata holds ``parameters``, ``kernel``, ``language`` and ``cells``. Raises
+        :class:`NotFoundError` for a missing file and :class:`InvalidInputError` for a bad notebook or name.
+        """
+        if name is None:
+            if isinstance(path_or_notebook, str | Path) and not str(path_or_notebook).lstrip().startswith("{"):
+                name = name_from_path(path_or_notebook)
+            else:
+                raise InvalidInputError("give the job a name: jobs.put(notebook, name='daily-report')", "name")
+        validate_name(name)
+        nb, data = notebooks.load_notebook(path_or_notebook)
+        params = notebooks.inspect_parameters(nb)
+        meta = {
+            **(metadata or {}),
+            "parameters": [p.to_json() for p in params.values()],
+            "kernel": notebooks.kernel_name(nb),
+            "language": notebooks.language(nb),
+            "cells": len(nb["cells"]),
+        }
+        if isinstance(path_or_notebook, str | Path) and "source" not in meta:
+            meta["source"] = Path(path_or_notebook).name
+        return self.store.put("job", name, data, meta)
+
+    def get(self, name: str, version: int | str | None = None) -> Version:
+        """The stored version of job ``name`` (newest by default); raises :class:`NotFoundError`."""
+        try:
+            return self.store.get("job", name, version)
+        except NotFoundError as exc:
+            raise NotFoundError(f"{exc}; store it with nbd.jobs.put(path, {name!r}) or `nbdeploy jobs put`") from None
+
+    def notebook(self, name: str, version: int | str | None = None) -> dict[str, Any]:
+        """The job's notebook as a dict."""
+        import json
+
+        return json.loads(self.store.artifacts.read_blob(self.get(name, version).sha256))
+
+    def parameters(self, name: str, version: int | str | None = None) -> dict[str, dict[str, str]]:
+        """The job's parameters: ``{name: {"name", "inferred_type_name", "default", "help"}}``, in cell order."""
+        return {p["name"]: dict(p) for p in self.get(name, version).metadata.get("parameters", [])}
+
+    def _declared(self, version: Version) -> dict[str, notebooks.Parameter]:
+        return {p["name"]: notebooks.Parameter(**p) for p in version.metadata.get("parameters", [])}
+
+    def list(self) -> builtins.list[Version]:
+        """The newest version of every job."""
+        return self.store.list("job")
+
+    def versions(self, name: str) -> builtins.list[Version]:
+        """Every version of job ``name``, oldest first; raises :class:`NotFoundError` when there is none."""
+        versions = self.store.versions("job", validate_name(name))
+        if not versions:
+            raise NotFoundError(f"no job named {name!r}: `nbdeploy jobs list` shows the jobs")
+        return versions
+
+    def info(self, name: str) -> dict[str, Any]:
+        """``{"name", "latest", "versions", "parameters", "kernel", "schedules"}`` of job ``name``."""
+        versions = self.versions(name)
+        latest = versions[-1]
+        with self.store.catalog.session() as s:
+            schedules = builtins.list(s.scalars(sa.select(ScheduleRow.id).where(ScheduleRow.job == name)))
+        return {
+            "name": name,
+            "latest": latest.version,
+            "kernel": latest.metadata.get("kernel"),
+            "parameters": self.parameters(name),
+            "versions": [v.to_json() for v in versions],
+            "schedules": schedules,
+        }
+
+    def delete(self, name: str) -> int:
+        """Delete every version of job ``name`` (its run history stays); return how many versions.
+
+        Raises :class:`ConflictError` while schedules still use it.
+        """
+        validate_name(name)
+        with self.store.catalog.session() as s:
+            schedules = builtins.list(s.scalars(sa.select(ScheduleRow.id).where(ScheduleRow.job == name)))
+        if schedules:
+            raise ConflictError(
+                f"job {name!r} is used by schedule(s) {schedules}: delete them first (`nbdeploy schedules rm ID`)"
+            )
+        return self.store.delete("job", name)
+
+    # --- runs ----------------------------------------------------------------------------------------------
+    def check_parameters(self, name: str, parameters: dict[str, Any] | None, version: Version | None = None) -> dict:
+        """Check and convert ``parameters`` for job ``name`` (see :func:`notebooks.coerce_parameters`)."""
+        version = version or self.get(name)
+        return notebooks.coerce_parameters(parameters, self._declared(version), name)
+
+    def run(
+        self,
+        name: str,
+        parameters: dict[str, Any] | None = None,
+        kernel: str | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+        version: int | str | None = None,
+        notify: Any = None,
+        dispatch: bool = True,
+    ) -> Any:
+        """Queue a run of job ``name`` and return its :class:`~nbdeploy.runs.Run` (``run.wait()`` waits for it).
+
+        ``kernel`` defaults to the notebook's own kernelspec; ``timeout`` is in seconds for the whole run;
+        ``retries`` extra attempts follow a failure, time-out or loss, with exponential back-off. With
+        ``dispatch`` (the default) a dispatcher is started in this process when none is alive. Raises
+        :class:`NotFoundError` for an unknown job and :class:`InvalidInputError` for bad options or parameters.
+        """
+        from ..runs.manager import Run, RunInfo, RunManager
+
+        job = self.get(validate_name(name), version)
+        params = notebooks.coerce_parameters(parameters, self._declared(job), name)
+        timeout, retries, kernel = validate_run_options(timeout, retries, kernel)
+        notify = normalize_notify(notify)
+        now = utcnow()
+        with self.store.catalog.session() as s:
+            row = RunRow(
+                job=name,
+                job_version=job.version,
+                notebook_sha256=job.sha256,
+                trigger="manual",
+                parameters=params,
+                kernel=kernel,
+                timeout=timeout,
+                retries=retries,
+                attempt=1,
+                status="queued",
+                queued_at=now,
+                not_before=now,
+                cancel_requested=False,
+                history=[],
+                notify=notify,
+                owner=_owner(),
+            )
+            s.add(row)
+            s.flush()
+            info = RunInfo.from_row(row)
+        manager = RunManager(self.store)
+        if dispatch:
+            from .dispatcher import ensure_dispatcher
+
+            ensure_dispatcher(self.store, [info.id])
+        return Run(manager, info)

@@ -1,0 +1,105 @@
+"""The jobs service: a scheduler and a dispatcher, run inside a server or alone as ``nbdeploy scheduler``.
+
+Both loops run in threads of their own with blocking catalog and Dask calls, so a server's event loop never
+waits on them. ``start(ctx)`` is the server's background-service hook (``BACKGROUND_SERVICES``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..store import Store, default_store
+from .clock import Clock
+from .dispatcher import Dispatcher, local_dispatcher
+from .scheduler import Scheduler
+
+__all__ = ["JobService", "start"]
+
+log = logging.getLogger("nbdeploy.jobs")
+
+
+class JobService:
+    """A :class:`Scheduler` and a service :class:`Dispatcher` over one store; :meth:`start` / :meth:`stop`.
+
+    ``clock`` drives the scheduler only: leases and run times are always real time, shared across processes.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        scheduler: bool = True,
+        dispatcher: bool = True,
+        clock: Clock | None = None,
+        lease_ttl: float | None = None,
+        poll: float = 0.5,
+        client: Any = None,
+        retry_backoff: float = 2.0,
+    ) -> None:
+        self.store = store or default_store()
+        self.dispatcher: Dispatcher | None = None
+        self.scheduler: Scheduler | None = None
+        if dispatcher:
+            self.dispatcher = Dispatcher(
+                self.store, role="service", lease_ttl=lease_ttl, poll=poll, client=client,
+                retry_backoff=retry_backoff,
+            )  # fmt: skip
+        if scheduler:
+            self.scheduler = Scheduler(self.store, clock=clock, poll=poll, on_fire=self._fired)
+
+    def _fired(self, run_ids: list[int]) -> None:
+        target = self.dispatcher or local_dispatcher(self.store)
+        if target is not None:
+            target.wake()  # as leader it claims every queued run
+
+    def start(self) -> JobService:
+        """Start the dispatcher (first, so it reconciles before new runs arrive) and the scheduler."""
+        if self.dispatcher is not None:
+            existing = local_dispatcher(self.store)
+            if existing is not None and existing.role == "ephemeral":
+                existing.stop()  # the service's dispatcher takes over what it was doing
+            self.dispatcher.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+        log.info("nbdeploy jobs service started (catalog %s)", self.store.catalog)
+        return self
+
+    def stop(self) -> None:
+        """Stop the scheduler, then the dispatcher (which hands its leadership over)."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Start, block until SIGINT/SIGTERM (or ``stop`` is set), then stop."""
+        stop = stop or threading.Event()
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+async def start(ctx: Any) -> Callable[[], Awaitable[None]]:
+    """Background service hook for the Jupyter server extension and ``nbdeploy serve``: start the jobs
+    service on the server's store; return the coroutine function that stops it."""
+    service = JobService(ctx.store)
+    await asyncio.to_thread(service.start)
+
+    async def stop() -> None:
+        await asyncio.to_thread(service.stop)
+
+    return stop

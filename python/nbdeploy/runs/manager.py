@@ -1,0 +1,407 @@
+"""Run history: reading runs, their outputs, logs, metrics and artifacts, and asking for a cancel.
+
+A run's state is written only by the dispatcher that holds its lease (:mod:`nbdeploy.jobs.dispatcher`); this
+module reads it, creates queued runs and sets ``cancel_requested`` (a request the dispatcher acts on).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..exceptions import InvalidInputError, NbdeployError, NotFoundError
+from ..jobs.models import RUN_STATES, TERMINAL_STATES, RunArtifactRow, RunMetricRow, RunRow
+from ..names import validate_name
+from ..store import Store, default_store
+
+__all__ = ["Run", "RunFailedError", "RunInfo", "RunManager"]
+
+
+class RunFailedError(NbdeployError):
+    """A run ended in ``failed``, ``cancelled`` or ``timed_out`` (raised by :meth:`Run.raise_for_status`)."""
+
+    def __init__(self, run: RunInfo) -> None:
+        where = f" in cell {run.error_cell}" if run.error_cell is not None else ""
+        super().__init__(
+            f"run {run.id} of job {run.job!r} {run.status}{where}: {run.error_type or ''}: {run.error_message or ''}"
+            f" — `nbdeploy runs log {run.id}` shows its log, `nbdeploy runs output {run.id}` its notebook"
+        )
+        self.run = run
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A snapshot of one run's catalog row."""
+
+    id: int
+    job: str
+    job_version: int | None
+    schedule_id: int | None
+    fire_time: datetime | None
+    trigger: str
+    parameters: dict[str, Any]
+    kernel: str | None
+    timeout: float | None
+    retries: int
+    attempt: int
+    status: str
+    queued_at: datetime
+    not_before: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    current_cell: int | None
+    cell_count: int | None
+    cancel_requested: bool
+    error_type: str | None
+    error_message: str | None
+    error_cell: int | None
+    error_traceback: str | None
+    output_sha256: str | None
+    log_sha256: str | None
+    history: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
+
+    @classmethod
+    def from_row(cls, row: RunRow) -> RunInfo:
+        return cls(
+            id=row.id,
+            job=row.job,
+            job_version=row.job_version,
+            schedule_id=row.schedule_id,
+            fire_time=row.fire_time,
+            trigger=row.trigger,
+            parameters=dict(row.parameters or {}),
+            kernel=row.kernel,
+            timeout=row.timeout,
+            retries=row.retries,
+            attempt=row.attempt,
+            status=row.status,
+            queued_at=row.queued_at,
+            not_before=row.not_before,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            worker=row.worker,
+            current_cell=row.current_cell,
+            cell_count=row.cell_count,
+            cancel_requested=bool(row.cancel_requested),
+            error_type=row.error_type,
+            error_message=row.error_message,
+            error_cell=row.error_cell,
+            error_traceback=row.error_traceback,
+            output_sha256=row.output_sha256,
+            log_sha256=row.log_sha256,
+            history=builtins.list(row.history or []),
+        )
+
+    @property
+    def done(self) -> bool:
+        """Whether the run reached a terminal state (succeeded, failed, cancelled, timed_out)."""
+        return self.status in TERMINAL_STATES
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (``None`` until both are known)."""
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the run."""
+        iso = lambda d: d.isoformat() if d else None  # noqa: E731
+        return {
+            "id": self.id,
+            "job": self.job,
+            "job_version": self.job_version,
+            "schedule_id": self.schedule_id,
+            "fire_time": iso(self.fire_time),
+            "trigger": self.trigger,
+            "parameters": self.parameters,
+            "kernel": self.kernel,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "attempt": self.attempt,
+            "status": self.status,
+            "queued_at": iso(self.queued_at),
+            "not_before": iso(self.not_before),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration": self.duration,
+            "worker": self.worker,
+            "progress": {"current_cell": self.current_cell, "cell_count": self.cell_count},
+            "cancel_requested": self.cancel_requested,
+            "error": None
+            if self.error_type is None
+            else {
+                "type": self.error_type,
+                "message": self.error_message,
+                "cell": self.error_cell,
+                "traceback": self.error_traceback,
+            },
+            "has_output": self.output_sha256 is not None,
+            "has_log": self.log_sha256 is not None,
+            "history": self.history,
+        }
+
+
+class Run:
+    """A handle on one run: ``status``, ``wait()``, ``output()``, ``log()``, ``metrics``, ``cancel()``.
+
+    Attribute reads (``job``, ``attempt``, ``error_message``, …) come from the last snapshot; ``status``,
+    ``info`` and ``wait()`` read the catalog again.
+    """
+
+    def __init__(self, manager: RunManager, info: RunInfo) -> None:
+        self._manager = manager
+        self._info = info
+
+    @property
+    def id(self) -> int:
+        return self._info.id
+
+    @property
+    def info(self) -> RunInfo:
+        """A fresh snapshot of the run's row."""
+        return self.refresh()._info
+
+    @property
+    def status(self) -> str:
+        """The run's current state: queued, running, succeeded, failed, cancelled or timed_out."""
+        return self.refresh()._info.status
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._info, name)
+
+    def refresh(self) -> Run:
+        """Read the run's row again; return ``self``."""
+        self._info = self._manager.info(self.id)
+        return self
+
+    def wait(self, timeout: float | None = None, poll: float = 0.1) -> Run:
+        """Block until the run is done (or ``timeout`` seconds pass); return ``self``.
+
+        Raises :class:`~nbdeploy.exceptions.ClusterTimeoutError` when ``timeout`` passes first. A failed run
+        does not raise here: check ``run.status`` or call :meth:`raise_for_status`.
+        """
+        from ..exceptions import ClusterTimeoutError
+        from ..jobs.dispatcher import local_dispatcher
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = min(0.02, poll)
+        while not self.refresh()._info.done:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ClusterTimeoutError(
+                    f"run {self.id} is still {self._info.status} after {timeout}s; wait longer or cancel it"
+                )
+            local = local_dispatcher(self._manager.store)
+            if local is not None:  # dispatched here: woken as soon as it records something
+                local.changed_event(self.id).wait(poll * 5)
+            else:
+                time.sleep(delay)
+                delay = min(poll, delay * 2)
+        return self
+
+    def raise_for_status(self) -> Run:
+        """Return ``self`` when the run succeeded; raise :class:`RunFailedError` when it ended otherwise."""
+        info = self.info
+        if info.done and info.status != "succeeded":
+            raise RunFailedError(info)
+        return self
+
+    def output(self, format: str = "ipynb") -> Any:
+        """The executed notebook: a dict (``ipynb``) or an HTML page as a string (``html``).
+
+        Raises :class:`NotFoundError` when the run has no output notebook yet.
+        """
+        return self._manager.output(self.id, format)
+
+    def log(self) -> str:
+        """The run's captured stdout/stderr (and nbdeploy's own lines); raises NotFoundError before it ends."""
+        return self._manager.log(self.id)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The last value of each metric the run logged with ``nbd.log_metric``."""
+        return {m["key"]: m["value"] for m in self._manager.metrics(self.id)}
+
+    def metric_history(self) -> builtins.list[dict[str, Any]]:
+        """Every metric value logged, in order: ``{"key", "value", "step", "logged_at"}``."""
+        return self._manager.metrics(self.id)
+
+    @property
+    def artifacts(self) -> builtins.list[dict[str, Any]]:
+        """The artifacts attached with ``nbd.log_artifact``: ``{"name", "sha256", "size", "logged_at"}``."""
+        return self._manager.artifacts(self.id)
+
+    def artifact(self, name: str) -> bytes:
+        """The bytes of the artifact ``name``; raises NotFoundError."""
+        return self._manager.read_artifact(self.id, name)
+
+    def cancel(self) -> Run:
+        """Ask for the run to be cancelled (its kernel is stopped within seconds); return ``self``."""
+        self._manager.cancel(self.id)
+        return self.refresh()
+
+    def to_json(self) -> dict[str, Any]:
+        return self._info.to_json()
+
+    def __repr__(self) -> str:
+        info = self._info
+        progress = ""
+        if info.status == "running" and info.current_cell is not None:
+            progress = f", cell {info.current_cell + 1}/{info.cell_count}"
+        return f"<Run {info.id} job={info.job!r} status={info.status!r} attempt={info.attempt}{progress}>"
+
+    def _repr_html_(self) -> str:
+        from .render import run_html
+
+        return run_html(self._info)
+
+
+class RunManager:
+    """Reads runs from the catalog; creates queued runs and cancel requests."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or default_store()
+
+    @property
+    def catalog(self) -> Any:
+        return self.store.catalog
+
+    # --- reading --------------------------------------------------------------------------------------------
+    def _row(self, session: Any, run_id: int) -> RunRow:
+        try:
+            run_id = int(run_id)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"run id must be a number, got {run_id!r}", "run_id") from exc
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise NotFoundError(f"no run {run_id}: `nbdeploy runs list` shows the runs")
+        return row
+
+    def info(self, run_id: int) -> RunInfo:
+        """The snapshot of run ``run_id``; raises :class:`NotFoundError`."""
+        with self.catalog.session() as s:
+            return RunInfo.from_row(self._row(s, run_id))
+
+    def get(self, run_id: int) -> Run:
+        """A :class:`Run` handle on run ``run_id``; raises :class:`NotFoundError`."""
+        return Run(self, self.info(run_id))
+
+    def list(
+        self,
+        job: str | None = None,
+        status: str | None = None,
+        schedule_id: int | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> builtins.list[Run]:
+        """Runs, newest first, filtered by job name, status and schedule (``limit`` at most 1000)."""
+        query = sa.select(RunRow).order_by(RunRow.id.desc()).limit(max(1, min(int(limit), 1000)))
+        if job is not None:
+            query = query.where(RunRow.job == validate_name(job, "job"))
+        if status is not None:
+            if status not in RUN_STATES:
+                raise InvalidInputError(f"unknown status {status!r}: use one of {', '.join(RUN_STATES)}", "status")
+            query = query.where(RunRow.status == status)
+        if schedule_id is not None:
+            query = query.where(RunRow.schedule_id == int(schedule_id))
+        if before_id is not None:
+            query = query.where(RunRow.id < int(before_id))
+        with self.catalog.session() as s:
+            return [Run(self, RunInfo.from_row(r)) for r in s.scalars(query)]
+
+    def output(self, run_id: int, format: str = "ipynb") -> Any:
+        """The executed notebook of a run: a dict for ``ipynb``, an HTML string for ``html``."""
+        if format not in ("ipynb", "html"):
+            raise InvalidInputError(f"unknown output format {format!r}: use 'ipynb' or 'html'", "format")
+        data = self.output_bytes(run_id)
+        nb = json.loads(data)
+        if format == "ipynb":
+            return nb
+        from .render import notebook_html
+
+        return notebook_html(data)
+
+    def output_bytes(self, run_id: int) -> bytes:
+        """The executed notebook's bytes (``.ipynb`` JSON); raises :class:`NotFoundError` when there is none."""
+        info = self.info(run_id)
+        if info.output_sha256 is None:
+            raise NotFoundError(
+                f"run {run_id} has no output notebook yet (it is {info.status}); wait for it with run.wait()"
+            )
+        return self.store.artifacts.read_blob(info.output_sha256)
+
+    def log(self, run_id: int) -> str:
+        """The captured log of a run; raises :class:`NotFoundError` until the run's first attempt ended."""
+        info = self.info(run_id)
+        if info.log_sha256 is None:
+            raise NotFoundError(f"run {run_id} has no log yet (it is {info.status}); wait for it with run.wait()")
+        return self.store.artifacts.read_blob(info.log_sha256).decode("utf-8", "replace")
+
+    def metrics(self, run_id: int) -> builtins.list[dict[str, Any]]:
+        """Every metric the run's current attempt logged, in order."""
+        with self.catalog.session() as s:
+            row = self._row(s, run_id)
+            rows = s.scalars(
+                sa.select(RunMetricRow)
+                .where(RunMetricRow.run_id == row.id, RunMetricRow.attempt == row.attempt)
+                .order_by(RunMetricRow.seq, RunMetricRow.id)
+            )
+            return [
+                {"key": m.key, "value": m.value, "step": m.step, "logged_at": m.logged_at.isoformat()} for m in rows
+            ]
+
+    def artifacts(self, run_id: int) -> builtins.list[dict[str, Any]]:
+        """The artifacts the run's current attempt attached, in order (a later one of a name wins)."""
+        with self.catalog.session() as s:
+            row = self._row(s, run_id)
+            rows = s.scalars(
+                sa.select(RunArtifactRow)
+                .where(RunArtifactRow.run_id == row.id, RunArtifactRow.attempt == row.attempt)
+                .order_by(RunArtifactRow.seq, RunArtifactRow.id)
+            )
+            latest: dict[str, dict[str, Any]] = {}
+            for a in rows:
+                latest[a.name] = {
+                    "name": a.name,
+                    "sha256": a.sha256,
+                    "size": a.size,
+                    "logged_at": a.logged_at.isoformat(),
+                }
+            return builtins.list(latest.values())
+
+    def read_artifact(self, run_id: int, name: str) -> bytes:
+        """The bytes of artifact ``name`` of a run; raises :class:`NotFoundError`."""
+        for artifact in self.artifacts(run_id):
+            if artifact["name"] == name:
+                return self.store.artifacts.read_blob(artifact["sha256"])
+        raise NotFoundError(f"run {run_id} has no artifact {name!r}")
+
+    # --- writing (creation and requests only) ----------------------------------------------------------------
+    def cancel(self, run_id: int) -> RunInfo:
+        """Ask the dispatcher to cancel a queued or running run; return its snapshot.
+
+        A run that already ended is left as it is (cancelling it is a no-op). When no dispatcher is alive, one
+        is started in this process so that the request is carried out.
+        """
+        with self.catalog.session() as s:
+            row = self._row(s, run_id)
+            if row.status in TERMINAL_STATES:
+                return RunInfo.from_row(row)
+            s.execute(
+                sa.update(RunRow)
+                .where(RunRow.id == row.id, RunRow.status.in_(("queued", "running")))
+                .values(cancel_requested=True)
+            )
+        from ..jobs.dispatcher import ensure_dispatcher
+
+        ensure_dispatcher(self.store, [int(run_id)])
+        return self.info(run_id)
