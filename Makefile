@@ -34,7 +34,8 @@ demo: install
 	$(PY) scripts/demo.py
 
 bench: install
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) -m pip install -q -e ".[test,bench]"
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) js/node_modules js/lib python/nbdeploy/labextension .pytest_cache .ruff_cache

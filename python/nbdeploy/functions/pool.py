@@ -5,7 +5,8 @@ replica sends its queue as one batch whenever it has fewer than ``max_in_flight`
 a lone request goes out at once, and concurrent requests that arrive while a batch is in flight ride
 together in the next one (optionally waiting up to ``max_wait_ms`` to fill it). Answers are matched to
 callers by position, never reordered. A replica whose worker dies is dropped and its calls are retried
-once on another replica; new workers get replicas on the next refresh.
+once on another replica; new workers get replicas on the next refresh. Waiting for ``max_wait_ms`` applies
+only while the replica already has a batch on the wire, so an idle replica never delays a request.
 """
 
 from __future__ import annotations
@@ -155,7 +156,9 @@ class ActorPool:
 
     async def _send(self, replica: _Replica) -> None:
         try:
-            if self.max_wait_ms and len(replica.queue) < self.max_batch_size:
+            # wait to fill the batch only while another batch of this replica is on the wire (``in_flight``
+            # counts this one too): an idle replica sends at once, so a lone request is never delayed
+            if self.max_wait_ms and replica.in_flight > 1 and len(replica.queue) < self.max_batch_size:
                 await asyncio.sleep(self.max_wait_ms / 1000)
             batch = [replica.queue.popleft() for _ in range(min(self.max_batch_size, len(replica.queue)))]
             batch = [p for p in batch if not p.future.done()]  # callers that timed out meanwhile
@@ -211,6 +214,10 @@ class ActorPool:
         except Exception as err:
             if not pending.future.done():
                 pending.future.set_exception(err)
+
+    def mean_batch_size(self) -> float:
+        """Calls per batch sent so far."""
+        return self.calls_sent / self.batches_sent if self.batches_sent else 0.0
 
     async def close(self) -> None:
         """Forget the replicas (their actors are released with their futures) and close the client."""

@@ -11,6 +11,8 @@ from typing import Any
 # "module:Class" of every Magics class; a service adds its own here.
 MAGIC_CLASSES: list[str] = [
     "nbdeploy.magics.deploy:DeployMagics",
+    "nbdeploy.magics.models:ModelMagics",
+    "nbdeploy.magics.jobs:JobMagics",
 ]
 
 

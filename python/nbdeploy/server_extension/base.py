@@ -31,6 +31,7 @@ HANDLER_MODULES: list[str] = [
     "nbdeploy.server_extension.status_handlers",
     "nbdeploy.runtime.handlers",
     "nbdeploy.functions.handlers",
+    "nbdeploy.models.handlers",
     "nbdeploy.jobs.handlers",
     "nbdeploy.runs.handlers",
 ]

@@ -75,9 +75,11 @@ class ServerContext:
                     await result
             except Exception:  # keep stopping the rest
                 log.exception("stopping a background service failed")
-        from ..functions import default_manager
+        from ..functions import default_manager as functions
+        from ..models import default_manager as models
 
-        await default_manager().aclose()
+        await functions().aclose()
+        await models().aclose()
         if self.url is not None:
             from .adverts import withdraw_server
 

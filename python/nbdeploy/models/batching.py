@@ -1,0 +1,124 @@
+"""Micro-batched predictions: the serving actor on the workers, and the server-side pool that feeds it.
+
+The server sends calls to :class:`ModelActor` replicas through :class:`ModelPool` — the functions'
+:class:`~nbdeploy.functions.pool.ActorPool` (one actor per worker, called directly, answers matched by position)
+with one change of policy: a batch waits up to ``max_wait_ms`` for more requests only while its replica is
+already busy, so a lone request is never delayed. On the worker, :meth:`ModelActor.run_batch` groups the calls
+of one batch by model version, concatenates their rows into one DataFrame or array, calls ``predict`` once
+and splits the predictions back by row counts — that is where throughput under concurrency comes from. If a
+combined call fails, each call of the group is retried alone, so one bad request never fails its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..functions.pool import ActorPool
+
+__all__ = ["ModelActor", "ModelPool", "predict_rows", "split_predictions"]
+
+Outcome = tuple[Any, ...]
+# (sha256, kind, columns, rows) — see :class:`~.signature.Rows`
+Call = tuple[str, str, tuple[str, ...] | None, list[Any]]
+
+
+def _encode(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def split_predictions(predictions: Any, counts: list[int]) -> list[Any]:
+    """Split one batch's predictions into one JSON-ready list per call, by the calls' row ``counts``."""
+    total = sum(counts)
+    if hasattr(predictions, "iloc"):  # a DataFrame or Series
+        if hasattr(predictions, "columns"):
+            records = predictions.to_dict(orient="records")
+        else:
+            records = predictions.tolist()
+    elif hasattr(predictions, "tolist"):
+        records = predictions.tolist()
+    else:
+        records = list(predictions)
+    if len(records) != total:
+        raise ValueError(f"the model returned {len(records)} predictions for {total} input rows")
+    out, start = [], 0
+    for n in counts:
+        out.append(records[start : start + n])
+        start += n
+    return out
+
+
+def predict_rows(store_url: str, sha256: str, kind: str, columns: Any, groups: list[list[Any]]) -> list[Outcome]:
+    """Load the version (worker cache), predict every group's rows in one call, return one outcome per group:
+    ``("ok", predictions as JSON, batch rows)``, ``("invalid", message, errors)`` (the input does not fit),
+    ``("error", type, message, traceback)`` (the model raised) or ``("load_error", type, message, traceback)``."""
+    from ..exceptions import SignatureError
+    from ..runtime import load_artifact
+    from .flavors import loads_model
+    from .signature import build_input
+
+    try:
+        loaded = load_artifact(store_url, sha256, loader=loads_model)
+    except Exception as exc:
+        outcome = ("load_error", type(exc).__name__, f"cannot load model {sha256[:12]}: {exc}", traceback.format_exc())
+        return [outcome] * len(groups)
+    counts = [len(g) for g in groups]
+    rows = groups[0] if len(groups) == 1 else [r for g in groups for r in g]
+    try:
+        data = build_input(kind, columns, rows, loaded.signature)
+        parts = split_predictions(loaded.predict(data), counts)
+        dumps = json.dumps
+        return [("ok", dumps(p, separators=(",", ":"), default=_encode), len(rows)) for p in parts]
+    except SignatureError as exc:
+        if len(groups) > 1:
+            return [predict_rows(store_url, sha256, kind, columns, [g])[0] for g in groups]
+        return [("invalid", str(exc), exc.errors)]
+    except Exception as exc:
+        if len(groups) > 1:  # find the call at fault; the others still get their answers
+            return [predict_rows(store_url, sha256, kind, columns, [g])[0] for g in groups]
+        return [("error", type(exc).__name__, str(exc), traceback.format_exc())]
+
+
+class ModelActor:
+    """A serving replica on one worker: predicts batches of calls, one ``predict`` per model version."""
+
+    def __init__(self, store_url: str, threads: int | None = None) -> None:
+        self.store_url = store_url
+        self.pool = ThreadPoolExecutor(threads or max(2, os.cpu_count() or 2), thread_name_prefix="nbdeploy-model")
+        self.batches = self.calls = 0
+
+    async def run_batch(self, calls: list[Call]) -> list[Outcome]:
+        """Predict ``[(sha256, kind, columns, rows), …]``; one outcome per call, in the same order."""
+        self.batches += 1
+        self.calls += len(calls)
+        loop = asyncio.get_running_loop()
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, (sha, kind, columns, _) in enumerate(calls):
+            groups.setdefault((sha, kind, columns), []).append(i)
+        jobs = [
+            loop.run_in_executor(
+                self.pool, predict_rows, self.store_url, sha, kind, columns, [calls[i][3] for i in members]
+            )
+            for (sha, kind, columns), members in groups.items()
+        ]
+        results = await asyncio.gather(*jobs) if len(jobs) > 1 else [await jobs[0]]
+        answers: list[Outcome] = [()] * len(calls)
+        for members, outcomes in zip(groups.values(), results, strict=True):
+            for i, outcome in zip(members, outcomes, strict=True):
+                answers[i] = outcome
+        return answers
+
+    def counters(self) -> dict[str, int]:
+        """How many batches and calls this replica has run (calls / batches is the mean batch size)."""
+        return {"batches": self.batches, "calls": self.calls}
+
+
+class ModelPool(ActorPool):
+    """:class:`ActorPool` of :class:`ModelActor` replicas (batches wait up to ``max_wait_ms`` only while their
+    replica already has another batch on the wire; an idle replica sends at once)."""

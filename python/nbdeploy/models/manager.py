@@ -1,0 +1,453 @@
+"""The models service: a registry of versioned models, served on the cluster with micro-batching.
+
+No tornado here: the REST handlers, the magics and ``nbd.models`` all call :class:`ModelManager`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError, UserCodeError
+from ..names import validate_name
+from ..store import Store, Version, default_store
+from .monitor import Monitor, merge_snapshots, read_snapshots
+from .signature import Rows, example_payload, infer_signature, parse_payload, rows_from_python
+
+__all__ = ["ModelManager", "ModelVersion", "Prediction"]
+
+KIND = "model"
+DEFAULT_TIMEOUT = 60.0
+EXAMPLE_ROWS = 5
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One stored model version: what ``put`` returns and ``versions`` lists."""
+
+    name: str
+    version: int
+    flavor: str
+    format: str
+    created_at: datetime
+    sha256: str
+    size: int
+    signature: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    libraries: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    owner: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_version(cls, v: Version) -> ModelVersion:
+        m = v.metadata
+        return cls(
+            name=v.name,
+            version=v.version,
+            flavor=m.get("flavor", "generic"),
+            format=m.get("format", ""),
+            created_at=v.created_at,
+            sha256=v.sha256,
+            size=v.size,
+            signature=m.get("signature"),
+            metrics=dict(m.get("metrics") or {}),
+            params=dict(m.get("params") or {}),
+            tags=dict(m.get("tags") or {}),
+            libraries=dict(m.get("libraries") or {}),
+            aliases=v.aliases,
+            owner=v.owner,
+            metadata=m,
+        )
+
+    @property
+    def path(self) -> str:
+        """The predict route, relative to a server's base URL."""
+        return f"/nbdeploy/api/models/{self.name}/predict"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (without the training profile)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "flavor": self.flavor,
+            "format": self.format,
+            "created_at": self.created_at.isoformat(),
+            "sha256": self.sha256,
+            "size": self.size,
+            "signature": self.signature,
+            "metrics": self.metrics,
+            "params": self.params,
+            "tags": self.tags,
+            "libraries": self.libraries,
+            "aliases": list(self.aliases),
+            "owner": self.owner,
+            "method": self.metadata.get("method", "predict"),
+            "serving": self.metadata.get("serving", {}),
+            "note": self.metadata.get("note", ""),
+            "path": self.path,
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One request's answer: predictions (as a JSON string), the version that made them, server time."""
+
+    predictions_json: str
+    version: int
+    duration_ms: float
+    batch_rows: int = 0
+
+    @property
+    def predictions(self) -> Any:
+        import json
+
+        return json.loads(self.predictions_json)
+
+
+class ModelManager:
+    """Store, list, resolve and serve models of ``store`` (the default store if omitted).
+
+    ``max_batch_size`` (requests per batch) and ``max_wait_ms`` (how long a batch may wait for more requests
+    while its replica is busy) default to ``NBDEPLOY_MODEL_MAX_BATCH_SIZE`` / ``NBDEPLOY_MODEL_MAX_WAIT_MS``
+    or 64 and 2 ms; a version's own ``serving`` options (given to :meth:`put`) win.
+    """
+
+    def __init__(
+        self, store: Store | None = None, *, max_batch_size: int | None = None, max_wait_ms: float | None = None
+    ) -> None:
+        self._store = store
+        self.max_batch_size = int(max_batch_size or _env_number("NBDEPLOY_MODEL_MAX_BATCH_SIZE", 64))
+        self.max_wait_ms = float(
+            max_wait_ms if max_wait_ms is not None else _env_number("NBDEPLOY_MODEL_MAX_WAIT_MS", 2)
+        )
+        self._pools: dict[tuple[Any, ...], Any] = {}
+        self._versions: dict[tuple[str, str, int], Version] = {}
+        self._latest: dict[tuple[str, str, str], tuple[int, Version]] = {}
+        self._loop_thread: Any = None
+        self._lock = threading.Lock()
+        self._monitor: Monitor | None = None
+
+    @property
+    def store(self) -> Store:
+        return self._store or default_store()
+
+    @property
+    def monitor(self) -> Monitor:
+        if self._monitor is None:
+            self._monitor = Monitor(self.store)
+        return self._monitor
+
+    # --- registry ---------------------------------------------------------------------------------
+    def put(
+        self,
+        model: Any,
+        name: str,
+        metrics: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        sample_input: Any = None,
+        tags: dict[str, Any] | None = None,
+        alias: str | None = None,
+        *,
+        flavor: str | None = None,
+        method: str = "predict",
+        description: str | None = None,
+        max_batch_size: int | None = None,
+        max_wait_ms: float | None = None,
+    ) -> ModelVersion:
+        """Store ``model`` as the next version of ``name`` and return it (with ``alias`` pointing at it).
+
+        The flavor is picked from the model's library unless ``flavor`` names one; ``sample_input`` (a few
+        training rows) gives the input signature and the profile drift is measured against; ``method`` is
+        what predictions call (``predict_proba`` …). Raises :class:`InvalidNameError`,
+        :class:`InvalidInputError` (a model that cannot be stored, bad metadata) and
+        :class:`MissingDependencyError`. Nothing is stored when serialising fails.
+        """
+        from .drift import profile_sample
+        from .flavors import dumps_model
+        from .signature import as_frame_or_array
+
+        validate_name(name)
+        if alias is not None:
+            validate_name(alias, "alias")
+        for label, value in (("metrics", metrics), ("params", params), ("tags", tags)):
+            if value is not None and not isinstance(value, dict):
+                raise InvalidInputError(f"{label} must be a dict, not a {type(value).__name__}", label)
+        if not isinstance(method, str) or (
+            not hasattr(model, method) and not (method == "predict" and callable(model))
+        ):
+            raise InvalidInputError(f"the {type(model).__name__} has no method {method!r} to predict with", "method")
+        signature = infer_signature(sample_input)
+        serving = {k: v for k, v in (("max_batch_size", max_batch_size), ("max_wait_ms", max_wait_ms)) if v is not None}
+        blob, header = dumps_model(model, flavor, {"signature": signature, "method": method})
+        metadata: dict[str, Any] = {
+            "flavor": header["flavor"],
+            "format": header.get("format", ""),
+            "class": header["class"],
+            "libraries": header["libraries"],
+            "signature": signature,
+            "method": method,
+            "metrics": _jsonable(metrics or {}, "metrics"),
+            "params": _jsonable(params or {}, "params"),
+            "tags": _jsonable(tags or {}, "tags"),
+            "description": description or "",
+            "serving": serving,
+        }
+        if header.get("note"):
+            metadata["note"] = header["note"]
+        if sample_input is not None:
+            sample = as_frame_or_array(sample_input)
+            metadata["profile"] = profile_sample(sample)
+            metadata["example"] = rows_from_python(sample[:EXAMPLE_ROWS], signature).data
+        version = self.store.put(KIND, name, blob, metadata)
+        if alias is not None:
+            version = self.store.set_alias(KIND, name, alias, version.version)
+        return ModelVersion.from_version(version)
+
+    def get(self, name: str, version: int | str | None = None, alias: str | None = None) -> Any:
+        """Return the loaded model (the newest version, a number, or an alias); raises :class:`NotFoundError`."""
+        from ..runtime import load_artifact
+        from .flavors import loads_model
+
+        target = self.resolve(name, version, alias)
+        return load_artifact(self.store.url, target.sha256, loader=loads_model).model
+
+    def version(self, name: str, version: int | str | None = None, alias: str | None = None) -> ModelVersion:
+        """Return one version's description (see :meth:`get` for the arguments)."""
+        return ModelVersion.from_version(self.resolve(name, version, alias))
+
+    def list(self) -> list[dict[str, Any]]:
+        """Summaries of every model's newest version."""
+        return [ModelVersion.from_version(v).to_json() for v in self.store.list(KIND)]
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every live version of ``name``, oldest first; raises :class:`NotFoundError` when there is none."""
+        found = self.store.versions(KIND, name)
+        if not found:
+            raise NotFoundError(f"no model named {name!r}: `nbd.models.list()` shows the stored ones")
+        return [ModelVersion.from_version(v) for v in found]
+
+    def info(self, name: str) -> dict[str, Any]:
+        """The newest version's description with every version, the aliases and an example payload."""
+        versions = self.versions(name)
+        latest = versions[-1]
+        return {
+            **latest.to_json(),
+            "latest_version": latest.version,
+            "aliases": self.store.catalog.aliases(KIND, name),
+            "example": example_payload(latest.signature, latest.metadata.get("example")),
+            "versions": [v.to_json() for v in versions],
+        }
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``alias`` (e.g. ``production``) at ``version`` of ``name`` and return that version."""
+        return ModelVersion.from_version(self.store.set_alias(KIND, name, alias, version))
+
+    def delete_version(self, name: str, version: int) -> None:
+        """Delete one version (its aliases go with it; its number is never reused)."""
+        self.store.delete_version(KIND, name, version)
+
+    def delete(self, name: str) -> int:
+        """Delete every version of ``name``; return how many there were."""
+        return self.store.delete(KIND, name)
+
+    def resolve(self, name: str, version: int | str | None = None, alias: str | None = None) -> Version:
+        """Return the version to serve: the newest, a number, or an alias. Raises :class:`NotFoundError`,
+        :class:`InvalidInputError` when both ``version`` and ``alias`` are given.
+
+        Numbered versions are cached for good; the newest and aliases only while the catalog reports no
+        commit since (SQLite's data_version), so a put or an alias move is seen by the very next request.
+        """
+        if version is not None and alias is not None:
+            raise InvalidInputError("give a version or an alias, not both", "alias")
+        if isinstance(version, str) and version and not version.isdigit() and version != "latest":
+            version, alias = None, version
+        catalog = self.store.catalog
+        if isinstance(version, int) or (isinstance(version, str) and version.isdigit()):
+            key = (catalog.url, name, int(version))
+            cached = self._versions.get(key)
+            if cached is None:
+                cached = self._versions[key] = self.store.get(KIND, name, int(version))
+            return cached
+        ref = alias or "latest"
+        token = catalog.change_token()
+        hit = self._latest.get((catalog.url, name, ref))
+        if token is not None and hit is not None and hit[0] == token:
+            return hit[1]
+        if ref == "latest":
+            row = catalog.latest_version(KIND, name)
+            if row is None:
+                validate_name(name)
+                raise NotFoundError(f"no model named {name!r}: `nbd.models.list()` shows the stored ones")
+            found = self.store._version(row, {})
+        else:
+            found = self.store.get(KIND, name, ref)
+        if token is not None:
+            self._latest[(catalog.url, name, ref)] = (token, found)
+        return found
+
+    # --- serving ----------------------------------------------------------------------------------
+    async def _pool(self, serving: dict[str, Any]) -> Any:
+        from .. import runtime
+        from .batching import ModelActor, ModelPool
+
+        size = int(serving.get("max_batch_size") or self.max_batch_size)
+        wait = float(serving.get("max_wait_ms", self.max_wait_ms))
+        client = await runtime.async_client()
+        key = (id(client), self.store.url, size, wait)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = await ModelPool.connect(
+                client.scheduler.address, ModelActor, (self.store.url,), max_batch_size=size, max_wait_ms=wait
+            )
+            pool = self._pools.setdefault(key, pool)
+        return pool
+
+    async def apredict(
+        self,
+        name: str,
+        body: Any,
+        version: int | str | None = None,
+        alias: str | None = None,
+        *,
+        python: bool = False,
+    ) -> Prediction:
+        """Predict an MLflow scoring payload ``body`` (or, with ``python``, a DataFrame/array/list) with a version.
+
+        Raises :class:`NotFoundError` (404), :class:`InvalidInputError` (400), :class:`SignatureError` (422) for
+        input that does not fit the signature, :class:`UserCodeError` when the model raises,
+        :class:`ClusterTimeoutError` / :class:`ClusterError` when the cluster fails.
+        """
+        started = time.perf_counter()
+        target: Version | None = None
+        rows: Rows | None = None
+        status = 500
+        try:
+            target = self.resolve(name, version, alias)
+            meta = target.metadata
+            signature = meta.get("signature")
+            rows = rows_from_python(body, signature) if python else parse_payload(body, signature)
+            pool = await self._pool(meta.get("serving") or {})
+            outcome = await pool.call(target.sha256, rows.kind, rows.columns, rows.data, timeout=DEFAULT_TIMEOUT)
+            kind = outcome[0]
+            if kind == "ok":
+                status = 200
+                return Prediction(outcome[1], target.version, (time.perf_counter() - started) * 1000, outcome[2])
+            if kind == "invalid":
+                raise SignatureError(outcome[1], outcome[2])
+            if kind == "error":
+                raise UserCodeError(outcome[1], outcome[2], outcome[3])
+            raise ClusterError(f"a worker could not load model {name} v{target.version}: {outcome[2]}")
+        except NbdeployError as exc:
+            status = exc.http_status
+            raise
+        finally:
+            self.monitor.record(
+                name,
+                target.version if target is not None else None,
+                (time.perf_counter() - started) * 1000,
+                status,
+                rows if status == 200 else None,
+            )
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        from ..functions.manager import _LoopThread
+
+        with self._lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+        return self._loop_thread.run(coro, timeout)
+
+    def predict(self, name: str, data: Any, version: int | str | None = None, alias: str | None = None) -> Any:
+        """Predict ``data`` (DataFrame, array, list of rows, or an MLflow payload dict) on a serving replica —
+        the path HTTP requests take — and return the predictions (a numpy array, or a DataFrame when the
+        model answers with records). Raises as :meth:`apredict` does."""
+        answer = self._run(self.apredict(name, data, version, alias, python=True))
+        values = answer.predictions
+        if values and isinstance(values[0], dict):
+            import pandas as pd
+
+            return pd.DataFrame(values)
+        import numpy as np
+
+        return np.asarray(values)
+
+    def predict_batch(self, name: str, data: Any, output: str | None = None, **options: Any) -> Any:
+        """Predict a Dask/pandas DataFrame or a Parquet/CSV URL on the cluster (see :func:`.batch.predict_batch`)."""
+        from .batch import predict_batch
+
+        return predict_batch(self, name, data, output, **options)
+
+    # --- monitoring -------------------------------------------------------------------------------
+    def stats(self, name: str) -> dict[str, Any]:
+        """Serving statistics of ``name`` merged over every process that served it (this one included):
+        ``requests``, ``errors``, ``statuses``, ``latency_ms`` (mean/p50/p99/max), ``latencies`` ([time,
+        ms, status] of the latest requests) and per-version counts with their input samples."""
+        own = self.monitor.snapshot(name)
+        snaps = read_snapshots(self.store, name, skip=self.monitor.process_id)
+        return merge_snapshots([*snaps, *([own] if own else [])])
+
+    def drift(self, name: str, version: int | str | None = None, alias: str | None = None) -> Any:
+        """PSI per column between the version's training sample and its served inputs (a :class:`DriftReport`)."""
+        from .drift import drift_report
+
+        target = self.resolve(name, version, alias)
+        served = self.stats(name)["versions"].get(str(target.version), {})
+        rows = served.get("sample", [])
+        columns = served.get("columns") or [f"x{i}" for i in range(len(rows[0]) if rows else 0)]
+        return drift_report(name, target.version, target.metadata.get("profile"), columns, rows)
+
+    def plot(self, name: str, version: int | str | None = None, alias: str | None = None) -> Any:
+        """A matplotlib figure of the model's serving latency and input drift."""
+        from ..plots import model_figure
+
+        return model_figure(self.stats(name), self.drift(name, version, alias))
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Close the serving pools of the running event loop's clients; write the statistics out one last time
+        (the manager starts a new monitor if it serves again)."""
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
+        if self._monitor is not None:
+            await asyncio.to_thread(self._monitor.close)
+            self._monitor = None
+
+    def close(self) -> None:
+        """Close the serving pools and stop the background loop used by the synchronous API."""
+        if self._loop_thread is not None:
+            try:
+                self._loop_thread.run(self.aclose(), timeout=10)
+            except Exception:
+                pass
+            self._loop_thread.loop.call_soon_threadsafe(self._loop_thread.loop.stop)
+            self._loop_thread = None
+        self._pools.clear()
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
+
+
+def _jsonable(value: dict[str, Any], label: str) -> dict[str, Any]:
+    from ..server_extension.encoding import to_jsonable
+
+    try:
+        return to_jsonable(value)
+    except TypeError as exc:
+        raise InvalidInputError(f"{label} must hold JSON values (numbers, strings, lists): {exc}", label) from exc

@@ -1,0 +1,270 @@
+"""Serving statistics of models, kept in each serving process and shared through the store.
+
+Every prediction a process serves (over HTTP or ``nbd.models.predict``) is recorded here: request and error
+counts per model and version, the latency of the last requests, and a reservoir sample of the input rows per
+version (cheap on the request path: a few list operations per row). A daemon thread writes a snapshot to
+``<store>/monitoring/model/<name>/<process id>.json`` every few seconds when something changed
+(``NBDEPLOY_MODEL_STATS_SECONDS``, default 5), so that any process — a notebook calling
+``nbd.models.drift`` — sees what every server served: :func:`read_snapshots` merges them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Monitor", "merge_snapshots", "read_snapshots"]
+
+log = logging.getLogger("nbdeploy.models")
+RESERVOIR_ROWS = 2000
+LATENCY_SAMPLES = 2000
+
+
+def flush_seconds() -> float:
+    try:
+        return max(0.05, float(os.environ.get("NBDEPLOY_MODEL_STATS_SECONDS", "5")))
+    except ValueError:
+        return 5.0
+
+
+@dataclass
+class _VersionStats:
+    requests: int = 0
+    errors: int = 0
+    rows_seen: int = 0
+    columns: list[str] | None = None
+    sample: list[list[Any]] = field(default_factory=list)
+
+
+@dataclass
+class _ModelStats:
+    requests: int = 0
+    errors: int = 0
+    latency_ms_total: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    # (unix time, milliseconds, HTTP-like status) of the latest requests
+    latencies: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    versions: dict[int, _VersionStats] = field(default_factory=dict)
+
+
+def _row_values(kind: str, row: Any) -> list[Any] | None:
+    if kind == "frame":
+        return row
+    if isinstance(row, list):
+        return row if all(not isinstance(v, list) for v in row) else None
+    return [row]
+
+
+class Monitor:
+    """Per-process statistics of served models; thread-safe."""
+
+    def __init__(self, store: Any | None = None) -> None:
+        self.store = store
+        self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lock = threading.Lock()
+        self._models: dict[str, _ModelStats] = {}
+        self._dirty: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._random = random.Random()
+
+    def record(
+        self,
+        name: str,
+        version: int | None,
+        ms: float,
+        status: int,
+        rows: Any = None,
+    ) -> None:
+        """Record one request to ``name`` (``version`` when it resolved) that ended with ``status`` after
+        ``ms``; ``rows`` (a :class:`~.signature.Rows`) feeds the version's input sample."""
+        now = time.time()
+        with self._lock:
+            m = self._models.get(name)
+            if m is None:
+                m = self._models[name] = _ModelStats()
+            m.requests += 1
+            m.latency_ms_total += ms
+            key = str(status)
+            m.statuses[key] = m.statuses.get(key, 0) + 1
+            m.latencies.append((now, ms, status))
+            ok = status < 400
+            if not ok:
+                m.errors += 1
+            if version is not None:
+                v = m.versions.get(version)
+                if v is None:
+                    v = m.versions[version] = _VersionStats()
+                v.requests += 1
+                if not ok:
+                    v.errors += 1
+                if ok and rows is not None:
+                    self._sample(v, rows)
+            self._dirty.add(name)
+        self._ensure_thread()
+
+    def _sample(self, v: _VersionStats, rows: Any) -> None:
+        """Reservoir sampling (algorithm R) of the request's rows into the version's sample."""
+        if v.columns is None:
+            v.columns = list(rows.columns) if rows.columns else None
+        sample, rand = v.sample, self._random
+        for row in rows.data:
+            values = _row_values(rows.kind, row)
+            if values is None:
+                continue
+            v.rows_seen += 1
+            if len(sample) < RESERVOIR_ROWS:
+                sample.append(values)
+            else:
+                j = int(rand.random() * v.rows_seen)
+                if j < RESERVOIR_ROWS:
+                    sample[j] = values
+
+    def snapshot(self, name: str) -> dict[str, Any] | None:
+        """This process's statistics of ``name`` as JSON, or ``None`` if it served none."""
+        with self._lock:
+            m = self._models.get(name)
+            if m is None:
+                return None
+            return {
+                "process": self.process_id,
+                "updated": time.time(),
+                "requests": m.requests,
+                "errors": m.errors,
+                "latency_ms_total": m.latency_ms_total,
+                "statuses": dict(m.statuses),
+                "latencies": [list(x) for x in m.latencies],
+                "versions": {
+                    str(k): {
+                        "requests": v.requests,
+                        "errors": v.errors,
+                        "rows_seen": v.rows_seen,
+                        "columns": v.columns,
+                        "sample": list(v.sample),
+                    }
+                    for k, v in m.versions.items()
+                },
+            }
+
+    # --- sharing through the store -----------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None and self.store is not None and not self._stop.is_set():
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="nbdeploy-model-stats", daemon=True)
+                    self._thread.start()
+                    atexit.register(self._flush_quietly)  # what the last interval served is not lost
+
+    def _loop(self) -> None:
+        while not self._stop.wait(flush_seconds()):
+            try:
+                self.flush()
+            except Exception as exc:  # the store may be briefly unavailable: try again next time
+                log.warning("could not write model serving statistics: %s", exc)
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        """Write what changed one last time and stop the background thread."""
+        self._stop.set()
+        atexit.unregister(self._flush_quietly)
+        self._flush_quietly()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def flush(self) -> None:
+        """Write a snapshot of every model that changed since the last flush to the store."""
+        if self.store is None:
+            return
+        with self._lock:
+            names, self._dirty = self._dirty, set()
+        for name in names:
+            snap = self.snapshot(name)
+            if snap is not None:
+                _write(self.store, name, self.process_id, snap)
+
+
+def _folder(store: Any, name: str) -> str:
+    return f"{store.artifacts.root}/monitoring/model/{name}"
+
+
+def _write(store: Any, name: str, process_id: str, snapshot: dict[str, Any]) -> None:
+    fs = store.artifacts.fs
+    folder = _folder(store, name)
+    tmp = f"{store.artifacts.root}/tmp/stats-{uuid.uuid4().hex}"
+    fs.makedirs(f"{store.artifacts.root}/tmp", exist_ok=True)
+    fs.makedirs(folder, exist_ok=True)
+    fs.pipe_file(tmp, json.dumps(snapshot, separators=(",", ":")).encode())
+    fs.mv(tmp, f"{folder}/{process_id}.json")  # readers never see half a file
+
+
+def read_snapshots(store: Any, name: str, skip: str | None = None) -> list[dict[str, Any]]:
+    """Every process's last snapshot of ``name`` in the store (``skip``: a process id to leave out)."""
+    fs = store.artifacts.fs
+    try:
+        paths = fs.glob(f"{_folder(store, name)}/*.json")
+    except FileNotFoundError:
+        return []
+    out = []
+    for path in paths:
+        if skip and path.rsplit("/", 1)[-1] == f"{skip}.json":
+            continue
+        try:
+            out.append(json.loads(fs.cat_file(path)))
+        except (OSError, ValueError):
+            continue  # removed or replaced meanwhile
+    return out
+
+
+def merge_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add up several processes' snapshots: counts summed, latencies and samples concatenated."""
+    merged: dict[str, Any] = {
+        "processes": len(snapshots),
+        "requests": 0,
+        "errors": 0,
+        "latency_ms_total": 0.0,
+        "statuses": {},
+        "latencies": [],
+        "versions": {},
+    }
+    for snap in snapshots:
+        merged["requests"] += snap.get("requests", 0)
+        merged["errors"] += snap.get("errors", 0)
+        merged["latency_ms_total"] += snap.get("latency_ms_total", 0.0)
+        for k, n in snap.get("statuses", {}).items():
+            merged["statuses"][k] = merged["statuses"].get(k, 0) + n
+        merged["latencies"].extend(snap.get("latencies", []))
+        for k, v in snap.get("versions", {}).items():
+            into = merged["versions"].setdefault(
+                k, {"requests": 0, "errors": 0, "rows_seen": 0, "columns": v.get("columns"), "sample": []}
+            )
+            into["requests"] += v.get("requests", 0)
+            into["errors"] += v.get("errors", 0)
+            into["rows_seen"] += v.get("rows_seen", 0)
+            into["columns"] = into["columns"] or v.get("columns")
+            into["sample"].extend(v.get("sample", []))
+    merged["latencies"].sort()
+    lat = sorted(x[1] for x in merged["latencies"])
+    if lat:
+        merged["latency_ms"] = {
+            "mean": merged["latency_ms_total"] / max(1, merged["requests"]),
+            "p50": lat[len(lat) // 2],
+            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+            "max": lat[-1],
+        }
+    return merged

@@ -1,0 +1,124 @@
+"""matplotlib figures: serving latency and input drift of models.
+
+matplotlib is imported on first use; without a display (and no backend chosen by ``MPLBACKEND`` or a notebook)
+the Agg backend is selected, so figures render in servers, CI and scripts. In a notebook the returned figure
+shows as the cell's output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+__all__ = ["drift_figure", "latency_figure", "model_figure"]
+
+DRIFT_COLOURS = {"stable": "#4c9a2a", "moderate": "#e0a800", "drift": "#c0392b"}
+
+
+def _pyplot() -> Any:
+    """Import pyplot, choosing Agg first when nothing can show a window."""
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        headless = not os.environ.get("DISPLAY") and sys.platform.startswith("linux")
+        if headless and "ipykernel" not in sys.modules:
+            import matplotlib
+
+            matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _detached(plt: Any, fig: Any) -> Any:
+    """Release ``fig`` from pyplot (no leak in servers; shown once, as the returned value, in a notebook)."""
+    plt.close(fig)
+    return fig
+
+
+def _draw_latency(ax_hist: Any, ax_time: Any, stats: dict[str, Any]) -> None:
+    samples = stats.get("latencies") or []
+    ok = [ms for _, ms, status in samples if status < 400]
+    failed = [ms for _, ms, status in samples if status >= 400]
+    if not samples:
+        for ax in (ax_hist, ax_time):
+            ax.text(0.5, 0.5, "no requests served yet", ha="center", va="center", transform=ax.transAxes)
+        ax_hist.set_title("latency")
+        return
+    low, high = min(ms for _, ms, _ in samples), max(ms for _, ms, _ in samples)
+    wide = low > 0 and high / low > 50  # e.g. a cold first request: a log scale keeps the rest readable
+    bins: Any = 40
+    if wide:
+        import numpy as np
+
+        bins = np.geomspace(low, high, 40)
+        ax_hist.set_xscale("log")
+        ax_time.set_yscale("log")
+    ax_hist.hist([ok, failed] if failed else [ok], bins=bins, stacked=True, label=["ok", "error"][: 2 if failed else 1])
+    lat = stats.get("latency_ms", {})
+    for key, style in (("p50", "--"), ("p99", ":")):
+        if key in lat:
+            ax_hist.axvline(lat[key], color="black", linestyle=style, label=f"{key} {lat[key]:.1f} ms")
+    ax_hist.set_xlabel("milliseconds")
+    ax_hist.set_ylabel("requests")
+    errors = stats.get("errors", 0)
+    ax_hist.set_title(
+        f"latency of the last {len(samples)} requests ({errors} error{'' if errors == 1 else 's'} in all)"
+    )
+    ax_hist.legend(fontsize="small")
+    start = samples[0][0]
+    ax_time.scatter(
+        [t - start for t, _, _ in samples],
+        [ms for _, ms, _ in samples],
+        s=4,
+        c=["#c0392b" if status >= 400 else "#1f77b4" for _, _, status in samples],
+    )
+    ax_time.set_xlabel("seconds")
+    ax_time.set_ylabel("milliseconds")
+    ax_time.set_title("latency over time")
+
+
+def _draw_drift(ax: Any, report: Any) -> None:
+    psi = report.psi
+    if not psi:
+        ax.text(
+            0.5, 0.5, report.note or "nothing to compare", ha="center", va="center", wrap=True, transform=ax.transAxes
+        )
+        ax.set_title(f"input drift of {report.name} v{report.version}")
+        return
+    names = list(psi)
+    values = [psi[n] for n in names]
+    colours = [DRIFT_COLOURS[report.columns[n].get("status", "stable")] for n in names]
+    ax.barh(names, values, color=colours)
+    ax.axvline(0.1, color="#e0a800", linestyle="--", linewidth=1, label="0.1 moderate")
+    ax.axvline(0.25, color="#c0392b", linestyle="--", linewidth=1, label="0.25 drift")
+    ax.set_xlabel("PSI (served inputs against the training sample)")
+    ax.set_title(f"input drift of {report.name} v{report.version} ({report.served_rows} served rows sampled)")
+    ax.invert_yaxis()
+    ax.legend(fontsize="small")
+
+
+def latency_figure(stats: dict[str, Any]) -> Any:
+    """A figure of request latency: a histogram (p50/p99 marked) and latency over time; errors in red."""
+    plt = _pyplot()
+    fig, (ax_hist, ax_time) = plt.subplots(1, 2, figsize=(11, 3.5), layout="constrained")
+    _draw_latency(ax_hist, ax_time, stats)
+    return _detached(plt, fig)
+
+
+def drift_figure(report: Any) -> Any:
+    """A figure of PSI per column of a :class:`~nbdeploy.models.DriftReport`, coloured by severity."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.4 * max(4, len(report.columns)) + 1), layout="constrained")
+    _draw_drift(ax, report)
+    return _detached(plt, fig)
+
+
+def model_figure(stats: dict[str, Any], report: Any) -> Any:
+    """One figure with a model's latency (histogram, over time) and its input drift per column."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(12, 7), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    _draw_latency(fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), stats)
+    _draw_drift(fig.add_subplot(grid[1, :]), report)
+    fig.suptitle(f"model {report.name}: {stats.get('requests', 0)} requests served")
+    return _detached(plt, fig)
