@@ -5,15 +5,14 @@ No tornado here: the REST handlers, the CLI and the magics all call :class:`Func
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._sync import SyncBridge
 from ..exceptions import ClusterError, NotFoundError, UserCodeError
 from ..names import validate_name
 from ..store import Store, Version, default_store
@@ -60,19 +59,7 @@ class Invocation:
     result_json: str | None = field(default=None, repr=False)
 
 
-class _LoopThread:
-    """An asyncio loop in a daemon thread, so synchronous callers (notebooks, the CLI) can use the async path."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="nbdeploy-functions", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-
-class FunctionManager:
+class FunctionManager(SyncBridge):
     """Deploy, list, resolve and invoke functions stored in ``store`` (the default store if omitted)."""
 
     def __init__(self, store: Store | None = None) -> None:
@@ -81,8 +68,6 @@ class FunctionManager:
         self._versions: dict[tuple[str, str, int], Version] = {}  # immutable, so cached for good
         # newest version per (catalog, name), valid while the catalog's change token is unchanged
         self._latest: dict[tuple[str, str], tuple[int, Version]] = {}
-        self._loop_thread: _LoopThread | None = None
-        self._lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -296,12 +281,6 @@ class FunctionManager:
             raise UserCodeError(outcome[1], outcome[2], outcome[3])
         raise ClusterError(f"a worker could not load {name} v{target.version}: {outcome[2]}")
 
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        with self._lock:
-            if self._loop_thread is None:
-                self._loop_thread = _LoopThread()
-        return self._loop_thread.run(coro, timeout)
-
     def invoke(self, name: str, /, *, version: int | str | None = None, **kwargs: Any) -> Any:
         """Call a deployed function and return its result (the same path the HTTP API takes)."""
         return self._run(self.ainvoke(name, kwargs, version)).result
@@ -323,11 +302,5 @@ class FunctionManager:
 
     def close(self) -> None:
         """Close the serving pools and stop the background loop used by the synchronous API."""
-        if self._loop_thread is not None:
-            try:
-                self._loop_thread.run(self.aclose(), timeout=10)
-            except Exception:
-                pass
-            self._loop_thread.loop.call_soon_threadsafe(self._loop_thread.loop.stop)
-            self._loop_thread = None
+        self._stop_loop(self.aclose)
         self._pools.clear()

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .._sync import SyncBridge
 from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError, UserCodeError
 from ..names import validate_name
 from ..store import Store, Version, default_store
@@ -120,7 +119,7 @@ class Prediction:
         return json.loads(self.predictions_json)
 
 
-class ModelManager:
+class ModelManager(SyncBridge):
     """Store, list, resolve and serve models of ``store`` (the default store if omitted).
 
     ``max_batch_size`` (requests per batch) and ``max_wait_ms`` (how long a batch may wait for more requests
@@ -139,8 +138,6 @@ class ModelManager:
         self._pools: dict[tuple[Any, ...], Any] = {}
         self._versions: dict[tuple[str, str, int], Version] = {}
         self._latest: dict[tuple[str, str, str], tuple[int, Version]] = {}
-        self._loop_thread: Any = None
-        self._lock = threading.Lock()
         self._monitor: Monitor | None = None
 
     @property
@@ -365,14 +362,6 @@ class ModelManager:
                 rows if status == 200 else None,
             )
 
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        from ..functions.manager import _LoopThread
-
-        with self._lock:
-            if self._loop_thread is None:
-                self._loop_thread = _LoopThread()
-        return self._loop_thread.run(coro, timeout)
-
     def predict(self, name: str, data: Any, version: int | str | None = None, alias: str | None = None) -> Any:
         """Predict ``data`` (DataFrame, array, list of rows, or an MLflow payload dict) on a serving replica —
         the path HTTP requests take — and return the predictions (a numpy array, or a DataFrame when the
@@ -431,13 +420,7 @@ class ModelManager:
 
     def close(self) -> None:
         """Close the serving pools and stop the background loop used by the synchronous API."""
-        if self._loop_thread is not None:
-            try:
-                self._loop_thread.run(self.aclose(), timeout=10)
-            except Exception:
-                pass
-            self._loop_thread.loop.call_soon_threadsafe(self._loop_thread.loop.stop)
-            self._loop_thread = None
+        self._stop_loop(self.aclose)
         self._pools.clear()
         if self._monitor is not None:
             self._monitor.close()

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..runtime.advert import pid_alive
+
 __all__ = ["advertise_server", "find_server", "withdraw_server"]
 
 
@@ -30,16 +32,6 @@ def withdraw_server(runtime_dir: Path) -> None:
     (_folder(runtime_dir) / f"{os.getpid()}.json").unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def find_server(runtime_dir: Path, prefer: str | None = None) -> dict[str, Any] | None:
     """Return the newest live server advertisement (of kind ``prefer`` first), or ``None``."""
     folder = _folder(runtime_dir)
@@ -51,7 +43,7 @@ def find_server(runtime_dir: Path, prefer: str | None = None) -> dict[str, Any] 
             info = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if not _alive(int(info.get("pid", 0))):
+        if not pid_alive(int(info.get("pid", 0))):
             path.unlink(missing_ok=True)
             continue
         found.append((info.get("kind") == prefer, path.stat().st_mtime, info))
