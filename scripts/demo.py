@@ -105,6 +105,54 @@ def main() -> int:
 
         status, doc = http("GET", api + "/openapi.json", token)
         print(f"   /openapi.json documents {len(doc['paths'])} paths")
+
+        step("a notebook becomes a parameterised job, run over HTTP by the server's dispatcher on the cluster")
+        import nbformat
+        from nbformat.v4 import new_code_cell, new_notebook
+
+        nb = new_notebook(
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        )
+        nb.cells = [
+            new_code_cell("n = 10\nlabel = 'demo'", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "import nbdeploy as nbd\ntotal = sum(range(n))\nnbd.log_metric('total', total)\nprint(label, total)"
+            ),
+        ]
+        status, job = http("POST", api + "/jobs", token, {"name": "summing", "notebook": nbformat.writes(nb)})
+        print(f"   POST /jobs -> {status}: job {job['name']} v{job['version']}, parameters {list(job['parameters'])}")
+        status, run = http("POST", api + "/jobs/summing/runs", token, {"parameters": {"n": 100, "label": "hundred"}})
+        print(f"   POST /jobs/summing/runs {{'n': 100}} -> {status}: run {run['id']} {run['status']}")
+        for _ in range(1200):
+            status, run = http("GET", api + f"/runs/{run['id']}", token)
+            if run["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+        metrics = {m["key"]: m["value"] for m in run.get("metrics") or []}
+        print(f"   run {run['id']} {run['status']} in {run.get('duration') or 0:.1f} s, metrics {metrics}")
+        status, output = http("GET", api + f"/runs/{run['id']}/output", token)
+        if status == 200:
+            printed = "".join(
+                "".join(o["text"]) if isinstance(o.get("text"), list) else o.get("text", "")
+                for c in output["cells"]
+                for o in c.get("outputs", [])
+            )
+            print(f"   its output notebook printed: {printed.strip()!r}")
+
+        step("a trained model becomes a served, versioned registry entry (MLflow scoring formats)")
+        import pandas as pd
+        from sklearn.linear_model import LogisticRegression
+
+        frame = pd.DataFrame({"tenure": [1.0, 5.0, 10.0, 0.5, 7.0, 2.0], "spend": [9.0, 3.0, 1.0, 8.0, 2.0, 7.0]})
+        model = LogisticRegression().fit(frame, [1, 0, 0, 1, 0, 1])
+        mv = nbd.models.put(model, "churn", sample_input=frame, metrics={"train_rows": len(frame)})
+        print(f"   nbd.models.put -> churn v{mv.version} ({mv.flavor})")
+        payload = {"dataframe_records": [{"tenure": 0.8, "spend": 8.5}, {"tenure": 9.0, "spend": 1.5}]}
+        status, body = http("POST", api + "/models/churn/predict", token, payload)
+        print(f"   POST /models/churn/predict {payload} -> {status} {body}")
+        status, body = http("POST", api + "/models/churn/predict", token, {"dataframe_records": [{"tenure": 1}]})
+        print(f"   a missing column -> {status} {body['error']['message']}")
+
         step("done: stopping the server (it stops the embedded cluster it started)")
     finally:
         server.terminate()
