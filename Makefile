@@ -17,13 +17,21 @@ $(STAMP): $(PY) pyproject.toml $(wildcard js/package.json js/package-lock.json)
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# Rebuild the lab extension when its sources change (the hatch hook builds it only when it is missing).
+LABEXT := python/nbdeploy/labextension/package.json
+JS_SRC := $(shell find js/src js/style js/schema -type f 2>/dev/null) js/package.json js/package-lock.json js/tsconfig.json
+$(LABEXT): $(JS_SRC) | $(STAMP)
+	cd js && npm ci --no-audit --no-fund && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:prod
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m jupyter labextension develop --overwrite .
+
+install: $(STAMP) $(LABEXT)
 
 lint: install
 	$(VENV)/bin/ruff check python tests benchmarks
 	$(VENV)/bin/ruff format --check python tests benchmarks
 
 test: install lint
+	cd js && npx jest --ci
 	bash scripts/system-deps.sh
 	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -47,6 +47,7 @@ def nbd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("NBDEPLOY_HOME", str(home))
     for var in ("NBDEPLOY_STORE_URL", "NBDEPLOY_CATALOG_URL", "NBDEPLOY_CLUSTER", "NBDEPLOY_TOKEN"):
         monkeypatch.delenv(var, raising=False)
+    (tmp_path / "jupyter-config").mkdir(exist_ok=True)
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter-config"))
     nbdeploy.config.reset_settings()
     yield home

@@ -1,0 +1,32 @@
+import { formatBytes, formatDuration, formatParameters, formatRelative } from '../format';
+
+describe('format', () => {
+  it('formats durations', () => {
+    expect(formatDuration(0.85)).toBe('850 ms');
+    expect(formatDuration(2.345)).toBe('2.3 s');
+    expect(formatDuration(42)).toBe('42 s');
+    expect(formatDuration(245)).toBe('4 min 05 s');
+    expect(formatDuration(7380)).toBe('2 h 03 min');
+    expect(formatDuration(null)).toBe('');
+  });
+
+  it('formats sizes', () => {
+    expect(formatBytes(2 * 1024 ** 3)).toBe('2.0 GiB');
+    expect(formatBytes(512 * 1024 ** 2)).toBe('512 MiB');
+    expect(formatBytes(0)).toBe('');
+  });
+
+  it('formats times relative to now', () => {
+    const now = Date.parse('2025-01-01T12:00:00Z');
+    expect(formatRelative('2025-01-01T11:59:50Z', now)).toBe('just now');
+    expect(formatRelative('2025-01-01T11:55:00Z', now)).toBe('5 min ago');
+    expect(formatRelative('2025-01-01T15:00:00Z', now)).toBe('in 3 h');
+    expect(formatRelative('2025-01-02T12:00:00Z', now)).toBe('in 1 day');
+    expect(formatRelative(null, now)).toBe('');
+  });
+
+  it('shortens parameters', () => {
+    expect(formatParameters({ n: 3, name: 'x' })).toBe('n=3, name="x"');
+    expect(formatParameters({ long: 'y'.repeat(100) }, 20)).toHaveLength(20);
+  });
+});

@@ -1,0 +1,200 @@
+/** Small React pieces shared by the sections and dialogs. */
+
+import { Notification } from '@jupyterlab/apputils';
+import { copyIcon, LabIcon } from '@jupyterlab/ui-components';
+import React from 'react';
+
+import { RunStatus } from './api';
+import { initialInput, NotebookParameter } from './params';
+
+/** A readable error line (never a raw stack trace; the details, if any, fold out). */
+export function ErrorMessage(props: { message?: string; details?: string }): JSX.Element | null {
+  if (!props.message) {
+    return null;
+  }
+  return (
+    <div className="jp-nbdeploy-error" role="alert">
+      {props.message}
+      {props.details ? (
+        <details>
+          <summary>Details</summary>
+          <pre>{props.details}</pre>
+        </details>
+      ) : null}
+    </div>
+  );
+}
+
+export function Empty(props: { children: React.ReactNode }): JSX.Element {
+  return <div className="jp-nbdeploy-empty">{props.children}</div>;
+}
+
+/** A small icon button with a tooltip (and an accessible label). */
+export function IconButton(props: {
+  icon: LabIcon;
+  title: string;
+  onClick: () => void;
+  disabled?: boolean;
+  className?: string;
+}): JSX.Element {
+  return (
+    <button
+      type="button"
+      className={`jp-nbdeploy-iconbutton ${props.className ?? ''}`}
+      title={props.title}
+      aria-label={props.title}
+      disabled={props.disabled}
+      onClick={e => {
+        e.stopPropagation();
+        props.onClick();
+      }}
+    >
+      <props.icon.react tag="span" elementSize="normal" />
+    </button>
+  );
+}
+
+/** A text button in the JupyterLab style. */
+export function TextButton(props: {
+  label: string;
+  title?: string;
+  onClick: () => void;
+  disabled?: boolean;
+  accent?: boolean;
+  warn?: boolean;
+}): JSX.Element {
+  const mod = props.warn ? 'jp-mod-warn' : props.accent ? 'jp-mod-accept' : 'jp-mod-reject';
+  return (
+    <button
+      type="button"
+      className={`jp-Button jp-mod-styled jp-mod-small ${mod} jp-nbdeploy-textbutton`}
+      title={props.title ?? props.label}
+      disabled={props.disabled}
+      onClick={e => {
+        e.stopPropagation();
+        props.onClick();
+      }}
+    >
+      {props.label}
+    </button>
+  );
+}
+
+/** Copy `text` to the clipboard and say so. */
+export async function copyText(text: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    Notification.info(`Copied ${text}`, { autoClose: 2000 });
+  } catch {
+    // clipboard API refused (insecure context): fall back to a selection copy
+    const area = document.createElement('textarea');
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand('copy');
+    area.remove();
+    Notification.info(`Copied ${text}`, { autoClose: 2000 });
+  }
+}
+
+export function CopyButton(props: { text: string; title?: string }): JSX.Element {
+  return <IconButton icon={copyIcon} title={props.title ?? `Copy ${props.text}`} onClick={() => void copyText(props.text)} />;
+}
+
+const STATUS_LABELS: Record<string, string> = {
+  queued: 'queued',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  timed_out: 'timed out'
+};
+
+/** A run status as a coloured dot and word. */
+export function StatusBadge(props: { status: RunStatus }): JSX.Element {
+  return (
+    <span className={`jp-nbdeploy-status jp-nbdeploy-status-${props.status}`}>
+      <span className="jp-nbdeploy-status-dot" />
+      {STATUS_LABELS[props.status] ?? props.status}
+    </span>
+  );
+}
+
+/** Typed inputs for parameters: checkboxes for bools, text for numbers and strings, JSON for the rest. */
+export function ParameterFields(props: {
+  params: NotebookParameter[];
+  inputs: Record<string, string | boolean>;
+  errors: Record<string, string>;
+  onChange: (name: string, value: string | boolean) => void;
+  idPrefix: string;
+}): JSX.Element {
+  if (!props.params.length) {
+    return <Empty>No parameters.</Empty>;
+  }
+  return (
+    <div className="jp-nbdeploy-params">
+      {props.params.map(p => {
+        const id = `${props.idPrefix}-${p.name}`;
+        const value = props.inputs[p.name];
+        const error = props.errors[p.name];
+        const typeLabel = p.type === 'expr' ? 'expression' : p.type === 'none' ? 'any' : p.type;
+        let input: JSX.Element;
+        if (p.type === 'bool') {
+          input = (
+            <input
+              id={id}
+              name={p.name}
+              type="checkbox"
+              checked={value === true}
+              onChange={e => props.onChange(p.name, e.target.checked)}
+            />
+          );
+        } else if (p.type === 'list' || p.type === 'dict') {
+          input = (
+            <textarea
+              id={id}
+              name={p.name}
+              className="jp-mod-styled jp-nbdeploy-json"
+              rows={2}
+              value={String(value ?? '')}
+              onChange={e => props.onChange(p.name, e.target.value)}
+            />
+          );
+        } else {
+          input = (
+            <input
+              id={id}
+              name={p.name}
+              type="text"
+              className="jp-mod-styled"
+              inputMode={p.type === 'int' ? 'numeric' : p.type === 'float' ? 'decimal' : undefined}
+              placeholder={p.type === 'expr' ? p.source : p.type === 'none' ? 'None' : p.required ? 'required' : ''}
+              value={String(value ?? '')}
+              onChange={e => props.onChange(p.name, e.target.value)}
+            />
+          );
+        }
+        return (
+          <div key={p.name} className={`jp-nbdeploy-param ${error ? 'jp-nbdeploy-mod-invalid' : ''}`}>
+            <label htmlFor={id}>
+              <span className="jp-nbdeploy-param-name">{p.name}</span>
+              <span className="jp-nbdeploy-param-type">{typeLabel}</span>
+              {p.required ? <span className="jp-nbdeploy-param-required">required</span> : null}
+            </label>
+            {input}
+            {p.help ? <div className="jp-nbdeploy-param-help">{p.help}</div> : null}
+            {p.type === 'expr' ? (
+              <div className="jp-nbdeploy-param-help">Left empty, the notebook computes {p.source}.</div>
+            ) : null}
+            {error ? <div className="jp-nbdeploy-field-error">{error}</div> : null}
+          </div>
+        );
+      })}
+    </div>
+  );
+}
+
+/** The initial text (or checkbox state) of each parameter field: its default. */
+export function initialInputs(params: NotebookParameter[]): Record<string, string | boolean> {
+  return Object.fromEntries(params.map(p => [p.name, initialInput(p)]));
+}

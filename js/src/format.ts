@@ -1,0 +1,81 @@
+/** Small formatting helpers for the sidebar: durations, sizes, times. Pure, tested by Jest. */
+
+/** "850 ms", "12.3 s", "4 min 05 s", "2 h 03 min". */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) {
+    return '';
+  }
+  if (seconds < 1) {
+    return `${Math.round(seconds * 1000)} ms`;
+  }
+  if (seconds < 60) {
+    return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
+  }
+  const total = Math.round(seconds);
+  if (total < 3600) {
+    return `${Math.floor(total / 60)} min ${String(total % 60).padStart(2, '0')} s`;
+  }
+  return `${Math.floor(total / 3600)} h ${String(Math.floor((total % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** "2.0 GiB", "512 MiB". */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (!bytes) {
+    return '';
+  }
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** "just now", "5 min ago", "in 3 h", or the date for anything over a week away. */
+export function formatRelative(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) {
+    return '';
+  }
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) {
+    return iso;
+  }
+  const diff = (t - now) / 1000;
+  const abs = Math.abs(diff);
+  const say = (n: number, unit: string) => (diff < 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`);
+  if (abs < 45) {
+    return diff < 0 ? 'just now' : 'in a few seconds';
+  }
+  if (abs < 3600) {
+    return say(Math.round(abs / 60), 'min');
+  }
+  if (abs < 86400) {
+    return say(Math.round(abs / 3600), 'h');
+  }
+  if (abs < 7 * 86400) {
+    return say(Math.round(abs / 86400), abs < 1.5 * 86400 ? 'day' : 'days');
+  }
+  return new Date(t).toLocaleDateString();
+}
+
+/** The full local date and time, for tooltips. */
+export function formatTimestamp(iso: string | null | undefined): string {
+  if (!iso) {
+    return '';
+  }
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : new Date(t).toLocaleString();
+}
+
+/** A JSON value shortened for a list row: `{"n": 3, "name": "x"}` → `n=3, name="x"`. */
+export function formatParameters(params: Record<string, unknown> | null | undefined, max = 80): string {
+  if (!params) {
+    return '';
+  }
+  const text = Object.entries(params)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(', ');
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

@@ -1,0 +1,14 @@
+/**
+ * The sidebar's sections, top to bottom. A new section (Models, …) is one file beside this one and
+ * one entry here.
+ */
+
+import { clusterSection } from './cluster';
+import { functionsSection } from './functions';
+import { jobsSection } from './jobs';
+import { runsSection } from './runs';
+import { ISection } from './types';
+
+export const SECTIONS: ISection[] = [functionsSection, jobsSection, runsSection, clusterSection];
+
+export type { ISection, ISectionContext } from './types';

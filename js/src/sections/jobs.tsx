@@ -1,0 +1,138 @@
+/** Jobs & schedules: each job with its schedules in words and their next fire time; run now, pause, delete. */
+
+import { deleteIcon, pauseIcon, runIcon } from '@jupyterlab/ui-components';
+import React from 'react';
+
+import { deleteJob, deleteSchedule, Job, listJobs, listSchedules, Schedule, setSchedulePaused } from '../api';
+import { Empty, ErrorMessage, IconButton, TextButton } from '../components';
+import { cronToWords } from '../cron';
+import { confirmDelete, showActionError, showRunNow } from '../dialogs';
+import { formatParameters, formatRelative, formatTimestamp } from '../format';
+import { usePoll } from '../poll';
+import { ISection, ISectionContext } from './types';
+
+/** Jobs with their schedules: from the jobs list when it embeds them, else from `GET /schedules`. */
+async function loadJobs(): Promise<Job[]> {
+  const [jobs, schedules] = await Promise.all([listJobs(), listSchedules()]);
+  const byJob = new Map<string, Schedule[]>();
+  for (const s of schedules) {
+    byJob.set(s.job, [...(byJob.get(s.job) ?? []), s]);
+  }
+  return jobs.map(j => ({ ...j, schedules: byJob.get(j.name) ?? j.schedules }));
+}
+
+function ScheduleRow(props: { schedule: Schedule; onChanged: () => void }): JSX.Element {
+  const s = props.schedule;
+  const words = cronToWords(s.cron, s.timezone);
+  const toggle = async () => {
+    try {
+      await setSchedulePaused(s.id, !s.paused);
+    } catch (e) {
+      await showActionError(`${s.paused ? 'resume' : 'pause'} the schedule`, e);
+    }
+    props.onChanged();
+  };
+  const remove = async () => {
+    if (await confirmDelete('this schedule', `${s.job} will no longer run ${words}. Past runs are kept.`)) {
+      try {
+        await deleteSchedule(s.id);
+      } catch (e) {
+        await showActionError('delete the schedule', e);
+      }
+      props.onChanged();
+    }
+  };
+  return (
+    <li className={`jp-nbdeploy-schedule ${s.paused ? 'jp-mod-paused' : ''}`} data-schedule-id={s.id}>
+      <div className="jp-nbdeploy-row">
+        <span className="jp-nbdeploy-cron" title={`cron: ${s.cron} (${s.timezone})`}>
+          {words}
+        </span>
+        <span className="jp-nbdeploy-spacer" />
+        {s.paused ? (
+          <IconButton icon={runIcon} title="Resume this schedule" onClick={() => void toggle()} />
+        ) : (
+          <IconButton icon={pauseIcon} title="Pause this schedule" onClick={() => void toggle()} />
+        )}
+        <IconButton icon={deleteIcon} title="Delete this schedule" onClick={() => void remove()} />
+      </div>
+      <div className="jp-nbdeploy-row jp-nbdeploy-muted">
+        {s.paused ? (
+          <span className="jp-nbdeploy-tag jp-nbdeploy-tag-paused">paused</span>
+        ) : s.next_fire_time ? (
+          <span title={formatTimestamp(s.next_fire_time)}>next {formatRelative(s.next_fire_time)}</span>
+        ) : null}
+        {Object.keys(s.parameters).length ? <span className="jp-nbdeploy-params-summary">{formatParameters(s.parameters)}</span> : null}
+      </div>
+    </li>
+  );
+}
+
+function JobRow(props: { context: ISectionContext; job: Job; onChanged: () => void }): JSX.Element {
+  const { job } = props;
+  const runNow = async () => {
+    const run = await showRunNow(job.name);
+    if (run) {
+      props.context.tracker.track(run);
+      props.context.reveal('runs');
+    }
+  };
+  const remove = async () => {
+    const schedules = job.schedules.length ? ` and its ${job.schedules.length} schedule(s)` : '';
+    if (await confirmDelete(`job ${job.name}`, `Every version of ${job.name}${schedules} is deleted.`)) {
+      try {
+        await deleteJob(job.name);
+      } catch (e) {
+        await showActionError(`delete ${job.name}`, e);
+      }
+      props.onChanged();
+    }
+  };
+  return (
+    <li className="jp-nbdeploy-item" data-name={job.name}>
+      <div className="jp-nbdeploy-row">
+        <span className="jp-nbdeploy-name">{job.name}</span>
+        <span className="jp-nbdeploy-version">v{job.latest_version}</span>
+        <span className="jp-nbdeploy-muted" title={formatTimestamp(job.created_at)}>
+          {formatRelative(job.created_at)}
+        </span>
+        <span className="jp-nbdeploy-spacer" />
+        <TextButton label="Run now" accent onClick={() => void runNow()} />
+        <IconButton icon={deleteIcon} title={`Delete ${job.name}`} onClick={() => void remove()} />
+      </div>
+      {job.schedules.length ? (
+        <ul className="jp-nbdeploy-sublist">
+          {job.schedules.map(s => (
+            <ScheduleRow key={s.id} schedule={s} onChanged={props.onChanged} />
+          ))}
+        </ul>
+      ) : (
+        <div className="jp-nbdeploy-muted jp-nbdeploy-indent">No schedule.</div>
+      )}
+    </li>
+  );
+}
+
+function JobsBody(props: { context: ISectionContext }): JSX.Element {
+  const { data, error, loading, refresh } = usePoll(props.context, loadJobs);
+  return (
+    <div className="jp-nbdeploy-section-body">
+      <ErrorMessage message={error} />
+      {loading && !data ? <div className="jp-nbdeploy-loading">Loading jobs…</div> : null}
+      {data && !data.length ? (
+        <Empty>No jobs yet. Open a notebook and use "Schedule this notebook…" in its toolbar.</Empty>
+      ) : null}
+      <ul className="jp-nbdeploy-list">
+        {(data ?? []).map(job => (
+          <JobRow key={job.name} context={props.context} job={job} onChanged={refresh} />
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export const jobsSection: ISection = {
+  id: 'jobs',
+  title: 'Jobs & schedules',
+  render: context => <JobsBody context={context} />
+};

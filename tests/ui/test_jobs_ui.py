@@ -1,0 +1,135 @@
+"""Jobs, schedules and runs from the notebook: "Schedule this notebook…" → a run that succeeds and whose
+output opens in JupyterLab; a schedule shown in words, paused and deleted; a long run cancelled."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.ui.browser import expect, open_notebook, open_sidebar, require_api, screenshot, section
+
+REPORT_PARAMETERS = "n = 3  # the number to square\nlabel = 'square'\n"
+REPORT_BODY = 'print(f"{label} of {n} is {n * n}")'
+RUN_TIMEOUT_MS = 180_000
+ENDED = re.compile(
+    r"succeeded|failed|cancelled|timed out", re.IGNORECASE
+)  # kernel start and papermill on a small shared machine
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _jobs_api() -> None:
+    require_api("nbdeploy.jobs.handlers")
+    require_api("nbdeploy.runs.handlers")
+
+
+def open_schedule_dialog(page, lab, name: str):
+    open_notebook(page, lab, name)
+    page.locator(".jp-NotebookPanel:visible .jp-nbdeploy-schedule-button").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Schedule this notebook").wait_for()
+    # the dialog focuses its first field once shown: type only after that
+    expect(dialog.locator("#nbdeploy-schedule-name")).to_be_focused()
+    return dialog
+
+
+def test_run_now_succeeds_and_its_output_opens(page, lab):
+    lab.write_notebook("report.ipynb", [("code", REPORT_PARAMETERS, ["parameters"]), ("code", REPORT_BODY, [])])
+    dialog = open_schedule_dialog(page, lab, "report.ipynb")
+    dialog.locator("#nbdeploy-schedule-param-n").fill("7")
+    dialog.locator(".jp-mod-accept").click()  # "Run now"
+    dialog.wait_for(state="detached")
+
+    runs = section(page, "runs")
+    row = runs.locator(".jp-nbdeploy-run", has_text="report").first
+    row.wait_for()
+    assert "n=7" in row.inner_text()
+    # wait for the run to end, whichever way, then require success (a failure shows its error at once)
+    row.locator(".jp-nbdeploy-status", has_text=ENDED).wait_for(timeout=RUN_TIMEOUT_MS)
+    assert "succeeded" in row.locator(".jp-nbdeploy-status").inner_text().lower(), row.inner_text()
+    # the browser that started the run is told it finished
+    page.locator(".jp-Notification-Toast-success, .Toastify__toast", has_text="succeeded").first.wait_for()
+    screenshot(page, "runs-succeeded")
+
+    row.get_by_role("button", name="Open output").click()
+    output = page.locator(".jp-nbdeploy-output:visible")
+    output.get_by_text("square of 7 is 49").wait_for()
+    assert "succeeded" in output.locator(".jp-nbdeploy-output-header").inner_text()
+    screenshot(page, "run-output")
+
+
+def test_schedule_is_listed_in_words_paused_and_deleted(page, lab):
+    dialog = open_schedule_dialog(page, lab, "report.ipynb")
+    dialog.get_by_label("On a schedule").check()
+    dialog.locator("#nbdeploy-schedule-preset").select_option("weekdays")
+    dialog.locator("#nbdeploy-schedule-time").fill("06:30")
+    dialog.locator("#nbdeploy-schedule-timezone").select_option("Europe/Berlin")
+    dialog.get_by_text("Runs weekdays at 06:30 Europe/Berlin").wait_for()
+    dialog.locator(".jp-mod-accept").click()  # "Schedule"
+    dialog.wait_for(state="detached")
+
+    open_sidebar(page)
+    jobs = section(page, "jobs")
+    job = jobs.locator('li[data-name="report"]')
+    schedule = job.locator(".jp-nbdeploy-schedule").first
+    schedule.get_by_text("weekdays at 06:30 Europe/Berlin").wait_for()
+    schedule.get_by_text(re.compile(r"next (in|\d)")).wait_for()
+    screenshot(page, "jobs-schedule")
+
+    schedule.get_by_role("button", name="Pause this schedule").click()
+    schedule.get_by_text("paused").wait_for()
+    screenshot(page, "jobs-schedule-paused")
+    schedule.get_by_role("button", name="Resume this schedule").click()
+    schedule.get_by_text(re.compile(r"next (in|\d)")).wait_for()
+
+    schedule.get_by_role("button", name="Delete this schedule").click()
+    confirm = page.locator(".jp-Dialog")
+    confirm.get_by_text("Delete this schedule?").wait_for()
+    confirm.locator(".jp-mod-warn").click()
+    job.get_by_text("No schedule.").wait_for()
+
+
+def test_run_now_from_the_jobs_list_takes_parameters(page, lab):
+    open_sidebar(page)
+    job = section(page, "jobs").locator('li[data-name="report"]')
+    job.get_by_role("button", name="Run now").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Run report now").wait_for()
+    field = dialog.locator("#nbdeploy-run-report-n")
+    field.wait_for()
+    assert field.input_value() == "3"  # the default the jobs API read from the stored notebook
+    assert dialog.get_by_text("the number to square").is_visible()
+    field.fill("five")
+    dialog.locator(".jp-mod-accept").click()
+    dialog.get_by_text('expected a whole number, not "five"').wait_for()
+    field.fill("5")
+    dialog.locator(".jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+    runs = section(page, "runs")
+    runs.locator(".jp-nbdeploy-run", has_text="n=5").first.wait_for()
+    screenshot(page, "jobs-run-now")
+
+
+def test_cancel_a_long_run(page, lab):
+    lab.write_notebook(
+        "long.ipynb",
+        [
+            ("code", "seconds = 600", ["parameters"]),
+            ("code", "import time", []),
+            ("code", "time.sleep(seconds)", []),
+            ("code", "print('never printed')", []),
+        ],
+    )
+    dialog = open_schedule_dialog(page, lab, "long.ipynb")
+    dialog.locator(".jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+
+    runs = section(page, "runs")
+    row = runs.locator(".jp-nbdeploy-run", has_text="long").first
+    row.locator(".jp-nbdeploy-status", has_text="running").wait_for(timeout=RUN_TIMEOUT_MS)
+    row.get_by_text(re.compile(r"cell \d+ of 4")).wait_for(timeout=RUN_TIMEOUT_MS)
+    screenshot(page, "runs-long-running")
+    row.get_by_role("button", name="Cancel").click()
+    row.locator(".jp-nbdeploy-status", has_text="cancelled").wait_for(timeout=RUN_TIMEOUT_MS)
+    assert not row.get_by_role("button", name="Cancel").count()
+    screenshot(page, "runs-cancelled")
