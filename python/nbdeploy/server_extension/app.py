@@ -62,8 +62,8 @@ class NbdeployExtension(ExtensionApp):
         self.handlers.extend(bind_handlers(collect_handlers(), JupyterAuthHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:  # type: ignore[override]
+        self.nbd.advertise(serverapp.connection_url, "jupyter")  # first: kernels may deploy while the cluster starts
         await self.nbd.start()
-        self.nbd.advertise(serverapp.connection_url, "jupyter")
 
     async def stop_extension(self) -> None:
         await self.nbd.stop()
