@@ -3,7 +3,6 @@
 Both call the same small function in-process — what a user would write by hand instead of nbdeploy.
 """
 
-
 import json
 import sys
 
