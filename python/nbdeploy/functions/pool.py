@@ -27,6 +27,7 @@ __all__ = ["ActorPool"]
 log = logging.getLogger("nbdeploy.functions")
 REFRESH_SECONDS = 5.0
 WATCH_SECONDS = 1.0
+ACTOR_START_SECONDS = 20.0
 
 
 @dataclass
@@ -98,28 +99,33 @@ class ActorPool:
                 ) from exc
             have = {r.worker for r in live}
             self.replicas = [r for r in live if r.worker in workers]
-            for worker in workers:
-                if worker in have:
-                    continue
-                try:
-                    future = self.client.submit(
-                        self.actor_cls,
-                        *self.actor_args,
-                        actor=True,
-                        workers=[worker],
-                        allow_other_workers=False,
-                        pure=False,
-                        key=f"nbdeploy-{self.actor_cls.__name__}-{uuid.uuid4().hex}",
-                    )
-                    actor = await future
-                    actor._client, actor._future = self.client, future  # bind to our direct-to-workers client
-                except Exception as exc:  # that worker went away meanwhile: skip it
-                    log.warning("could not start a replica on %s: %s", worker, exc)
-                    continue
-                self.replicas.append(_Replica(worker, actor, future))
+            started = await asyncio.gather(*[self._start_replica(w) for w in workers if w not in have])
+            self.replicas += [r for r in started if r is not None]
             self._refreshed = time.monotonic()
             if not self.replicas:
                 raise ClusterError("the Dask cluster has no workers to serve on: start some (`nbdeploy cluster start`)")
+
+    async def _start_replica(self, worker: str) -> _Replica | None:
+        """Start an actor on ``worker``; ``None`` when that worker is gone or does not answer in time (the
+        scheduler may still list a worker that just died, and an actor pinned to it would wait forever)."""
+        future = self.client.submit(
+            self.actor_cls,
+            *self.actor_args,
+            actor=True,
+            workers=[worker],
+            allow_other_workers=False,
+            pure=False,
+            key=f"nbdeploy-{self.actor_cls.__name__}-{uuid.uuid4().hex}",
+        )
+        try:
+            actor = await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(future)), ACTOR_START_SECONDS)
+        except Exception as exc:
+            log.warning("could not start a replica on %s: %s", worker, exc)
+            with contextlib.suppress(Exception):
+                await future.cancel()
+            return None
+        actor._client, actor._future = self.client, future  # bind to our direct-to-workers client
+        return _Replica(worker, actor, future)
 
     def _drop(self, replica: _Replica) -> None:
         replica.dead = True
