@@ -596,3 +596,198 @@ export async function getCluster(): Promise<ClusterInfo> {
     tasks_running: Number(first(c?.tasks_running, workers.reduce((n, w) => n + w.executing, 0)))
   };
 }
+
+// --- models -----------------------------------------------------------------------------------------
+
+/** One input column of a model (from a DataFrame `sample_input`): its name and pandas dtype. */
+export interface ModelColumn {
+  name: string;
+  dtype: string;
+}
+
+/**
+ * A model's input signature, inferred from `sample_input` at `put` time (`models/signature.py`):
+ * columns of a DataFrame, or the shape (first axis free, -1) and dtype of an array; null when unknown.
+ */
+export type ModelSignature =
+  | { type: 'dataframe'; columns: ModelColumn[] }
+  | { type: 'ndarray'; shape: number[]; dtype: string }
+  | null;
+
+/** One stored model version, as `GET /models` (newest of each) and `GET /models/{name}` (`versions`) give it. */
+export interface ModelVersionInfo {
+  name: string;
+  version: string;
+  flavor: string;
+  created_at?: string;
+  sha256?: string;
+  size?: number;
+  signature: ModelSignature;
+  metrics: Record<string, unknown>;
+  params: Record<string, unknown>;
+  aliases: string[];
+  /** what predictions call (`predict`, `predict_proba`, …) */
+  method: string;
+  /** the predict route (a path) */
+  path: string;
+  description?: string;
+}
+
+/** A model with every version (`GET /models/{name}`); `example` is a payload the server suggests. */
+export interface ModelInfo extends ModelVersionInfo {
+  latest_version: string;
+  versions: ModelVersionInfo[];
+  example?: Record<string, unknown>;
+}
+
+export interface PredictResult {
+  predictions: unknown;
+  version: string;
+}
+
+function toSignature(s: any): ModelSignature {
+  if (s && typeof s === 'object') {
+    if (s.type === 'dataframe' && Array.isArray(s.columns)) {
+      return {
+        type: 'dataframe',
+        columns: s.columns.map((c: any) =>
+          typeof c === 'object' && c !== null ? { name: String(c.name), dtype: String(c.dtype ?? c.type ?? 'object') } : { name: String(c), dtype: 'object' }
+        )
+      };
+    }
+    if (s.type === 'ndarray' || s.type === 'tensor' || Array.isArray(s.shape)) {
+      return { type: 'ndarray', shape: Array.isArray(s.shape) ? s.shape.map(Number) : [-1], dtype: String(s.dtype ?? 'float64') };
+    }
+  }
+  return null;
+}
+
+function objectOf(value: any): Record<string, unknown> {
+  return value && typeof value === 'object' && !Array.isArray(value) ? value : {};
+}
+
+export function toModelVersion(m: any): ModelVersionInfo {
+  const name = String(m.name);
+  return {
+    name,
+    version: String(first(m.version, m.latest_version, '?')),
+    flavor: String(first(m.flavor, 'generic')),
+    created_at: first(m.created_at, m.created),
+    sha256: m.sha256 ?? undefined,
+    size: typeof m.size === 'number' ? m.size : undefined,
+    signature: toSignature(m.signature),
+    metrics: objectOf(m.metrics),
+    params: objectOf(m.params),
+    aliases: Array.isArray(m.aliases) ? m.aliases.map(String) : [],
+    method: String(first(m.method, 'predict')),
+    path: String(first(m.path, `/${API_NAMESPACE}/models/${name}/predict`)),
+    description: first(m.description, m.note) || undefined
+  };
+}
+
+/** `GET /models/{name}`: the newest version's fields, `aliases` as `{alias: version}`, every version. */
+export function toModel(m: any): ModelInfo {
+  const latest = toModelVersion({ ...m, aliases: Array.isArray(m.aliases) ? m.aliases : [] });
+  const versions: ModelVersionInfo[] = Array.isArray(m.versions) ? m.versions.map(toModelVersion) : [latest];
+  const aliases = m.aliases && typeof m.aliases === 'object' && !Array.isArray(m.aliases) ? m.aliases : {};
+  const withAliases = versions.map(v => ({
+    ...v,
+    aliases: [
+      ...v.aliases,
+      ...Object.entries(aliases)
+        .filter(([alias, version]) => String(version) === v.version && !v.aliases.includes(alias))
+        .map(([alias]) => alias)
+    ]
+  }));
+  const latestVersion = String(first(m.latest_version, latest.version));
+  return {
+    ...latest,
+    aliases: withAliases.find(v => v.version === latestVersion)?.aliases ?? latest.aliases,
+    latest_version: latestVersion,
+    versions: withAliases,
+    example: m.example && typeof m.example === 'object' ? m.example : undefined
+  };
+}
+
+export async function listModels(): Promise<ModelVersionInfo[]> {
+  return asList(await requestAPI('models'), 'models').map(toModelVersion);
+}
+
+export async function getModel(name: string): Promise<ModelInfo> {
+  return toModel(await requestAPI(`models/${seg(name)}`));
+}
+
+/** `POST /models/{name}/predict` with an MLflow scoring payload; `version` is a number or an alias. */
+export async function predictModel(name: string, payload: unknown, version?: string): Promise<PredictResult> {
+  const which = version === undefined || version === '' || version === 'latest' ? {} : /^\d+$/.test(version) ? { version } : { alias: version };
+  const data: any = await requestAPI(`models/${seg(name)}/predict${query(which)}`, jsonInit('POST', payload));
+  return { predictions: data?.predictions, version: String(first(data?.version, '?')) };
+}
+
+/** The first row of the server's example payload (`dataframe_split`, `dataframe_records` or `inputs`), or undefined. */
+export function exampleRow(example: unknown, columns?: string[]): unknown {
+  const ex: any = example;
+  if (!ex || typeof ex !== 'object') {
+    return undefined;
+  }
+  if (ex.dataframe_split && Array.isArray(ex.dataframe_split.data) && ex.dataframe_split.data.length) {
+    const names: string[] = ex.dataframe_split.columns ?? columns ?? [];
+    const row = ex.dataframe_split.data[0];
+    return Array.isArray(row) ? Object.fromEntries(names.map((n, i) => [n, row[i]])) : undefined;
+  }
+  if (Array.isArray(ex.dataframe_records) && ex.dataframe_records.length) {
+    return ex.dataframe_records[0];
+  }
+  const inputs = first(ex.inputs, ex.instances);
+  return Array.isArray(inputs) && inputs.length ? inputs[0] : undefined;
+}
+
+/** A placeholder value of a dtype: 0 for numbers, false for booleans, "" for text. */
+export function placeholderValue(dtype: string): unknown {
+  const d = dtype.toLowerCase();
+  if (d.startsWith('bool')) {
+    return false;
+  }
+  if (/^(u?int|float|double|complex)/.test(d)) {
+    return 0;
+  }
+  return '';
+}
+
+/**
+ * One record (`{column: value}`) to try a columnar model with: the server's example row where it has
+ * one, placeholders from the column dtypes elsewhere.
+ */
+export function exampleRecord(columns: ModelColumn[], example?: unknown): Record<string, unknown> {
+  const row = exampleRow(example, columns.map(c => c.name));
+  const given = row && typeof row === 'object' && !Array.isArray(row) ? (row as Record<string, unknown>) : {};
+  return Object.fromEntries(columns.map(c => [c.name, c.name in given ? given[c.name] : placeholderValue(c.dtype)]));
+}
+
+/** An array of `shape` (the first, free axis taken as 1 row) filled with the dtype's placeholder. */
+function placeholderArray(shape: number[], dtype: string): unknown {
+  if (!shape.length) {
+    return placeholderValue(dtype);
+  }
+  const [size, ...rest] = shape;
+  return Array.from({ length: size > 0 ? size : 1 }, () => placeholderArray(rest, dtype));
+}
+
+/**
+ * The request body "Try it" starts from: `{"dataframe_records": [record]}` for a columnar model,
+ * `{"inputs": [row]}` (the example's first row, or zeros of the signature's shape) for an array model,
+ * and `{"inputs": []}` when the model has no signature and the server gave no example.
+ */
+export function examplePayload(signature: ModelSignature, example?: unknown): Record<string, unknown> {
+  if (signature?.type === 'dataframe') {
+    return { dataframe_records: [exampleRecord(signature.columns, example)] };
+  }
+  const row = exampleRow(example);
+  if (row !== undefined) {
+    return { inputs: [row] };
+  }
+  if (signature?.type === 'ndarray') {
+    return { inputs: placeholderArray([1, ...signature.shape.slice(1)], signature.dtype) };
+  }
+  return { inputs: [] };
+}

@@ -79,3 +79,18 @@ export function formatParameters(params: Record<string, unknown> | null | undefi
     .join(', ');
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
+
+/** Metrics for a list row: `{"accuracy": 0.93456, "n": 120}` → `accuracy 0.9346, n 120`. */
+export function formatMetrics(metrics: Record<string, unknown> | null | undefined, max = 80): string {
+  if (!metrics) {
+    return '';
+  }
+  const text = Object.entries(metrics)
+    .map(([k, v]) => {
+      const value =
+        typeof v === 'number' && Number.isFinite(v) && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : typeof v === 'string' ? v : JSON.stringify(v);
+      return `${k} ${value}`;
+    })
+    .join(', ');
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

@@ -1,5 +1,5 @@
 /**
- * The nbdeploy JupyterLab extension: the sidebar (Functions, Jobs & schedules, Runs, Cluster), the
+ * The nbdeploy JupyterLab extension: the sidebar (Functions, Models, Jobs & schedules, Runs, Cluster), the
  * "Schedule this notebook…" toolbar button and command, run notifications and the status-bar item.
  */
 
@@ -39,7 +39,7 @@ const DEFAULTS: ISettings = { refreshInterval: 3, notifications: true };
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'The nbdeploy sidebar: functions, jobs and schedules, runs and the Dask cluster.',
+  description: 'The nbdeploy sidebar: functions, models, jobs and schedules, runs and the Dask cluster.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
   optional: [ICommandPalette, ISettingRegistry, IStatusBar, INotebookTracker, ILayoutRestorer],
@@ -74,7 +74,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       intervalMs,
       notificationsEnabled: () => settings.notifications,
       openOutput,
-      openLog
+      openLog,
+      saveTextFile: async (path, content) => {
+        await app.serviceManager.contents.save(path, { type: 'file', format: 'text', content });
+      },
+      openFile: path => void app.commands.execute('docmanager:open', { path })
     });
     const sidebar = new NbdeploySidebar({ app, tracker, intervalMs, openOutput, openLog });
     app.shell.add(sidebar, 'left', { rank: 650 });
@@ -99,7 +103,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       if (outcome.kind === 'run') {
-        tracker.track(outcome.run);
+        tracker.track(outcome.run, { saveHtmlBeside: outcome.saveHtml ? panel.context.path : null });
         sidebar.highlightRun(outcome.run.id);
         sidebar.reveal('runs');
       } else {

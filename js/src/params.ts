@@ -539,6 +539,19 @@ export function jobNameFromPath(path: string): string {
   return name || 'notebook';
 }
 
+/**
+ * Where the HTML of run `runId` of a notebook goes: beside it, as `<notebook stem>-run-<id>.html`
+ * (`reports/Sales Q1.ipynb`, 12 → `reports/Sales Q1-run-12.html`).
+ */
+export function htmlOutputPath(notebookPath: string, runId: string): string {
+  const slash = notebookPath.lastIndexOf('/');
+  const dir = slash >= 0 ? notebookPath.slice(0, slash + 1) : '';
+  const base = notebookPath.slice(slash + 1);
+  const stem = base.replace(/\.ipynb$/i, '') || 'notebook';
+  const id = String(runId).replace(/[/\\]+/g, '-'); // run ids are numbers; never a folder
+  return `${dir}${stem}-run-${id}.html`;
+}
+
 /** Why `name` is not a valid nbdeploy name, or null when it is. */
 export function validateName(name: string): string | null {
   if (!name) {
@@ -590,5 +603,42 @@ export function storedParameters(
       type = declared;
     }
     return { name: p.name, type, default: value, source, ...help };
+  });
+}
+
+/** The field type for a column of a pandas dtype (`float64`, `Int32`, `bool`, `object`, `datetime64[ns]`, …). */
+export function dtypeParamType(dtype: string): ParamType {
+  const d = dtype.toLowerCase();
+  if (/^(float|double)/.test(d)) {
+    return 'float';
+  }
+  if (/^u?int/.test(d)) {
+    return 'int';
+  }
+  if (d.startsWith('bool')) {
+    return 'bool';
+  }
+  if (['object', 'str', 'string', 'category'].includes(d) || d.startsWith('string') || d.startsWith('datetime')) {
+    return 'str';
+  }
+  return 'none';
+}
+
+/**
+ * A model's input columns as form fields (every one required), starting from the values of `record`
+ * (one example row). Columns of other dtypes take any JSON value.
+ */
+export function columnParameters(columns: { name: string; dtype: string }[], record: Record<string, unknown> = {}): NotebookParameter[] {
+  return columns.map(c => {
+    const type = dtypeParamType(c.dtype);
+    const value = record[c.name];
+    return {
+      name: c.name,
+      type,
+      default: value,
+      source: value === undefined ? '' : JSON.stringify(value),
+      required: true,
+      ...(type === 'none' ? { help: `dtype ${c.dtype}: any JSON value` } : {})
+    };
   });
 }

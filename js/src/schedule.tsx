@@ -1,8 +1,11 @@
 /**
  * "Schedule this notebook…": name, the parameters of the notebook's `parameters` cell as typed fields,
- * run now or on a schedule (presets or cron, with a time zone), timeout and retries. (Every run keeps its
- * executed notebook; its HTML is rendered on demand, so there is no "output HTML" switch.)
+ * run now or on a schedule (presets or cron, with a time zone), timeout and retries, and "Output HTML".
  * On submit the notebook is saved, stored as a new job version, and the run or schedule is created.
+ *
+ * Every run keeps its executed notebook on the server. "Output HTML" (remembered per notebook, off by
+ * default) is done by this browser, not the jobs API: when a run started here succeeds, the run tracker
+ * saves its HTML beside the notebook as `<stem>-run-<id>.html` (see tracker.ts).
  */
 
 import { NotebookPanel } from '@jupyterlab/notebook';
@@ -17,6 +20,7 @@ import {
   CellLike,
   collectValues,
   findParametersSource,
+  htmlOutputPath,
   jobNameFromPath,
   NotebookParameter,
   parseParametersCell,
@@ -48,8 +52,35 @@ function localTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
-/** What the dialog creates: a run, or a schedule. */
-export type ScheduleOutcome = { kind: 'run'; run: Run } | { kind: 'schedule'; schedule: Schedule };
+/** What the dialog creates: a run (with whether to save its HTML beside the notebook), or a schedule. */
+export type ScheduleOutcome = { kind: 'run'; run: Run; saveHtml: boolean } | { kind: 'schedule'; schedule: Schedule };
+
+const OUTPUT_HTML_KEY = 'nbdeploy:output-html';
+
+/** The "Output HTML" choice last made for the notebook at `path` (off when never made). */
+function rememberedOutputHtml(path: string): boolean {
+  try {
+    const saved = JSON.parse(window.localStorage.getItem(OUTPUT_HTML_KEY) ?? '{}');
+    return saved?.[path] === true;
+  } catch {
+    return false;
+  }
+}
+
+function rememberOutputHtml(path: string, on: boolean): void {
+  try {
+    const saved = JSON.parse(window.localStorage.getItem(OUTPUT_HTML_KEY) ?? '{}');
+    const choices: Record<string, boolean> = saved && typeof saved === 'object' && !Array.isArray(saved) ? saved : {};
+    if (on) {
+      choices[path] = true;
+    } else {
+      delete choices[path];
+    }
+    window.localStorage.setItem(OUTPUT_HTML_KEY, JSON.stringify(choices));
+  } catch {
+    // storage disabled or full: the choice holds for this dialog only
+  }
+}
 
 class ScheduleBody extends FormBody {
   name: string;
@@ -65,6 +96,7 @@ class ScheduleBody extends FormBody {
   timezone = localTimeZone();
   timeoutMinutes = '';
   retries = '0';
+  outputHtml: boolean;
   outcome: ScheduleOutcome | undefined;
   private readonly zones = timeZones();
   private readonly hasParametersCell: boolean;
@@ -78,6 +110,7 @@ class ScheduleBody extends FormBody {
     this.hasParametersCell = source !== null;
     this.params = source === null ? [] : parseParametersCell(source);
     this.inputs = initialInputs(this.params);
+    this.outputHtml = rememberedOutputHtml(panel.context.path);
   }
 
   private presetValue(): SchedulePreset {
@@ -149,8 +182,9 @@ class ScheduleBody extends FormBody {
       await this.panel.context.save();
       const notebook = this.panel.context.model.toJSON();
       await createJob({ name: this.name, notebook });
+      rememberOutputHtml(this.panel.context.path, this.outputHtml);
       if (this.mode === 'now') {
-        this.outcome = { kind: 'run', run: await startRun(this.name, values, options) };
+        this.outcome = { kind: 'run', run: await startRun(this.name, values, options), saveHtml: this.outputHtml };
       } else {
         const schedule = await createSchedule({
           job: this.name,
@@ -192,7 +226,7 @@ class ScheduleBody extends FormBody {
   private set<K extends keyof this>(key: K, value: this[K]): void {
     this[key] = value;
     // an edited field drops its old complaint (the schedule's fields share one)
-    const field = { name: 'name', timeoutMinutes: 'timeout', retries: 'retries' }[key as string] ?? 'schedule';
+    const field = { name: 'name', timeoutMinutes: 'timeout', retries: 'retries', outputHtml: 'outputHtml' }[key as string] ?? 'schedule';
     delete this.fieldErrors[field];
     this.update();
   }
@@ -373,6 +407,21 @@ class ScheduleBody extends FormBody {
               />,
               'retries'
             )}
+          </div>
+          <label className="jp-nbdeploy-checkbox" htmlFor="nbdeploy-schedule-output-html">
+            <input
+              id="nbdeploy-schedule-output-html"
+              type="checkbox"
+              checked={this.outputHtml}
+              disabled={this.mode !== 'now'}
+              onChange={e => this.set('outputHtml', e.target.checked)}
+            />
+            Output HTML
+          </label>
+          <div className="jp-nbdeploy-param-help">
+            {this.mode === 'now'
+              ? `When the run succeeds, save its output beside the notebook as ${htmlOutputPath(this.panel.context.path, '<id>')}.`
+              : 'Only for "Run now": runs of a schedule keep their output on the server (open it from Runs).'}
           </div>
         </fieldset>
         {this.busy ? <div className="jp-nbdeploy-loading">Saving the notebook and storing the job…</div> : null}

@@ -1,20 +1,35 @@
 /**
  * The runs this browser cares about: the count of runs in progress (status bar) and the runs started
- * here, whose end is announced with a JupyterLab notification.
+ * here, whose end is announced with a JupyterLab notification. A run started with "Output HTML" on has
+ * its executed notebook saved as HTML beside its notebook once it succeeds (the jobs API has no such
+ * option: the browser that asked for it does it).
  */
 
 import { Notification } from '@jupyterlab/apputils';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { errorMessage, getRun, isActive, listRuns, Run } from './api';
+import { errorMessage, getRun, getRunHtml, isActive, listRuns, Run } from './api';
+import { htmlOutputPath } from './params';
 
 const STORAGE_KEY = 'nbdeploy:tracked-runs';
+/** `{run id: notebook path}` of tracked runs whose HTML is to be saved beside that notebook. */
+const HTML_STORAGE_KEY = 'nbdeploy:runs-html';
 
 export interface ITrackerOptions {
   intervalMs: () => number;
   notificationsEnabled: () => boolean;
   openOutput: (run: Run) => void;
   openLog: (run: Run) => void;
+  /** Write a text file through JupyterLab's contents API (path relative to the server root). */
+  saveTextFile: (path: string, content: string) => Promise<void>;
+  /** Open a file of the server root in JupyterLab. */
+  openFile: (path: string) => void;
+}
+
+/** How a run started here is followed up. */
+export interface ITrackOptions {
+  /** Save the run's output as `<notebook stem>-run-<id>.html` beside this notebook when it succeeds. */
+  saveHtmlBeside?: string | null;
 }
 
 export class RunTracker {
@@ -23,6 +38,14 @@ export class RunTracker {
       const saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) ?? '[]');
       if (Array.isArray(saved)) {
         saved.forEach(id => this._tracked.add(String(id)));
+      }
+      const html = JSON.parse(window.localStorage.getItem(HTML_STORAGE_KEY) ?? '{}');
+      if (html && typeof html === 'object' && !Array.isArray(html)) {
+        for (const [id, path] of Object.entries(html)) {
+          if (this._tracked.has(id) && typeof path === 'string') {
+            this._html.set(id, path);
+          }
+        }
       }
     } catch {
       // a corrupt entry: start afresh
@@ -48,9 +71,12 @@ export class RunTracker {
     return this._changed;
   }
 
-  /** Watch `run` (started from this browser) and notify when it ends. */
-  track(run: Run): void {
+  /** Watch `run` (started from this browser) and notify when it ends (saving its HTML if asked). */
+  track(run: Run, options: ITrackOptions = {}): void {
     this._tracked.add(run.id);
+    if (options.saveHtmlBeside) {
+      this._html.set(run.id, options.saveHtmlBeside);
+    }
     this._save();
     if (isActive(run.status) && !this._active.some(r => r.id === run.id)) {
       this._active = [run, ...this._active];
@@ -125,7 +151,13 @@ export class RunTracker {
         }
         if (!isActive(run.status)) {
           this._tracked.delete(id);
-          this._notify(run);
+          const notebook = this._html.get(id);
+          this._html.delete(id);
+          if (notebook && run.status === 'succeeded') {
+            void this._saveHtml(run, notebook).then(saved => this._notify(run, saved));
+          } else {
+            this._notify(run);
+          }
         }
       }
       this._save();
@@ -135,7 +167,19 @@ export class RunTracker {
     this._changed.emit();
   }
 
-  private _notify(run: Run): void {
+  /** Save the HTML of `run` beside `notebook`; resolve the file's path, or the reason it failed. */
+  private async _saveHtml(run: Run, notebook: string): Promise<{ path?: string; error?: string }> {
+    const path = htmlOutputPath(notebook, run.id);
+    try {
+      await this.options.saveTextFile(path, await getRunHtml(run.id));
+      return { path };
+    } catch (e) {
+      console.warn(`nbdeploy: could not save the HTML of run ${run.id} as ${path}`, e);
+      return { error: `could not save its HTML as ${path}: ${errorMessage(e)}` };
+    }
+  }
+
+  private _notify(run: Run, html: { path?: string; error?: string } = {}): void {
     if (!this.options.notificationsEnabled()) {
       return;
     }
@@ -144,7 +188,15 @@ export class RunTracker {
     const actions = run.has_output === false ? [log] : [output, log];
     const what = `Run ${run.id} of ${run.job}`;
     if (run.status === 'succeeded') {
-      Notification.success(`${what} succeeded.`, { autoClose: 8000, actions });
+      if (html.path) {
+        const path = html.path;
+        const open = { label: 'Open HTML', callback: () => this.options.openFile(path) };
+        Notification.success(`${what} succeeded. Its output was saved as ${path}.`, { autoClose: 8000, actions: [...actions, open] });
+      } else if (html.error) {
+        Notification.warning(`${what} succeeded, but nbdeploy ${html.error}`, { autoClose: false, actions });
+      } else {
+        Notification.success(`${what} succeeded.`, { autoClose: 8000, actions });
+      }
     } else if (run.status === 'cancelled') {
       Notification.info(`${what} was cancelled.`, { autoClose: 8000, actions });
     } else {
@@ -157,12 +209,14 @@ export class RunTracker {
   private _save(): void {
     try {
       window.localStorage.setItem(STORAGE_KEY, JSON.stringify([...this._tracked]));
+      window.localStorage.setItem(HTML_STORAGE_KEY, JSON.stringify(Object.fromEntries([...this._html].filter(([id]) => this._tracked.has(id)))));
     } catch {
       // storage full or disabled: tracking still works for this page
     }
   }
 
   private _tracked = new Set<string>();
+  private _html = new Map<string, string>();
   private _active: Run[] = [];
   private _error: string | undefined;
   private _changed = new Signal<this, void>(this);

@@ -71,6 +71,14 @@ class LabServer:
             text = response.read().decode()
         return json.loads(text) if text else None
 
+    def contents(self, path: str) -> Any:
+        """Jupyter's contents API: the model of the file at ``path`` (relative to the root), with its content."""
+        request = urllib.request.Request(
+            f"{self.url}api/contents/{quote(path)}?content=1", headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read().decode())
+
     def write_notebook(self, name: str, cells: list[tuple[str, str, list[str]]]) -> Path:
         """Write a notebook of ``(cell_type, source, tags)`` cells into the root folder."""
         import nbformat
@@ -125,7 +133,13 @@ def section(page: Any, section_id: str) -> Any:
 
 
 def body_title(section_id: str) -> str:
-    return {"functions": "Functions", "jobs": "Jobs & schedules", "runs": "Runs", "cluster": "Cluster"}[section_id]
+    return {
+        "functions": "Functions",
+        "models": "Models",
+        "jobs": "Jobs & schedules",
+        "runs": "Runs",
+        "cluster": "Cluster",
+    }[section_id]
 
 
 def open_notebook(page: Any, lab: LabServer, name: str) -> Any:

@@ -58,6 +58,49 @@ def test_run_now_succeeds_and_its_output_opens(page, lab):
     screenshot(page, "run-output")
 
 
+def test_output_html_is_saved_beside_the_notebook(page, lab):
+    lab.write_notebook("Weekly Report.ipynb", [("code", REPORT_PARAMETERS, ["parameters"]), ("code", REPORT_BODY, [])])
+    dialog = open_schedule_dialog(page, lab, "Weekly Report.ipynb")
+    switch = dialog.locator("#nbdeploy-schedule-output-html")
+    assert not switch.is_checked()  # off unless asked for
+    switch.check()
+    dialog.get_by_text("save its output beside the notebook as Weekly Report-run-<id>.html").wait_for()
+    dialog.locator("#nbdeploy-schedule-param-n").fill("6")
+    screenshot(page, "schedule-dialog-output-html")
+    dialog.locator(".jp-mod-accept").click()  # "Run now"
+    dialog.wait_for(state="detached")
+
+    row = section(page, "runs").locator(".jp-nbdeploy-run", has_text="weekly-report").first
+    row.locator(".jp-nbdeploy-status", has_text=ENDED).wait_for(timeout=RUN_TIMEOUT_MS)
+    assert "succeeded" in row.locator(".jp-nbdeploy-status").inner_text().lower(), row.inner_text()
+    name = f"Weekly Report-run-{row.get_attribute('data-run-id')}.html"
+    # the notification names the saved file, and opens it
+    toast = page.locator(".jp-Notification-Toast-success, .Toastify__toast", has_text=f"saved as {name}").first
+    toast.wait_for()
+    page.wait_for_timeout(1000)  # the toast's slide-in, for the screenshot
+    screenshot(page, "output-html-notification")
+    toast.get_by_role("button", name="Open HTML").click()
+    viewer = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current", has_text=name)
+    viewer.wait_for()
+    page.frame_locator(".jp-HTMLViewer:visible iframe").get_by_text("square of 6 is 36").wait_for()
+
+    # the file is in the notebook's folder, through Jupyter's contents API, with the notebook's output
+    saved = lab.contents(name)
+    assert saved["type"] == "file" and saved["format"] == "text"
+    assert "square of 6 is 36" in saved["content"] and "<html" in saved["content"].lower()
+    # and the file browser shows it
+    if not page.locator("#filebrowser").is_visible():
+        page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="filebrowser"]').click()
+    page.locator("#filebrowser .jp-DirListing-item", has_text=name).wait_for()
+    screenshot(page, "output-html-saved")
+
+    # the choice is remembered the next time the dialog opens for this notebook
+    dialog = open_schedule_dialog(page, lab, "Weekly Report.ipynb")
+    assert dialog.locator("#nbdeploy-schedule-output-html").is_checked()
+    dialog.locator(".jp-mod-reject").click()
+    dialog.wait_for(state="detached")
+
+
 def test_schedule_is_listed_in_words_paused_and_deleted(page, lab):
     dialog = open_schedule_dialog(page, lab, "report.ipynb")
     dialog.get_by_label("On a schedule").check()

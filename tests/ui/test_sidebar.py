@@ -18,7 +18,7 @@ tags = ["a", "b"]
 def test_sidebar_tab_opens_with_every_section(page, lab):
     sidebar = open_sidebar(page)
     titles = sidebar.locator(".lm-AccordionPanel-title")
-    for title in ("Functions", "Jobs & schedules", "Runs", "Cluster"):
+    for title in ("Functions", "Models", "Jobs & schedules", "Runs", "Cluster"):
         assert titles.filter(has_text=title).is_visible(), f"the {title} section title is not shown"
     cluster = section(page, "cluster")
     if importlib.util.find_spec("nbdeploy.runtime.handlers") is not None:

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, formatParameters, formatRelative } from '../format';
+import { formatBytes, formatDuration, formatMetrics, formatParameters, formatRelative } from '../format';
 
 describe('format', () => {
   it('formats durations', () => {
@@ -28,5 +28,14 @@ describe('format', () => {
   it('shortens parameters', () => {
     expect(formatParameters({ n: 3, name: 'x' })).toBe('n=3, name="x"');
     expect(formatParameters({ long: 'y'.repeat(100) }, 20)).toHaveLength(20);
+  });
+});
+
+describe('formatMetrics', () => {
+  it('rounds numbers to 4 significant digits and keeps the rest', () => {
+    expect(formatMetrics({ accuracy: 0.934567, n: 120, note: 'ok', auc: 1 })).toBe('accuracy 0.9346, n 120, note ok, auc 1');
+    expect(formatMetrics({})).toBe('');
+    expect(formatMetrics(undefined)).toBe('');
+    expect(formatMetrics({ a: 'x'.repeat(100) }, 10)).toBe('a xxxxxxx…');
   });
 });

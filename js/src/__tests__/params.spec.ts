@@ -2,6 +2,7 @@ import {
   coerceValue,
   collectValues,
   findParametersSource,
+  htmlOutputPath,
   jobNameFromPath,
   validateName,
   parseParametersCell,
@@ -215,5 +216,14 @@ describe('collectValues with untouched fields', () => {
     const fields = storedParameters([{ name: 'out', type: 'str', default: 'None' }]);
     expect(collectValues(fields, { out: '' })).toEqual({ values: {}, errors: {} });
     expect(collectValues(fields, { out: 'x.csv' }).values).toEqual({ out: 'x.csv' });
+  });
+});
+
+describe('htmlOutputPath', () => {
+  it('puts <stem>-run-<id>.html beside the notebook', () => {
+    expect(htmlOutputPath('report.ipynb', '7')).toBe('report-run-7.html');
+    expect(htmlOutputPath('reports/Sales Q1.ipynb', '12')).toBe('reports/Sales Q1-run-12.html');
+    expect(htmlOutputPath('a/b/notes.IPYNB', '3')).toBe('a/b/notes-run-3.html');
+    expect(htmlOutputPath('x.ipynb', 'a/b')).toBe('x-run-a-b.html');
   });
 });

@@ -1,0 +1,356 @@
+/**
+ * Models: every stored model with its newest version, flavor, aliases and metrics; its versions; and
+ * "Try it", which sends one row (a form from the signature's columns, or JSON) to the predict route.
+ */
+
+import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
+import React, { useState } from 'react';
+
+import {
+  errorMessage,
+  examplePayload,
+  exampleRecord,
+  getModel,
+  listModels,
+  ModelInfo,
+  ModelSignature,
+  ModelVersionInfo,
+  predictModel,
+  PredictResult
+} from '../api';
+import { CopyButton, Empty, ErrorMessage, IconButton, initialInputs, ParameterFields, TextButton } from '../components';
+import { FormBody, FormDialog } from '../dialogs';
+import { formatMetrics, formatRelative, formatTimestamp } from '../format';
+import { collectValues, columnParameters, NotebookParameter, parsePythonLiteral } from '../params';
+import { usePoll } from '../poll';
+import { ISection, ISectionContext } from './types';
+
+/** The absolute URL of a route (the API gives a path). */
+function absoluteUrl(url: string): string {
+  return /^https?:/.test(url) ? url : `${window.location.origin}${url.startsWith('/') ? '' : '/'}${url}`;
+}
+
+/** The input a model takes, in words: `age float64, tenure int64` or `array N×4 float64`. */
+function describeSignature(signature: ModelSignature): string {
+  if (!signature) {
+    return 'no signature (store it with sample_input=…)';
+  }
+  if (signature.type === 'dataframe') {
+    return signature.columns.map(c => `${c.name} ${c.dtype}`).join(', ');
+  }
+  return `array ${signature.shape.map(s => (s < 0 ? 'N' : String(s))).join('×')} ${signature.dtype}`;
+}
+
+/** Predictions as JSON: on one line when short (`[1,0]`), indented otherwise. */
+function formatPredictions(value: unknown): string {
+  const line = JSON.stringify(value);
+  return line !== undefined && line.length <= 80 ? line : JSON.stringify(value, null, 1);
+}
+
+function Tags(props: { tags: string[] }): JSX.Element {
+  return (
+    <>
+      {props.tags.map(a => (
+        <span key={a} className="jp-nbdeploy-tag">
+          {a}
+        </span>
+      ))}
+    </>
+  );
+}
+
+function Versions(props: { context: ISectionContext; name: string }): JSX.Element {
+  const { data, error } = usePoll(props.context, () => getModel(props.name), [props.name]);
+  if (error) {
+    return <ErrorMessage message={error} />;
+  }
+  if (!data) {
+    return <div className="jp-nbdeploy-loading">Loading versions…</div>;
+  }
+  return (
+    <div className="jp-nbdeploy-model-detail">
+      <div className="jp-nbdeploy-muted jp-nbdeploy-model-input" title="The input the model takes">
+        Input: {describeSignature(data.signature)}
+      </div>
+      <ul className="jp-nbdeploy-sublist">
+        {[...data.versions].reverse().map(v => (
+          <li key={v.version} className="jp-nbdeploy-model-version" data-version={v.version}>
+            <span className="jp-nbdeploy-version">v{v.version}</span>
+            <Tags tags={v.version === data.latest_version && !v.aliases.includes('latest') ? ['latest', ...v.aliases] : v.aliases} />
+            <span className="jp-nbdeploy-muted">{v.flavor}</span>
+            <span className="jp-nbdeploy-muted" title={formatTimestamp(v.created_at)}>
+              {formatRelative(v.created_at)}
+            </span>
+            {Object.keys(v.metrics).length ? (
+              <span className="jp-nbdeploy-metrics" title={JSON.stringify(v.metrics, null, 1)}>
+                {formatMetrics(v.metrics)}
+              </span>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo }): JSX.Element {
+  const { model } = props;
+  const [open, setOpen] = useState(false);
+  const url = absoluteUrl(model.path);
+  return (
+    <li className="jp-nbdeploy-item jp-nbdeploy-model" data-name={model.name}>
+      <div className="jp-nbdeploy-row" onClick={() => setOpen(!open)}>
+        <IconButton icon={open ? caretDownIcon : caretRightIcon} title={open ? 'Hide versions' : 'Show versions'} onClick={() => setOpen(!open)} />
+        <span className="jp-nbdeploy-name" title={model.description ?? model.name}>
+          {model.name}
+        </span>
+        <span className="jp-nbdeploy-version">v{model.version}</span>
+        <span className="jp-nbdeploy-muted" title={`Stored ${formatTimestamp(model.created_at)}`}>
+          {formatRelative(model.created_at)}
+        </span>
+        <span className="jp-nbdeploy-spacer" />
+        <TextButton label="Try it" accent onClick={() => void showTryModel(model.name)} />
+      </div>
+      <div className="jp-nbdeploy-row jp-nbdeploy-urlrow">
+        <span className="jp-nbdeploy-tag jp-nbdeploy-flavor" title={`Flavor ${model.flavor}; predictions call ${model.method}()`}>
+          {model.flavor}
+        </span>
+        <Tags tags={model.aliases} />
+        {Object.keys(model.metrics).length ? (
+          <span className="jp-nbdeploy-metrics" title={JSON.stringify(model.metrics, null, 1)}>
+            {formatMetrics(model.metrics)}
+          </span>
+        ) : null}
+      </div>
+      <div className="jp-nbdeploy-row jp-nbdeploy-urlrow">
+        <a className="jp-nbdeploy-url jp-nbdeploy-mono" href={url} title={`POST ${url}`} onClick={e => e.preventDefault()}>
+          {url}
+        </a>
+        <CopyButton text={url} title="Copy the URL" />
+      </div>
+      {open ? <Versions context={props.context} name={model.name} /> : null}
+    </li>
+  );
+}
+
+function ModelsBody(props: { context: ISectionContext }): JSX.Element {
+  const { data, error, loading } = usePoll(props.context, listModels);
+  return (
+    <div className="jp-nbdeploy-section-body">
+      <ErrorMessage message={error} />
+      {loading && !data ? <div className="jp-nbdeploy-loading">Loading models…</div> : null}
+      {data && !data.length ? (
+        <Empty>
+          No models yet. Store one from a notebook with <code>nbd.models.put(model, "name", sample_input=X)</code>.
+        </Empty>
+      ) : null}
+      <ul className="jp-nbdeploy-list">
+        {(data ?? []).map(m => (
+          <ModelRow key={m.name} context={props.context} model={m} />
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+// --- Try it ---------------------------------------------------------------------------------------------
+
+class TryModelBody extends FormBody {
+  model: ModelInfo | undefined;
+  /** the signature's columns as fields, or null when the model is not columnar (JSON only) */
+  params: NotebookParameter[] | null = null;
+  inputs: Record<string, string | boolean> = {};
+  fieldErrors: Record<string, string> = {};
+  mode: 'form' | 'json' = 'json';
+  rawPayload = '';
+  version = 'latest';
+  result: PredictResult | undefined;
+  loadError: string | undefined;
+
+  constructor(private readonly name: string) {
+    super();
+    this.addClass('jp-nbdeploy-tryit');
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    try {
+      this.model = await getModel(this.name);
+      const signature = this.model.signature;
+      if (signature?.type === 'dataframe') {
+        this.params = columnParameters(signature.columns, exampleRecord(signature.columns, this.model.example));
+        this.inputs = initialInputs(this.params);
+        this.mode = 'form';
+      }
+      this.rawPayload = JSON.stringify(examplePayload(signature, this.model.example), null, 1);
+    } catch (e) {
+      this.loadError = `Could not read the model's signature (${errorMessage(e)}): enter an MLflow payload as JSON.`;
+      this.rawPayload = JSON.stringify({ dataframe_records: [{}] });
+    }
+    this.update();
+  }
+
+  /** The request body: the form's one record, or the JSON text. Throws a readable error. */
+  private payload(): unknown {
+    if (this.mode === 'form' && this.params) {
+      const { values, errors } = collectValues(this.params, this.inputs, true);
+      if (Object.keys(errors).length) {
+        this.fieldErrors = errors;
+        throw new Error('Some values are not valid.');
+      }
+      return { dataframe_records: [values] };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(this.rawPayload);
+    } catch {
+      try {
+        parsed = parsePythonLiteral(this.rawPayload);
+      } catch {
+        throw new Error('The input is not valid JSON.');
+      }
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new Error('The input must be a JSON object such as {"dataframe_records": [{…}]} or {"inputs": [[…]]}.');
+    }
+    return parsed;
+  }
+
+  /** Switch between the fields and the JSON text, carrying the values across where they parse. */
+  private setMode(mode: 'form' | 'json'): void {
+    if (mode === this.mode) {
+      return;
+    }
+    if (mode === 'json' && this.params) {
+      const { values } = collectValues(this.params, this.inputs, true);
+      this.rawPayload = JSON.stringify({ dataframe_records: [values] }, null, 1);
+    }
+    this.mode = mode;
+    this.fieldErrors = {};
+    this.error = undefined;
+    this.update();
+  }
+
+  async submit(): Promise<boolean> {
+    this.result = undefined;
+    this.fieldErrors = {};
+    let payload: unknown;
+    try {
+      payload = this.payload();
+    } catch (e) {
+      this.fail(e);
+      return false;
+    }
+    try {
+      this.result = await predictModel(this.name, payload, this.version);
+      this.error = undefined;
+      this.errorDetails = undefined;
+    } catch (e) {
+      this.fail(e, this.fieldErrors);
+    }
+    this.update();
+    return false; // keep the dialog open to show the answer
+  }
+
+  private versionChoices(): { value: string; label: string }[] {
+    const model = this.model;
+    if (!model) {
+      return [{ value: 'latest', label: 'latest' }];
+    }
+    const aliases = model.versions.flatMap(v => v.aliases.map(a => ({ value: a, label: `${a} (v${v.version})` })));
+    const versions = [...model.versions].reverse().map(v => ({ value: v.version, label: `v${v.version}` }));
+    return [{ value: 'latest', label: `latest (v${model.latest_version})` }, ...aliases, ...versions];
+  }
+
+  render(): JSX.Element {
+    if (!this.model && !this.loadError) {
+      return <div className="jp-nbdeploy-loading">Reading the model's signature…</div>;
+    }
+    const columnar = this.params !== null;
+    return (
+      <div>
+        <div className="jp-nbdeploy-inline jp-nbdeploy-tryit-options">
+          <label className="jp-nbdeploy-inline" htmlFor="nbdeploy-trymodel-version">
+            Version
+            <select
+              id="nbdeploy-trymodel-version"
+              className="jp-mod-styled"
+              value={this.version}
+              onChange={e => {
+                this.version = e.target.value;
+                this.update();
+              }}
+            >
+              {this.versionChoices().map(c => (
+                <option key={c.value} value={c.value}>
+                  {c.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          {columnar ? (
+            <>
+              <label className="jp-nbdeploy-radio">
+                <input type="radio" name="nbdeploy-trymodel-mode" checked={this.mode === 'form'} onChange={() => this.setMode('form')} />
+                One row
+              </label>
+              <label className="jp-nbdeploy-radio">
+                <input type="radio" name="nbdeploy-trymodel-mode" checked={this.mode === 'json'} onChange={() => this.setMode('json')} />
+                JSON
+              </label>
+            </>
+          ) : null}
+        </div>
+        {this.mode === 'form' && this.params ? (
+          <ParameterFields
+            params={this.params}
+            inputs={this.inputs}
+            errors={this.fieldErrors}
+            idPrefix={`nbdeploy-trymodel-${this.name}`}
+            onChange={(n, v) => {
+              this.inputs[n] = v;
+              delete this.fieldErrors[n]; // edited: the old complaint no longer applies
+              this.update();
+            }}
+          />
+        ) : (
+          <div className="jp-nbdeploy-param">
+            {this.loadError ? <div className="jp-nbdeploy-param-help">{this.loadError}</div> : null}
+            <label htmlFor="nbdeploy-trymodel-json">Input (an MLflow scoring payload)</label>
+            <textarea
+              id="nbdeploy-trymodel-json"
+              className="jp-mod-styled jp-nbdeploy-json"
+              rows={Math.min(12, Math.max(4, this.rawPayload.split('\n').length))}
+              value={this.rawPayload}
+              onChange={e => {
+                this.rawPayload = e.target.value;
+                this.update();
+              }}
+            />
+            {this.model ? <div className="jp-nbdeploy-param-help">The model takes {describeSignature(this.model.signature)}.</div> : null}
+          </div>
+        )}
+        {this.busy ? <div className="jp-nbdeploy-loading">Predicting with {this.name}…</div> : null}
+        <ErrorMessage message={this.error} details={this.errorDetails} />
+        {this.result ? (
+          <div className="jp-nbdeploy-result" aria-label="predictions">
+            <div className="jp-nbdeploy-result-meta">Predictions from version {this.result.version}</div>
+            <pre>{formatPredictions(this.result.predictions)}</pre>
+          </div>
+        ) : null}
+      </div>
+    );
+  }
+}
+
+/** "Try it" for a model: one row from its signature (or a JSON payload), sent to the predict route. */
+export async function showTryModel(name: string): Promise<void> {
+  const dialog = new FormDialog(new TryModelBody(name), { title: `Try model ${name}`, acceptLabel: 'Predict', cancelLabel: 'Close' });
+  await dialog.launch();
+}
+
+export const modelsSection: ISection = {
+  id: 'models',
+  title: 'Models',
+  render: context => <ModelsBody context={context} />
+};
