@@ -24,8 +24,12 @@ API = "/nbdeploy/api"
 
 
 @pytest.fixture
-def jp_server_config(nbd_env: Path) -> dict[str, Any]:
-    return {"ServerApp": {"jpserver_extensions": {"nbdeploy": True}}, "NbdeployExtension": {"start_cluster": False}}
+def jp_server_config(nbd_env: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    background = getattr(request, "param", True)  # indirect parametrization: False starts no jobs service
+    return {
+        "ServerApp": {"jpserver_extensions": {"nbdeploy": True}},
+        "NbdeployExtension": {"start_cluster": False, "background_services": background},
+    }
 
 
 def body(response: HTTPResponse) -> Any:
@@ -110,6 +114,45 @@ async def test_jobs_schedules_and_runs_over_the_jupyter_server(jp_fetch: Any, nb
     unauthenticated = await jp_fetch("nbdeploy", "api", "runs", headers={"Authorization": ""}, raise_error=False)
     assert unauthenticated.code == 403
     stop_local_dispatchers()
+
+
+@pytest.mark.parametrize("jp_server_config", [False], indirect=True)
+async def test_a_run_posted_before_the_jobs_service_started_survives_its_start(
+    jp_fetch: Any, jp_serverapp: Any, nbd_env: Path, tmp_path: Path
+) -> None:
+    """A server answers requests while its start-up (the embedded cluster, then the jobs service) still runs: a
+    run posted then goes to an ephemeral dispatcher, which the service must let finish, not stop ("lost")."""
+    from nbdeploy.jobs import service
+    from tests.helpers import pid_alive
+
+    async def call(method: str, *path: str, payload: Any = None) -> Any:
+        kwargs = {"body": json.dumps(payload)} if method == "POST" else {}
+        return body(await jp_fetch("nbdeploy", "api", *path, method=method, **kwargs))
+
+    notebook = json.loads((NOTEBOOKS / "wait.ipynb").read_text())
+    await call("POST", "jobs", payload={"name": "wait", "notebook": notebook})
+    gate, pidfile = tmp_path / "gate", tmp_path / "pids"
+    parameters = {"gate": str(gate), "pidfile": str(pidfile), "seconds": 60}
+    run_id = (await call("POST", "jobs", "wait", "runs", payload={"parameters": parameters}))["id"]
+    deadline = time.monotonic() + 60
+    while not Path(f"{pidfile}.1").exists():  # the kernel runs the notebook
+        assert time.monotonic() < deadline, await call("GET", "runs", str(run_id))
+        await asyncio.sleep(0.05)
+    kernel = json.loads(Path(f"{pidfile}.1").read_text())["kernel"]
+
+    stop = await service.start(jp_serverapp.web_app.settings["nbdeploy"])  # what the server does once started
+    try:
+        await asyncio.sleep(1.0)  # the watchdog would have killed the kernel by now
+        run = await call("GET", "runs", str(run_id))
+        assert run["status"] == "running" and pid_alive(kernel), run
+        gate.touch()
+        while (run := await call("GET", "runs", str(run_id)))["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, run
+            await asyncio.sleep(0.1)
+        assert run["status"] == "succeeded" and run["attempt"] == 1, run
+    finally:
+        await stop()
+        stop_local_dispatchers()
 
 
 @pytest.fixture

@@ -338,7 +338,7 @@ def runs_cancel(run_id: int) -> None:
 @click.command()
 @click.option("--no-dispatch", is_flag=True, help="Only create runs from schedules; another process runs them.")
 @click.option("--no-schedule", is_flag=True, help="Only dispatch runs; do not fire schedules.")
-@click.option("--lease-ttl", type=float, help="Seconds a dispatcher lease lasts without renewal (default 10).")
+@click.option("--lease-ttl", type=float, help="Seconds a dispatcher lease lasts without renewal (default 30).")
 @click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between catalog polls.")
 @click.option("--retry-backoff", type=float, default=2.0, show_default=True, help="First retry delay (s).")
 @click.option("--clock", "clock_spec", hidden=True, help="Test clock: '<iso origin>@<unix time>x<speed>'.")

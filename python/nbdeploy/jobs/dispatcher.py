@@ -50,7 +50,7 @@ __all__ = [
 log = logging.getLogger("nbdeploy.jobs")
 
 EVENT_TOPIC = "nbdeploy-runs"
-DEFAULT_LEASE_TTL = float(os.environ.get("NBDEPLOY_LEASE_TTL", "10"))
+DEFAULT_LEASE_TTL = float(os.environ.get("NBDEPLOY_LEASE_TTL", "30"))  # generous: a busy machine can stall renewals
 _LOST_ERRORS = ("RunLostError", "KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
 
 
@@ -175,6 +175,7 @@ class Dispatcher:
         self._nthreads_at = -1e9
         self._idle_since = time.monotonic()
         self._changed: dict[int, threading.Event] = {}
+        self._retired = False
 
     # --- lifecycle -----------------------------------------------------------------------------------------
     @property
@@ -189,6 +190,21 @@ class Dispatcher:
         with _local_lock:
             _local[self.store.catalog.url] = self
         return self
+
+    def retire(self) -> list[int]:
+        """Hand over to another dispatcher of this process: claim nothing more, finish the runs already
+        submitted (their leases stay renewed), then exit. Returns the handed runs not claimed yet, for the
+        successor to take. Unlike :meth:`stop`, no running run is lost."""
+        with self._lock:
+            self._retired = True
+            handed = sorted(self._wanted - set(self._active))
+            self._wanted.clear()
+        self._unregister()
+        with _local_lock:
+            if self.alive:
+                _retiring.add(self)
+        self._wake.set()
+        return handed
 
     def add_runs(self, run_ids: Iterable[int]) -> None:
         """Hand runs to this dispatcher (an ephemeral one claims only these) and wake it."""
@@ -221,6 +237,8 @@ class Dispatcher:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._unregister()
+        with _local_lock:
+            _retiring.discard(self)
         try:
             for act in list(self._active.values()):
                 self._cancel_future(act)
@@ -245,10 +263,16 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher %s: step failed; retrying", self.owner)
                 self._stop.wait(1.0)
-            if self.role == "ephemeral" and self._idle_for() > self.idle_exit:
-                log.info("dispatcher %s: idle, exiting", self.owner)
+            handed_over = self._retired and not self._active
+            if handed_over or (self.role == "ephemeral" and self._idle_for() > self.idle_exit):
+                log.info("dispatcher %s: %s, exiting", self.owner, "handed over" if handed_over else "idle")
                 self._stop.set()
                 self._unregister()
+                with _local_lock:
+                    _retiring.discard(self)
+                if self.is_leader:  # a retired service dispatcher hands its leadership over at once
+                    self.is_leader = False
+                    self.ledger.release(self.clock.now())
                 if self._subscribed_to is not None:
                     _unsubscribe(self._subscribed_to, self._events)
                 break
@@ -280,7 +304,7 @@ class Dispatcher:
         self._claim(now)
 
     def _heartbeat(self, now: datetime) -> None:
-        if self.role == "service":
+        if self.role == "service" and not self._retired:
             leader = self.ledger.acquire_or_renew(now)
             if leader and not self.is_leader:
                 log.info("dispatcher %s is now the leader", self.owner)
@@ -430,6 +454,8 @@ class Dispatcher:
 
     # --- claiming ------------------------------------------------------------------------------------------
     def _claim(self, now: datetime) -> None:
+        if self._retired:
+            return
         with self._lock:
             wanted = set(self._wanted)
         if not self.is_leader and not wanted:
@@ -491,6 +517,7 @@ class Dispatcher:
 # --- the dispatchers of this process ----------------------------------------------------------------------
 _local_lock = threading.Lock()
 _local: dict[str, Dispatcher] = {}
+_retiring: set[Dispatcher] = set()  # retired dispatchers still finishing their runs
 
 
 def local_dispatcher(store: Store) -> Dispatcher | None:
@@ -518,7 +545,7 @@ def ensure_dispatcher(store: Store, run_ids: Iterable[int] = ()) -> Dispatcher |
 def stop_local_dispatchers() -> None:
     """Stop every dispatcher this process runs (tests and interpreter exit call this)."""
     with _local_lock:
-        dispatchers = list(_local.values())
+        dispatchers = [*_local.values(), *_retiring]
     for d in dispatchers:
         d.stop()
 

@@ -43,6 +43,7 @@ class JobService:
     ) -> None:
         self.store = store or default_store()
         self.dispatcher: Dispatcher | None = None
+        self._retired: Dispatcher | None = None  # the ephemeral dispatcher this service took over from
         self.scheduler: Scheduler | None = None
         if dispatcher:
             self.dispatcher = Dispatcher(
@@ -62,7 +63,11 @@ class JobService:
         if self.dispatcher is not None:
             existing = local_dispatcher(self.store)
             if existing is not None and existing.role == "ephemeral":
-                existing.stop()  # the service's dispatcher takes over what it was doing
+                # e.g. a run posted to a server before its service started (the embedded cluster takes seconds):
+                # the ephemeral dispatcher finishes what it runs (stopping it would lose those runs and kill
+                # their kernels) and hands the runs it has not claimed yet to the service's dispatcher
+                self.dispatcher.add_runs(existing.retire())
+                self._retired = existing
             self.dispatcher.start()
         if self.scheduler is not None:
             self.scheduler.start()
@@ -75,6 +80,9 @@ class JobService:
             self.scheduler.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self._retired is not None:
+            self._retired.stop()  # no-op once it finished its runs
+            self._retired = None
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         """Start, block until SIGINT/SIGTERM (or ``stop`` is set), then stop."""
