@@ -33,7 +33,7 @@ lint: install
 test: install lint
 	cd js && npx jest --ci
 	bash scripts/system-deps.sh
-	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
+	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider -rs $(PYTEST_ARGS)
 
 lab: install
 	$(PY) scripts/lab.py

@@ -62,7 +62,7 @@ class ActorPool:
         *,
         method: str = "run_batch",
         max_batch_size: int = 64,
-        max_in_flight: int = 2,
+        max_in_flight: int = 1,
         max_wait_ms: float = 0.0,
     ) -> None:
         self.client = client
