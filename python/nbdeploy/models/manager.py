@@ -310,7 +310,12 @@ class ModelManager(SyncBridge):
         pool = self._pools.get(key)
         if pool is None:
             pool = await ModelPool.connect(
-                client.scheduler.address, ModelActor, (self.store.url,), max_batch_size=size, max_wait_ms=wait
+                client.scheduler.address,
+                ModelActor,
+                (self.store.url,),
+                max_batch_size=size,
+                max_wait_ms=wait,
+                max_in_flight=2,  # a second batch may gather for max_wait_ms while the first one predicts
             )
             pool = self._pools.setdefault(key, pool)
         return pool
