@@ -30,15 +30,6 @@ class _JobsBase(NbdeployHandler):
 
         return ScheduleManager(self.nbd.store)
 
-    def query_int(self, name: str, default: int | None = None) -> int | None:
-        value = self.get_query_argument(name, None)
-        if value is None or value == "":
-            return default
-        try:
-            return int(value)
-        except ValueError as exc:
-            raise InvalidInputError(f"query argument {name} must be a whole number, got {value!r}", name) from exc
-
 
 def _job_json(version: Any) -> dict[str, Any]:
     data = version.to_json()

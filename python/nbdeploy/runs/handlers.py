@@ -27,15 +27,6 @@ class _RunsBase(NbdeployHandler):
 
         return RunManager(self.nbd.store)
 
-    def query_int(self, name: str, default: int | None = None) -> int | None:
-        value = self.get_query_argument(name, None)
-        if value is None or value == "":
-            return default
-        try:
-            return int(value)
-        except ValueError as exc:
-            raise InvalidInputError(f"query argument {name} must be a whole number, got {value!r}", name) from exc
-
 
 class RunsHandler(_RunsBase):
     """``GET /runs``: runs, newest first, filtered by ``job``, ``status``, ``schedule``; ``limit``/``before``."""

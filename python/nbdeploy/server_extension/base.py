@@ -87,6 +87,16 @@ class NbdeployHandler(web.RequestHandler):
             raise InvalidInputError("the request body must be a JSON object", "body")
         return data
 
+    def query_int(self, name: str, default: int | None = None) -> int | None:
+        """Return the query argument ``name`` as an int (``default`` when absent); 400 when it is not one."""
+        value = self.get_query_argument(name, None)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError as exc:
+            raise InvalidInputError(f"query argument {name} must be a whole number, got {value!r}", name) from exc
+
     # --- output -------------------------------------------------------------------------------------
     def send_json(self, data: Any, status: int = 200) -> None:
         """Write ``data`` as JSON (numpy/pandas/datetime values encoded) and finish."""
