@@ -111,6 +111,19 @@ const STATUS_LABELS: Record<string, string> = {
 };
 
 /** A run status as a coloured dot and word. */
+/** An endpoint's URL (POSTed to, so not followed on click) with a copy button. */
+export function UrlRow(props: { url: string }): JSX.Element {
+  const { url } = props;
+  return (
+    <div className="jp-nbdeploy-row jp-nbdeploy-urlrow">
+      <a className="jp-nbdeploy-url jp-nbdeploy-mono" href={url} title={`POST ${url}`} onClick={e => e.preventDefault()}>
+        {url}
+      </a>
+      <CopyButton text={url} title="Copy the URL" />
+    </div>
+  );
+}
+
 export function StatusBadge(props: { status: RunStatus }): JSX.Element {
   return (
     <span className={`jp-nbdeploy-status jp-nbdeploy-status-${props.status}`}>

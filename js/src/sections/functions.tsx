@@ -4,7 +4,7 @@ import { caretDownIcon, caretRightIcon, deleteIcon } from '@jupyterlab/ui-compon
 import React, { useState } from 'react';
 
 import { deleteFunction, FunctionInfo, getFunction, listFunctions } from '../api';
-import { CopyButton, Empty, ErrorMessage, IconButton, TextButton } from '../components';
+import { Empty, ErrorMessage, IconButton, TextButton, UrlRow } from '../components';
 import { confirmDelete, showActionError, showTryIt } from '../dialogs';
 import { formatRelative, formatTimestamp } from '../format';
 import { usePoll } from '../poll';
@@ -79,12 +79,7 @@ function FunctionRow(props: { context: ISectionContext; fn: FunctionInfo; onChan
         <TextButton label="Try it" accent onClick={() => void showTryIt(fn.name)} />
         <IconButton icon={deleteIcon} title={`Delete ${fn.name}`} onClick={() => void remove()} />
       </div>
-      <div className="jp-nbdeploy-row jp-nbdeploy-urlrow">
-        <a className="jp-nbdeploy-url jp-nbdeploy-mono" href={url} title={`POST ${url}`} onClick={e => e.preventDefault()}>
-          {url}
-        </a>
-        <CopyButton text={url} title="Copy the URL" />
-      </div>
+      <UrlRow url={url} />
       {open ? <Versions context={props.context} name={fn.name} /> : null}
     </li>
   );

@@ -18,7 +18,7 @@ import {
   predictModel,
   PredictResult
 } from '../api';
-import { CopyButton, Empty, ErrorMessage, IconButton, initialInputs, ParameterFields, TextButton } from '../components';
+import { Empty, ErrorMessage, IconButton, initialInputs, ParameterFields, TextButton, UrlRow } from '../components';
 import { FormBody, FormDialog } from '../dialogs';
 import { formatMetrics, formatRelative, formatTimestamp } from '../format';
 import { collectValues, columnParameters, NotebookParameter, parsePythonLiteral } from '../params';
@@ -122,12 +122,7 @@ function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo }):
           </span>
         ) : null}
       </div>
-      <div className="jp-nbdeploy-row jp-nbdeploy-urlrow">
-        <a className="jp-nbdeploy-url jp-nbdeploy-mono" href={url} title={`POST ${url}`} onClick={e => e.preventDefault()}>
-          {url}
-        </a>
-        <CopyButton text={url} title="Copy the URL" />
-      </div>
+      <UrlRow url={url} />
       {open ? <Versions context={props.context} name={model.name} /> : null}
     </li>
   );
