@@ -158,16 +158,15 @@ class ServerProcess:
             return status, payload.decode(errors="replace")
 
 
-@pytest.fixture
-def nbdeploy_server(nbd_env: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    """`nbdeploy serve` on a free loopback port over the test's home and the shared cluster; stopped by pid."""
+def start_nbdeploy_server(tmp_path: Path, *extra: str) -> Iterator[ServerProcess]:
+    """Run `nbdeploy serve` (plus ``extra`` flags) on a free loopback port with a fresh token; stop it by pid."""
     port = free_port()
     token = "test-token-" + os.urandom(6).hex()
     env = dict(os.environ, NBDEPLOY_TOKEN=token, NBDEPLOY_MAX_BODY_BYTES="65536")
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nbdeploy.cli", "serve", "--port", str(port), "--no-scheduler"],
+            [sys.executable, "-m", "nbdeploy.cli", "serve", "--port", str(port), *extra],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -178,3 +177,9 @@ def nbdeploy_server(nbd_env: Path, tmp_path: Path) -> Iterator[ServerProcess]:
         yield ServerProcess(url, token, proc, log)
     finally:
         stop_process(proc)
+
+
+@pytest.fixture
+def nbdeploy_server(nbd_env: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+    """`nbdeploy serve` (no scheduler) over the test's home and the shared cluster."""
+    yield from start_nbdeploy_server(tmp_path, "--no-scheduler")

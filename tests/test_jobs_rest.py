@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +14,8 @@ import pytest
 from tornado.httpclient import HTTPResponse
 
 from nbdeploy.jobs.dispatcher import stop_local_dispatchers
-from tests.conftest import ServerProcess
-from tests.helpers import NOTEBOOKS, free_port, stop_process, wait_for_http
+from tests.conftest import ServerProcess, start_nbdeploy_server
+from tests.helpers import NOTEBOOKS
 
 API = "/nbdeploy/api"
 
@@ -158,22 +155,7 @@ async def test_a_run_posted_before_the_jobs_service_started_survives_its_start(
 @pytest.fixture
 def serve_with_scheduler(nbd_env: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     """``nbdeploy serve`` with its scheduler and dispatcher, on a free loopback port; stopped by pid."""
-    port = free_port()
-    token = "jobs-token-" + os.urandom(6).hex()
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nbdeploy.cli", "serve", "--port", str(port)],
-            env=dict(os.environ, NBDEPLOY_TOKEN=token),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/healthz", timeout=60, proc=proc)
-        yield ServerProcess(url, token, proc, log)
-    finally:
-        stop_process(proc)
+    yield from start_nbdeploy_server(tmp_path)
 
 
 def test_a_job_runs_through_the_standalone_server(serve_with_scheduler: ServerProcess) -> None:
