@@ -124,11 +124,16 @@ def test_metrics_count_requests_errors_and_latency_per_function(nbdeploy_server,
     for _ in range(3):
         nbdeploy_server.request("POST", f"{API}/functions/greet/invoke", {"name": "x"})
     nbdeploy_server.request("POST", f"{API}/functions/greet/invoke", {"nom": "x"})
+    for name in ("nope-1", "nope-2"):
+        assert nbdeploy_server.request("POST", f"{API}/functions/{name}/invoke", {})[0] == 404
     status, text = nbdeploy_server.request("GET", "/metrics")
     assert status == 200
     assert 'nbdeploy_requests_total{status="200",target="function:greet"} 3.0' in text
     assert 'nbdeploy_errors_total{target="function:greet"} 1.0' in text
     assert 'nbdeploy_request_seconds_count{target="function:greet"} 4.0' in text
+    # names that do not exist share one label: requests cannot make the metrics grow without bound
+    assert 'nbdeploy_requests_total{status="404",target="function:(unknown)"}' in text
+    assert "nope-1" not in text
 
 
 def test_delete_stops_serving(nbdeploy_server, manager) -> None:

@@ -142,15 +142,26 @@ def store_gc(grace: float) -> None:
 @click.option("--port", default=8765, show_default=True, type=int, help="Port to listen on (0: any free one).")
 @click.option("--no-cluster", is_flag=True, help="Do not start an embedded cluster; connect on first use.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run the job scheduler and dispatcher here.")
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    help="Trust X-Forwarded-For/X-Real-Ip/X-Forwarded-Proto (only behind a reverse proxy that sets them).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, no_cluster: bool, no_scheduler: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, no_cluster: bool, no_scheduler: bool, behind_proxy: bool) -> None:
     """Serve the REST API without Jupyter (token-authenticated; the token comes from NBDEPLOY_TOKEN)."""
     from .config import get_settings
     from .server_extension.standalone import StandaloneServer
 
     settings = get_settings()
     server = StandaloneServer(
-        settings, host, port, debug=ctx.obj["debug"], own_cluster=not no_cluster, background=not no_scheduler
+        settings,
+        host,
+        port,
+        debug=ctx.obj["debug"],
+        own_cluster=not no_cluster,
+        background=not no_scheduler,
+        behind_proxy=behind_proxy,
     )
 
     def ready(srv: StandaloneServer) -> None:

@@ -17,6 +17,7 @@ from ..exceptions import ClusterError, NotFoundError, UserCodeError
 from ..names import validate_name
 from ..store import Store, Version, default_store
 from .capture import Package, capture_cell, capture_file, capture_function
+from .pool import PoolCache
 from .signature import validate_arguments
 
 __all__ = ["Deployment", "FunctionManager", "Invocation"]
@@ -64,7 +65,7 @@ class FunctionManager(SyncBridge):
 
     def __init__(self, store: Store | None = None) -> None:
         self._store = store
-        self._pools: dict[tuple[int, str], Any] = {}
+        self._pools = PoolCache()
         self._versions: dict[tuple[str, str, int], Version] = {}  # immutable, so cached for good
         # newest version per (catalog, name), valid while the catalog's change token is unchanged
         self._latest: dict[tuple[str, str], tuple[int, Version]] = {}
@@ -250,12 +251,11 @@ class FunctionManager(SyncBridge):
         from .worker import FunctionActor
 
         client = await runtime.async_client()
-        key = (id(client), self.store.url)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = await ActorPool.connect(client.scheduler.address, FunctionActor, (self.store.url,))
-            self._pools[key] = pool
-        return pool
+        store_url = self.store.url
+        return await self._pools.get(
+            (id(client), store_url),
+            lambda: ActorPool.connect(client.scheduler.address, FunctionActor, (store_url,)),
+        )
 
     async def ainvoke(
         self, name: str, arguments: dict[str, Any], version: int | str | None = None, *, as_json: bool = False
@@ -296,11 +296,9 @@ class FunctionManager(SyncBridge):
 
     async def aclose(self) -> None:
         """Close the serving pools of the running event loop's clients."""
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.close()
+        await self._pools.aclose()
 
     def close(self) -> None:
         """Close the serving pools and stop the background loop used by the synchronous API."""
         self._stop_loop(self.aclose)
-        self._pools.clear()
+        self._pools = PoolCache()

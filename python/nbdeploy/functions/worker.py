@@ -14,6 +14,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..runtime.channel import ChannelActor
+
 __all__ = ["FunctionActor", "missing_modules", "run_call", "run_task"]
 
 Outcome = tuple[Any, ...]
@@ -72,7 +74,7 @@ def missing_modules(modules: list[str]) -> list[str]:
     return missing
 
 
-class FunctionActor:
+class FunctionActor(ChannelActor):
     """A serving replica on one worker: runs batches of calls of any version in a thread pool."""
 
     def __init__(self, store_url: str, threads: int | None = None) -> None:

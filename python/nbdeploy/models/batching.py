@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..functions.pool import ActorPool
+from ..runtime.channel import ChannelActor
 
 __all__ = ["ModelActor", "ModelPool", "predict_rows", "split_predictions"]
 
@@ -85,7 +86,7 @@ def predict_rows(store_url: str, sha256: str, kind: str, columns: Any, groups: l
         return [("error", type(exc).__name__, str(exc), traceback.format_exc())]
 
 
-class ModelActor:
+class ModelActor(ChannelActor):
     """A serving replica on one worker: predicts batches of calls, one ``predict`` per model version."""
 
     def __init__(self, store_url: str, threads: int | None = None) -> None:

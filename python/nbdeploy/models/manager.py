@@ -14,6 +14,7 @@ from typing import Any
 
 from .._sync import SyncBridge
 from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError, UserCodeError
+from ..functions.pool import PoolCache
 from ..names import validate_name
 from ..store import Store, Version, default_store
 from .monitor import Monitor, merge_snapshots, read_snapshots
@@ -135,7 +136,7 @@ class ModelManager(SyncBridge):
         self.max_wait_ms = float(
             max_wait_ms if max_wait_ms is not None else _env_number("NBDEPLOY_MODEL_MAX_WAIT_MS", 2)
         )
-        self._pools: dict[tuple[Any, ...], Any] = {}
+        self._pools = PoolCache()
         self._versions: dict[tuple[str, str, int], Version] = {}
         self._latest: dict[tuple[str, str, str], tuple[int, Version]] = {}
         self._monitor: Monitor | None = None
@@ -307,18 +308,17 @@ class ModelManager(SyncBridge):
         wait = float(serving.get("max_wait_ms", self.max_wait_ms))
         client = await runtime.async_client()
         key = (id(client), self.store.url, size, wait)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = await ModelPool.connect(
+        return await self._pools.get(
+            key,
+            lambda: ModelPool.connect(
                 client.scheduler.address,
                 ModelActor,
-                (self.store.url,),
+                (key[1],),
                 max_batch_size=size,
                 max_wait_ms=wait,
                 max_in_flight=2,  # a second batch may gather for max_wait_ms while the first one predicts
-            )
-            pool = self._pools.setdefault(key, pool)
-        return pool
+            ),
+        )
 
     async def apredict(
         self,
@@ -416,9 +416,7 @@ class ModelManager(SyncBridge):
     async def aclose(self) -> None:
         """Close the serving pools of the running event loop's clients; write the statistics out one last time
         (the manager starts a new monitor if it serves again)."""
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.close()
+        await self._pools.aclose()
         if self._monitor is not None:
             await asyncio.to_thread(self._monitor.close)
             self._monitor = None
@@ -426,7 +424,7 @@ class ModelManager(SyncBridge):
     def close(self) -> None:
         """Close the serving pools and stop the background loop used by the synchronous API."""
         self._stop_loop(self.aclose)
-        self._pools.clear()
+        self._pools = PoolCache()
         if self._monitor is not None:
             self._monitor.close()
             self._monitor = None

@@ -131,7 +131,10 @@ class NbdeployHandler(web.RequestHandler):
         if self.metric_target:
             from . import metrics
 
-            metrics.observe(self.metric_target, self.get_status(), time.perf_counter() - self._started)
+            target, status = self.metric_target, self.get_status()
+            if status == 404:  # names that do not exist share one label, so requests cannot grow the metrics
+                target = target.partition(":")[0] + ":(unknown)"
+            metrics.observe(target, status, time.perf_counter() - self._started)
         super().on_finish()
 
 

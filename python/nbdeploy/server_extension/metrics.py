@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 __all__ = ["REGISTRY", "observe", "render"]
@@ -20,12 +22,23 @@ LATENCY = Histogram(
 )
 
 
+_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}  # the labelled metrics, looked up once per pair
+
+
 def observe(target: str, status: int, seconds: float) -> None:
     """Record one request to ``target`` that ended with HTTP ``status`` after ``seconds``."""
-    REQUESTS.labels(target, str(status)).inc()
-    if status >= 400:
-        ERRORS.labels(target).inc()
-    LATENCY.labels(target).observe(seconds)
+    children = _children.get((target, status))
+    if children is None:
+        children = _children[(target, status)] = (
+            REQUESTS.labels(target, str(status)),
+            ERRORS.labels(target) if status >= 400 else None,
+            LATENCY.labels(target),
+        )
+    requests, errors, latency = children
+    requests.inc()
+    if errors is not None:
+        errors.inc()
+    latency.observe(seconds)
 
 
 def render() -> bytes:

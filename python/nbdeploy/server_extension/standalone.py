@@ -69,10 +69,12 @@ class StandaloneServer:
         debug: bool = False,
         own_cluster: bool = True,
         background: bool = True,
+        behind_proxy: bool = False,
     ) -> None:
         self.settings = settings or Settings.resolve()
         self.token = self.settings.ensure_token()
         self.host, self.port, self.debug = host, port, debug
+        self.behind_proxy = behind_proxy  # trust X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto
         self.context = ServerContext(self.settings, own_cluster=own_cluster, background=background)
         self._server: httpserver.HTTPServer | None = None
 
@@ -87,7 +89,6 @@ class StandaloneServer:
             nbdeploy=self.context,
             nbdeploy_token=self.token,
             nbdeploy_debug=self.debug,
-            xheaders=True,
         )
 
     @property
@@ -98,7 +99,7 @@ class StandaloneServer:
         """Start the runtime and background services, then listen."""
         await self.context.start()
         self._server = httpserver.HTTPServer(
-            self.make_app(), xheaders=True, max_body_size=self.settings.max_body_bytes + 1024 * 1024
+            self.make_app(), xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
         )
         self._server.listen(self.port, self.host)
         if self.port == 0:

@@ -1,0 +1,101 @@
+"""The direct serving channel between a server and its replicas, on a real multi-process Dask cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import threading
+from pathlib import Path
+
+import pytest
+
+from nbdeploy.exceptions import ClusterError
+from nbdeploy.functions import FunctionManager
+from nbdeploy.functions.pool import ActorPool
+from nbdeploy.functions.worker import FunctionActor
+from nbdeploy.runtime.channel import Channel, ChannelClosedError
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def a_lock() -> object:
+    return threading.Lock()  # a result that cannot be pickled back to the caller
+
+
+@pytest.fixture
+def manager(nbd_env: Path) -> FunctionManager:
+    manager = FunctionManager()
+    yield manager
+    manager.close()
+
+
+def test_calls_go_over_direct_channels_and_concurrent_calls_pipeline(manager: FunctionManager) -> None:
+    version = manager.deploy(square).version.version
+
+    async def many() -> list[int]:
+        answers = await asyncio.gather(*[manager.ainvoke("square", {"x": i}) for i in range(200)])
+        return [a.result for a in answers]
+
+    assert manager._run(many()) == [i * i for i in range(200)]
+    pool = next(iter(manager._pools.values()))
+    assert len(pool.replicas) == 2
+    assert all(r.channel is not None and not r.channel.closed for r in pool.replicas)
+    assert pool.calls_sent >= 200 and pool.batches_sent < pool.calls_sent  # concurrent calls shared batches
+    assert manager.invoke("square", x=7) == 49 and version == 1
+
+
+def test_an_answer_that_cannot_be_sent_back_fails_that_call_only(manager: FunctionManager) -> None:
+    manager.deploy(a_lock)
+    manager.deploy(square)
+    with pytest.raises(ClusterError, match="could not answer"):
+        manager.invoke("a-lock")
+    pool = next(iter(manager._pools.values()))
+    replicas = list(pool.replicas)
+    assert manager.invoke("square", x=3) == 9
+    assert pool.replicas == replicas  # the replica was not dropped for it
+
+
+def test_the_channel_refuses_a_connection_without_the_workers_secret(manager: FunctionManager) -> None:
+    manager.deploy(square)
+    assert manager.invoke("square", x=2) == 4
+    pool = next(iter(manager._pools.values()))
+    replica = pool.replicas[0]
+    info = manager._run(_open_channel(replica.actor))
+    with pytest.raises(ChannelClosedError, match="closed the connection"):
+        manager._run(Channel.open({**info, "secret": "0" * 64}))
+    # garbage before the handshake is dropped without being unpickled, and the worker keeps serving
+    with socket.create_connection((info["host"], info["port"]), timeout=5) as sock:
+        payload = b"\x80\x05not a pickle nor json"
+        sock.sendall(struct.pack("!QI", 0, len(payload)) + payload)
+        assert sock.recv(16) == b""
+    # the right secret but an actor id this worker never issued is refused too
+    with pytest.raises(ChannelClosedError, match="refused"):
+        manager._run(Channel.open({**info, "actor": "f" * 32}))
+    assert [manager.invoke("square", x=i) for i in range(5)] == [0, 1, 4, 9, 16]
+
+
+async def _open_channel(actor: object) -> dict:
+    return await actor.open_channel()  # type: ignore[attr-defined]
+
+
+def test_a_pool_without_channels_serves_through_dask_actor_rpc(manager: FunctionManager) -> None:
+    from nbdeploy import runtime
+
+    target = manager.deploy(square).version
+
+    async def run() -> tuple[list, list]:
+        client = await runtime.async_client()
+        pool = await ActorPool.connect(client.scheduler.address, FunctionActor, (manager.store.url,), channel=False)
+        try:
+            answers = await asyncio.gather(*[pool.call(target.sha256, {"x": i}, True) for i in range(20)])
+            return answers, [r.channel for r in pool.replicas]
+        finally:
+            await pool.close()
+
+    answers, channels = manager._run(run())
+    assert [json.loads(a[1]) for a in answers] == [i * i for i in range(20)]
+    assert channels == [None, None]
