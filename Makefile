@@ -27,8 +27,8 @@ $(LABEXT): $(JS_SRC) | $(STAMP)
 install: $(STAMP) $(LABEXT)
 
 lint: install
-	$(VENV)/bin/ruff check python tests benchmarks
-	$(VENV)/bin/ruff format --check python tests benchmarks
+	$(VENV)/bin/ruff check python tests benchmarks scripts examples
+	$(VENV)/bin/ruff format --check python tests benchmarks scripts examples
 
 test: install lint
 	cd js && npx jest --ci

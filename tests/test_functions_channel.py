@@ -99,3 +99,40 @@ def test_a_pool_without_channels_serves_through_dask_actor_rpc(manager: Function
     answers, channels = manager._run(run())
     assert [json.loads(a[1]) for a in answers] == [i * i for i in range(20)]
     assert channels == [None, None]
+
+
+def test_on_a_tls_cluster_the_channel_uses_the_clusters_tls(nbd_home: Path, monkeypatch) -> None:
+    import dask
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    import nbdeploy.config
+
+    security = Security.temporary()
+    tls = {
+        "distributed.comm.require-encryption": True,
+        "distributed.comm.tls.ca-file": security.tls_ca_file,
+        "distributed.comm.tls.client.cert": security.tls_client_cert,
+        "distributed.comm.tls.client.key": security.tls_client_key,
+    }
+    with (
+        dask.config.set(tls),
+        LocalCluster(n_workers=1, threads_per_worker=1, security=security, dashboard_address=None) as cluster,
+    ):
+        assert cluster.scheduler_address.startswith("tls://")
+        monkeypatch.setenv("NBDEPLOY_CLUSTER", cluster.scheduler_address)
+        nbdeploy.config.reset_settings()
+        manager = FunctionManager()
+        try:
+            manager.deploy(square)
+            assert [manager.invoke("square", x=i) for i in range(3)] == [0, 1, 4]
+            (replica,) = next(iter(manager._pools.values())).replicas
+            assert replica.channel is not None
+            assert replica.channel._writer.get_extra_info("ssl_object") is not None
+            info = manager._run(_open_channel(replica.actor))
+            with pytest.raises((ChannelClosedError, ConnectionError, OSError)):  # plain TCP is not spoken there
+                manager._run(Channel.open({**info, "tls": False}, timeout=3))
+            assert manager.invoke("square", x=5) == 25
+        finally:
+            manager.close()
+            nbdeploy.config.reset_settings()
