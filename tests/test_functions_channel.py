@@ -136,3 +136,32 @@ def test_on_a_tls_cluster_the_channel_uses_the_clusters_tls(nbd_home: Path, monk
         finally:
             manager.close()
             nbdeploy.config.reset_settings()
+
+
+def _serving_state() -> tuple[int, int]:
+    """(serving actors registered on this worker's channel, live serving threads) — run on a worker."""
+    import gc
+
+    gc.collect()
+    from nbdeploy.runtime.channel import ChannelServer
+
+    threads = [t for t in threading.enumerate() if t.name.startswith("nbdeploy-fn")]
+    return len(ChannelServer.instance().actors), len(threads)
+
+
+def test_closing_a_pool_releases_its_replicas_and_their_threads(nbd_env: Path, dask_cluster) -> None:
+    from distributed import Client
+
+    from tests.helpers import eventually
+
+    manager = FunctionManager()
+    manager.deploy(square)
+    assert manager.invoke("square", x=3) == 9
+    with Client(dask_cluster.scheduler_address) as client:
+        assert all(n == 1 for n, _ in client.run(_serving_state).values())
+        manager.close()
+        eventually(
+            lambda: all(state == (0, 0) for state in client.run(_serving_state).values()),
+            timeout=30,
+            what="replicas and their threads released",
+        )
