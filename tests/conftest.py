@@ -38,6 +38,15 @@ def dask_cluster() -> Iterator[object]:
         cluster.close(timeout=20)
 
 
+TUNING_VARIABLES = (
+    "NBDEPLOY_CONNECT_TIMEOUT",
+    "NBDEPLOY_LEASE_TTL",
+    "NBDEPLOY_MODEL_MAX_BATCH_SIZE",
+    "NBDEPLOY_MODEL_MAX_WAIT_MS",
+    "NBDEPLOY_MODEL_STATS_SECONDS",
+)
+
+
 @pytest.fixture
 def nbd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An isolated nbdeploy home (store, SQLite catalog) in a temporary folder; settings reset around it."""
@@ -45,7 +54,7 @@ def nbd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
     home = tmp_path / "nbdeploy-home"
     monkeypatch.setenv("NBDEPLOY_HOME", str(home))
-    for var in ("NBDEPLOY_STORE_URL", "NBDEPLOY_CATALOG_URL", "NBDEPLOY_CLUSTER", "NBDEPLOY_TOKEN"):
+    for var in ("NBDEPLOY_STORE_URL", "NBDEPLOY_CATALOG_URL", "NBDEPLOY_CLUSTER", "NBDEPLOY_TOKEN", *TUNING_VARIABLES):
         monkeypatch.delenv(var, raising=False)
     (tmp_path / "jupyter-config").mkdir(exist_ok=True)
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter-config"))

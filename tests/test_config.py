@@ -52,3 +52,51 @@ def test_describe_masks_the_token(nbd_home: Path, monkeypatch: pytest.MonkeyPatc
     rows = {name: (value, source) for name, value, source in Settings.resolve().describe()}
     assert "s3cr3t-token-value" not in rows["token"][0]
     assert rows["token"][1] == "environment NBDEPLOY_TOKEN"
+
+
+def test_tuning_settings_resolve_like_the_others(
+    nbd_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    s = Settings.resolve()
+    assert (s.connect_timeout, s.lease_ttl, s.model_max_batch_size, s.model_max_wait_ms, s.model_stats_seconds) == (
+        10.0,
+        30.0,
+        64,
+        2.0,
+        5.0,
+    )
+    (tmp_path / "jupyter-config" / "nbdeploy_config.py").write_text(
+        "c.Nbdeploy.model_max_batch_size = 16\nc.Nbdeploy.lease_ttl = 45.0\n"
+    )
+    monkeypatch.setenv("NBDEPLOY_MODEL_MAX_WAIT_MS", "0.5")
+    s = Settings.resolve()
+    assert (s.model_max_batch_size, s.lease_ttl, s.model_max_wait_ms) == (16, 45.0, 0.5)
+    assert s.sources["model_max_batch_size"] == "jupyter config c.Nbdeploy.model_max_batch_size"
+    assert "model_stats_seconds" in {row[0] for row in s.describe()}
+    monkeypatch.setenv("NBDEPLOY_LEASE_TTL", "soon")
+    with pytest.raises(ConfigError, match=r"lease_ttl .* must be a number"):
+        Settings.resolve()
+    monkeypatch.setenv("NBDEPLOY_LEASE_TTL", "-1")
+    with pytest.raises(ConfigError, match="must not be negative"):
+        Settings.resolve()
+
+
+def test_a_model_manager_and_a_dispatcher_take_their_defaults_from_the_settings(
+    nbd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbdeploy.config
+    from nbdeploy.jobs.dispatcher import Dispatcher
+    from nbdeploy.models import ModelManager
+    from nbdeploy.runtime.connect import connect_timeout
+
+    monkeypatch.setenv("NBDEPLOY_MODEL_MAX_BATCH_SIZE", "8")
+    monkeypatch.setenv("NBDEPLOY_LEASE_TTL", "12")
+    monkeypatch.setenv("NBDEPLOY_CONNECT_TIMEOUT", "3")
+    nbdeploy.config.reset_settings()
+    try:
+        assert ModelManager().max_batch_size == 8
+        assert ModelManager(max_batch_size=4).max_batch_size == 4
+        assert connect_timeout() == 3.0
+        assert Dispatcher(nbdeploy.store.default_store()).lease_ttl == 12.0
+    finally:
+        nbdeploy.config.reset_settings()

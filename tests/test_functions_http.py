@@ -138,6 +138,9 @@ def test_metrics_count_requests_errors_and_latency_per_function(nbdeploy_server,
 
 def test_delete_stops_serving(nbdeploy_server, manager) -> None:
     manager.deploy(greet)
+    for path in (f"{API}/functions/greet/invoke", f"{API}/functions/greet/versions/1/invoke"):
+        assert nbdeploy_server.request("POST", path, {"name": "x"})[0] == 200  # both resolved (and cached)
     assert nbdeploy_server.request("DELETE", f"{API}/functions/greet")[0] == 204
+    assert nbdeploy_server.request("POST", f"{API}/functions/greet/versions/1/invoke", {"name": "x"})[0] == 404
     assert nbdeploy_server.request("POST", f"{API}/functions/greet/invoke", {"name": "x"})[0] == 404
     assert nbdeploy_server.request("DELETE", f"{API}/functions/greet")[0] == 404

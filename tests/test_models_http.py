@@ -140,6 +140,31 @@ def test_versions_and_aliases_over_http(server, manager, frame) -> None:
     assert server.request("GET", f"{API}/models/ghost")[0] == 404
 
 
+def test_alias_moves_and_deletes_over_http_are_served_at_once(server, manager, frame) -> None:
+    for scale in (1.0, 2.0, 3.0):
+        manager.put(linear_model(frame, scale), "lin", sample_input=frame[:50])
+    row, url = [[1.0, 1.0, 1]], f"{API}/models/lin"
+    status, moved = server.request("PUT", f"{url}/aliases/production", {"version": 2})
+    assert (status, moved["version"], moved["aliases"]) == (200, 2, ["production"])
+    assert server.request("POST", f"{url}/predict?alias=production", {"inputs": row})[1]["version"] == 2
+    for bad in ({}, {"version": "2"}, {"version": True}):
+        assert server.request("PUT", f"{url}/aliases/production", bad)[0] == 400
+    assert server.request("PUT", f"{url}/aliases/latest", {"version": 1})[0] == 400  # reserved
+    assert server.request("PUT", f"{url}/aliases/staging", {"version": 9})[0] == 404
+    # deleting a version stops serving it, and its alias with it, at once (answers were cached before)
+    assert server.request("POST", f"{url}/predict?version=2", {"inputs": row})[0] == 200
+    assert server.request("DELETE", f"{url}/versions/2")[0] == 204
+    assert server.request("POST", f"{url}/predict?version=2", {"inputs": row})[0] == 404
+    assert server.request("POST", f"{url}/predict?alias=production", {"inputs": row})[0] == 404
+    assert server.request("DELETE", f"{url}/versions/two")[0] == 400
+    assert server.request("DELETE", f"{url}/versions/2")[0] == 404
+    assert server.request("POST", f"{url}/predict", {"inputs": row})[1]["version"] == 3
+    assert server.request("DELETE", url)[0] == 204
+    assert server.request("POST", f"{url}/predict?version=1", {"inputs": row})[0] == 404
+    assert server.request("GET", url)[0] == 404
+    assert server.request("DELETE", url)[0] == 404
+
+
 def test_32_concurrent_clients_each_get_their_own_answers(server, manager, frame) -> None:
     manager.put(linear_model(frame), "lin", sample_input=frame[:50])
     rng = np.random.default_rng(11)

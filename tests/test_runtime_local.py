@@ -256,6 +256,7 @@ def test_a_listener_that_is_no_scheduler_is_replaced_without_hanging(
     local_env: Path, spawn: Callable[[str], subprocess.Popen], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NBDEPLOY_CONNECT_TIMEOUT", "1")
+    nbdeploy.config.reset_settings()
     owner = spawn("import sys; sys.stdin.read()")
     with socket.socket() as listener:  # accepts TCP connections (backlog) but never speaks Dask
         listener.bind(("127.0.0.1", 0))

@@ -23,6 +23,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "cluster": "nbdeploy.runtime.cli:cluster",
     "functions": "nbdeploy.functions.cli:functions",
     "deploy": "nbdeploy.functions.cli:deploy",
+    "models": "nbdeploy.models.cli:models",
     "jobs": "nbdeploy.jobs.cli:jobs",
     "schedules": "nbdeploy.jobs.cli:schedules",
     "runs": "nbdeploy.jobs.cli:runs",

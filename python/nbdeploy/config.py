@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from traitlets import Dict, Integer, Unicode
+from traitlets import Dict, Float, Integer, Unicode
 from traitlets.config import Config, Configurable
 
 from .exceptions import ConfigError
@@ -48,6 +48,21 @@ class NbdeployConfig(Configurable):
     token = Unicode(None, allow_none=True, help="Token for `nbdeploy serve`.").tag(config=True)
     max_body_bytes = Integer(None, allow_none=True, help="Largest request body the REST API accepts.").tag(config=True)
     cache_bytes = Integer(None, allow_none=True, help="Size of each worker's artifact cache in bytes.").tag(config=True)
+    connect_timeout = Float(
+        None, allow_none=True, help="Seconds to wait for a Dask scheduler to accept a client (default 10)."
+    ).tag(config=True)
+    lease_ttl = Float(
+        None, allow_none=True, help="Seconds a job dispatcher's lease on a run lasts without renewal (default 30)."
+    ).tag(config=True)
+    model_max_batch_size = Integer(
+        None, allow_none=True, help="Most requests a served model predicts in one batch (default 64)."
+    ).tag(config=True)
+    model_max_wait_ms = Float(
+        None, allow_none=True, help="Milliseconds a model batch may wait for more requests while busy (default 2)."
+    ).tag(config=True)
+    model_stats_seconds = Float(
+        None, allow_none=True, help="How often a process writes its model serving statistics out (default 5)."
+    ).tag(config=True)
 
 
 NbdeployConfig.__name__ = "Nbdeploy"  # so that `c.Nbdeploy.<setting>` configures it
@@ -62,8 +77,14 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "token": ("NBDEPLOY_TOKEN", lambda v: None),
     "max_body_bytes": ("NBDEPLOY_MAX_BODY_BYTES", lambda v: 10 * 1024 * 1024),
     "cache_bytes": ("NBDEPLOY_CACHE_BYTES", lambda v: 2 * 1024**3),
+    "connect_timeout": ("NBDEPLOY_CONNECT_TIMEOUT", lambda v: 10.0),
+    "lease_ttl": ("NBDEPLOY_LEASE_TTL", lambda v: 30.0),  # generous: a busy machine can stall renewals
+    "model_max_batch_size": ("NBDEPLOY_MODEL_MAX_BATCH_SIZE", lambda v: 64),
+    "model_max_wait_ms": ("NBDEPLOY_MODEL_MAX_WAIT_MS", lambda v: 2.0),
+    "model_stats_seconds": ("NBDEPLOY_MODEL_STATS_SECONDS", lambda v: 5.0),
 }
-_INT_SETTINGS = ("max_body_bytes", "cache_bytes")
+_INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size")
+_FLOAT_SETTINGS = ("connect_timeout", "lease_ttl", "model_max_wait_ms", "model_stats_seconds")
 _JSON_SETTINGS = ("cluster_options",)
 
 
@@ -115,6 +136,11 @@ class Settings:
     token: str | None
     max_body_bytes: int
     cache_bytes: int
+    connect_timeout: float = 10.0
+    lease_ttl: float = 30.0
+    model_max_batch_size: int = 64
+    model_max_wait_ms: float = 2.0
+    model_stats_seconds: float = 5.0
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -149,6 +175,15 @@ class Settings:
                     raise ConfigError(
                         f"setting {name} ({sources[name]}) must be an integer, got {values[name]!r}"
                     ) from exc
+            elif name in _FLOAT_SETTINGS:
+                try:
+                    values[name] = float(values[name])
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(
+                        f"setting {name} ({sources[name]}) must be a number, got {values[name]!r}"
+                    ) from exc
+                if values[name] < 0:
+                    raise ConfigError(f"setting {name} ({sources[name]}) must not be negative, got {values[name]}")
             elif name in _JSON_SETTINGS:
                 values[name] = _json_object(name, values[name], sources[name])
             elif values[name] is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from .._sync import SyncBridge
 from ..exceptions import ClusterError, NotFoundError, UserCodeError
 from ..names import validate_name
-from ..store import Store, Version, default_store
+from ..store import Store, Version, VersionCache, default_store
 from .capture import Package, capture_cell, capture_file, capture_function
 from .pool import PoolCache
 from .signature import validate_arguments
@@ -66,9 +66,7 @@ class FunctionManager(SyncBridge):
     def __init__(self, store: Store | None = None) -> None:
         self._store = store
         self._pools = PoolCache()
-        self._versions: dict[tuple[str, str, int], Version] = {}  # immutable, so cached for good
-        # newest version per (catalog, name), valid while the catalog's change token is unchanged
-        self._latest: dict[tuple[str, str], tuple[int, Version]] = {}
+        self._resolved = VersionCache()  # what requests resolve, valid while the catalog is unchanged
 
     @property
     def store(self) -> Store:
@@ -212,37 +210,20 @@ class FunctionManager(SyncBridge):
     def resolve(self, name: str, version: int | str | None = None) -> Version:
         """Return the version to run: the newest, a number, or an alias. Raises :class:`NotFoundError`.
 
-        Numbered versions are immutable and cached for good; the newest is cached only while the catalog
-        reports no commit since (SQLite's data_version), so a deploy is seen by the very next request.
+        Answers are cached only while the catalog reports no commit since (:class:`VersionCache`), so a
+        deploy or a delete is seen by the very next request.
         """
-        catalog = self.store.catalog
-        if version is None or version == "latest":
-            token = catalog.change_token()
-            cached = self._latest.get((catalog.url, name))
-            if token is not None and cached is not None and cached[0] == token:
-                return cached[1]
-            row = catalog.latest_version(KIND, name)
-            if row is None:
-                validate_name(name)
-                raise NotFoundError(f"no function named {name!r}: `nbdeploy functions list` shows the deployed ones")
-            found = self.store._version(row, {})
-            if token is not None:
-                self._latest[(catalog.url, name)] = (token, found)
-            return found
-        if isinstance(version, int) or (isinstance(version, str) and version.isdigit()):
-            cached = self._versions.get((self.store.catalog.url, name, int(version)))
-            if cached is not None:
-                return cached
+        ref = None if version in (None, "latest") else version
+        if isinstance(ref, str) and ref.isdigit():
+            ref = int(ref)
         try:
-            found = self.store.get(KIND, name, version)
+            return self._resolved.get(self.store, KIND, name, ref)
         except NotFoundError as exc:
-            if version is None:
+            if ref is None:
                 raise NotFoundError(
                     f"no function named {name!r}: `nbdeploy functions list` shows the deployed ones"
                 ) from exc
             raise
-        self._versions[(self.store.catalog.url, name, found.version)] = found
-        return found
 
     # --- invoking ---------------------------------------------------------------------------------
     async def _pool(self) -> Any:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..config import get_settings
 from ..store import Store
 from .clock import Clock, SystemClock
 from .ledger import LOST_MESSAGE, RunLedger, artifact_row, leader_alive, lost, metric_row
@@ -50,7 +51,6 @@ __all__ = [
 log = logging.getLogger("nbdeploy.jobs")
 
 EVENT_TOPIC = "nbdeploy-runs"
-DEFAULT_LEASE_TTL = float(os.environ.get("NBDEPLOY_LEASE_TTL", "30"))  # generous: a busy machine can stall renewals
 _LOST_ERRORS = ("RunLostError", "KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
 
 
@@ -153,7 +153,7 @@ class Dispatcher:
         if role not in ("service", "ephemeral"):
             raise ValueError("role must be 'service' or 'ephemeral'")
         self.store, self.role, self.clock = store, role, clock or SystemClock()
-        self.lease_ttl = float(lease_ttl or DEFAULT_LEASE_TTL)
+        self.lease_ttl = float(lease_ttl or get_settings().lease_ttl)
         self.poll, self.idle_exit = poll, idle_exit
         self.cancel_grace, self.timeout_grace = cancel_grace, timeout_grace
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

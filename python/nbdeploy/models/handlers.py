@@ -1,8 +1,10 @@
 """REST routes of the models service (relative to ``/nbdeploy/api``): thin over :class:`ModelManager`.
 
-``GET /models``, ``GET /models/{name}``, ``POST /models/{name}/predict[?version=N|?alias=A]`` (MLflow's
-scoring formats in, ``{"predictions": […], "version": N}`` out), ``GET /models/{name}/stats`` (serving
-statistics and drift). Catalog and store calls run in a thread; the predict path resolves inline (cached).
+``GET /models``, ``GET|DELETE /models/{name}``, ``DELETE /models/{name}/versions/{v}``,
+``PUT /models/{name}/aliases/{alias}`` (``{"version": N}``), ``POST /models/{name}/predict[?version=N|?alias=A]``
+(MLflow's scoring formats in, ``{"predictions": […], "version": N}`` out), ``GET /models/{name}/stats``
+(serving statistics and drift). Catalog and store calls run in a thread; the predict path resolves inline
+(cached).
 """
 
 from __future__ import annotations
@@ -41,10 +43,38 @@ class ModelsHandler(NbdeployHandler):
 
 
 class ModelHandler(NbdeployHandler):
-    """``GET /models/{name}``: versions, aliases, metrics, signature and an example payload."""
+    """``GET /models/{name}``: versions, aliases, metrics, signature and an example payload; ``DELETE``: remove
+    every version (it stops being served at once)."""
 
     async def get(self, name: str) -> None:
         self.send_json(await asyncio.to_thread(_manager().info, name))
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(_manager().delete, name)
+        self.set_status(204)
+        self.finish()
+
+
+class VersionHandler(NbdeployHandler):
+    """``DELETE /models/{name}/versions/{version}``: remove one version (its aliases go with it)."""
+
+    async def delete(self, name: str, version: str) -> None:
+        if not version.isdigit():
+            raise InvalidInputError(f"version must be a whole number, got {version!r}", "version")
+        await asyncio.to_thread(_manager().delete_version, name, int(version))
+        self.set_status(204)
+        self.finish()
+
+
+class AliasHandler(NbdeployHandler):
+    """``PUT /models/{name}/aliases/{alias}`` with ``{"version": N}``: point the alias at that version."""
+
+    async def put(self, name: str, alias: str) -> None:
+        version = self.json_object().get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InvalidInputError('the body must be {"version": N} with N a whole number', "version")
+        moved = await asyncio.to_thread(_manager().set_alias, name, alias, version)
+        self.send_json(moved.to_json())
 
 
 class PredictHandler(NbdeployHandler):
@@ -63,20 +93,16 @@ class StatsHandler(NbdeployHandler):
     """``GET /models/{name}/stats``: requests, errors, latency and input drift (``?version=N|?alias=A``)."""
 
     async def get(self, name: str) -> None:
-        manager = _manager()
         version, alias = _version_query(self)
-        stats = await asyncio.to_thread(manager.stats, name)
-        report = await asyncio.to_thread(manager.drift, name, version, alias)
-        for v in stats["versions"].values():
-            v.pop("sample", None)
-        stats.pop("latencies", None)
-        self.send_json({"name": name, "stats": stats, "drift": report.to_json()})
+        self.send_json(await asyncio.to_thread(_manager().report, name, version, alias))
 
 
 _NAME = r"(?P<name>[^/]+)"
 default_handlers = [
     (r"/models", ModelsHandler),
     (rf"/models/{_NAME}", ModelHandler),
+    (rf"/models/{_NAME}/versions/(?P<version>[^/]+)", VersionHandler),
+    (rf"/models/{_NAME}/aliases/(?P<alias>[^/]+)", AliasHandler),
     (rf"/models/{_NAME}/predict", PredictHandler),
     (rf"/models/{_NAME}/stats", StatsHandler),
 ]

@@ -6,17 +6,17 @@ No tornado here: the REST handlers, the magics and ``nbd.models`` all call :clas
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .._sync import SyncBridge
+from ..config import get_settings
 from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError, UserCodeError
 from ..functions.pool import PoolCache
 from ..names import validate_name
-from ..store import Store, Version, default_store
+from ..store import Store, Version, VersionCache, default_store
 from .monitor import Monitor, merge_snapshots, read_snapshots
 from .signature import Rows, example_payload, infer_signature, parse_payload, rows_from_python
 
@@ -25,13 +25,6 @@ __all__ = ["ModelManager", "ModelVersion", "Prediction"]
 KIND = "model"
 DEFAULT_TIMEOUT = 60.0
 EXAMPLE_ROWS = 5
-
-
-def _env_number(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
 
 
 @dataclass(frozen=True)
@@ -124,7 +117,7 @@ class ModelManager(SyncBridge):
     """Store, list, resolve and serve models of ``store`` (the default store if omitted).
 
     ``max_batch_size`` (requests per batch) and ``max_wait_ms`` (how long a batch may wait for more requests
-    while its replica is busy) default to ``NBDEPLOY_MODEL_MAX_BATCH_SIZE`` / ``NBDEPLOY_MODEL_MAX_WAIT_MS``
+    while its replica is busy) default to the settings ``model_max_batch_size`` / ``model_max_wait_ms``
     or 64 and 2 ms; a version's own ``serving`` options (given to :meth:`put`) win.
     """
 
@@ -132,13 +125,11 @@ class ModelManager(SyncBridge):
         self, store: Store | None = None, *, max_batch_size: int | None = None, max_wait_ms: float | None = None
     ) -> None:
         self._store = store
-        self.max_batch_size = int(max_batch_size or _env_number("NBDEPLOY_MODEL_MAX_BATCH_SIZE", 64))
-        self.max_wait_ms = float(
-            max_wait_ms if max_wait_ms is not None else _env_number("NBDEPLOY_MODEL_MAX_WAIT_MS", 2)
-        )
+        settings = get_settings()
+        self.max_batch_size = int(max_batch_size or settings.model_max_batch_size)
+        self.max_wait_ms = float(max_wait_ms if max_wait_ms is not None else settings.model_max_wait_ms)
         self._pools = PoolCache()
-        self._versions: dict[tuple[str, str, int], Version] = {}
-        self._latest: dict[tuple[str, str, str], tuple[int, Version]] = {}
+        self._resolved = VersionCache()  # what requests resolve, valid while the catalog is unchanged
         self._monitor: Monitor | None = None
 
     @property
@@ -227,7 +218,8 @@ class ModelManager(SyncBridge):
 
     def version(self, name: str, version: int | str | None = None, alias: str | None = None) -> ModelVersion:
         """Return one version's description (see :meth:`get` for the arguments)."""
-        return ModelVersion.from_version(self.resolve(name, version, alias))
+        target = self.resolve(name, version, alias)
+        return ModelVersion.from_version(self.store.get(KIND, name, target.version))  # with its aliases
 
     def list(self) -> list[dict[str, Any]]:
         """Summaries of every model's newest version."""
@@ -268,36 +260,22 @@ class ModelManager(SyncBridge):
         """Return the version to serve: the newest, a number, or an alias. Raises :class:`NotFoundError`,
         :class:`InvalidInputError` when both ``version`` and ``alias`` are given.
 
-        Numbered versions are cached for good; the newest and aliases only while the catalog reports no
-        commit since (SQLite's data_version), so a put or an alias move is seen by the very next request.
+        Answers are cached only while the catalog reports no commit since (:class:`VersionCache`), so a put,
+        an alias move or a delete is seen by the very next request. The version carries no aliases.
         """
         if version is not None and alias is not None:
             raise InvalidInputError("give a version or an alias, not both", "alias")
         if isinstance(version, str) and version and not version.isdigit() and version != "latest":
             version, alias = None, version
-        catalog = self.store.catalog
-        if isinstance(version, int) or (isinstance(version, str) and version.isdigit()):
-            key = (catalog.url, name, int(version))
-            cached = self._versions.get(key)
-            if cached is None:
-                cached = self._versions[key] = self.store.get(KIND, name, int(version))
-            return cached
-        ref = alias or "latest"
-        token = catalog.change_token()
-        hit = self._latest.get((catalog.url, name, ref))
-        if token is not None and hit is not None and hit[0] == token:
-            return hit[1]
-        if ref == "latest":
-            row = catalog.latest_version(KIND, name)
-            if row is None:
-                validate_name(name)
-                raise NotFoundError(f"no model named {name!r}: `nbd.models.list()` shows the stored ones")
-            found = self.store._version(row, {})
-        else:
-            found = self.store.get(KIND, name, ref)
-        if token is not None:
-            self._latest[(catalog.url, name, ref)] = (token, found)
-        return found
+        ref: int | str | None = alias
+        if version not in (None, "", "latest"):
+            ref = int(version)
+        try:
+            return self._resolved.get(self.store, KIND, name, ref)
+        except NotFoundError as exc:
+            if ref is None:
+                raise NotFoundError(f"no model named {name!r}: `nbd.models.list()` shows the stored ones") from exc
+            raise
 
     # --- serving ----------------------------------------------------------------------------------
     async def _pool(self, serving: dict[str, Any]) -> Any:
@@ -405,6 +383,15 @@ class ModelManager(SyncBridge):
         rows = served.get("sample", [])
         columns = served.get("columns") or [f"x{i}" for i in range(len(rows[0]) if rows else 0)]
         return drift_report(name, target.version, target.metadata.get("profile"), columns, rows)
+
+    def report(self, name: str, version: int | str | None = None, alias: str | None = None) -> dict[str, Any]:
+        """``{"name", "stats", "drift"}``: :meth:`stats` without the raw samples and latencies, and the drift
+        of the version as JSON (what ``GET /models/{name}/stats`` and ``nbdeploy models stats`` show)."""
+        stats = self.stats(name)
+        for v in stats["versions"].values():
+            v.pop("sample", None)
+        stats.pop("latencies", None)
+        return {"name": name, "stats": stats, "drift": self.drift(name, version, alias).to_json()}
 
     def plot(self, name: str, version: int | str | None = None, alias: str | None = None) -> Any:
         """A matplotlib figure of the model's serving latency and input drift."""

@@ -4,7 +4,7 @@ Every prediction a process serves (over HTTP or ``nbd.models.predict``) is recor
 counts per model and version, the latency of the last requests, and a reservoir sample of the input rows per
 version (cheap on the request path: a few list operations per row). A daemon thread writes a snapshot to
 ``<store>/monitoring/model/<name>/<process id>.json`` every few seconds when something changed
-(``NBDEPLOY_MODEL_STATS_SECONDS``, default 5), so that any process — a notebook calling
+(setting ``model_stats_seconds`` / ``NBDEPLOY_MODEL_STATS_SECONDS``, default 5), so that any process — a notebook calling
 ``nbd.models.drift`` — sees what every server served: :func:`read_snapshots` merges them.
 """
 
@@ -31,10 +31,10 @@ LATENCY_SAMPLES = 2000
 
 
 def flush_seconds() -> float:
-    try:
-        return max(0.05, float(os.environ.get("NBDEPLOY_MODEL_STATS_SECONDS", "5")))
-    except ValueError:
-        return 5.0
+    """How often statistics are written out (setting ``model_stats_seconds``)."""
+    from ..config import get_settings
+
+    return max(0.05, get_settings().model_stats_seconds)
 
 
 @dataclass

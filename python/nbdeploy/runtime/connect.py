@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -19,15 +18,12 @@ __all__ = ["connect_timeout", "new_async_client", "new_sync_client"]
 
 log = logging.getLogger("nbdeploy.runtime")
 
-DEFAULT_CONNECT_TIMEOUT = 10.0
-
 
 def connect_timeout() -> float:
-    """Seconds to wait for a scheduler to accept a client (``NBDEPLOY_CONNECT_TIMEOUT``, default 10)."""
-    try:
-        return max(0.5, float(os.environ.get("NBDEPLOY_CONNECT_TIMEOUT") or DEFAULT_CONNECT_TIMEOUT))
-    except ValueError:
-        return DEFAULT_CONNECT_TIMEOUT
+    """Seconds to wait for a scheduler to accept a client (setting ``connect_timeout``, default 10)."""
+    from ..config import get_settings
+
+    return max(0.5, get_settings().connect_timeout)
 
 
 def _connection_error(address: str, exc: BaseException) -> ClusterError:

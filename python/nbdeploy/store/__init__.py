@@ -28,6 +28,7 @@ __all__ = [
     "GcReport",
     "Store",
     "Version",
+    "VersionCache",
     "default_store",
     "delete",
     "delete_version",
@@ -192,11 +193,13 @@ class Store:
         return count
 
     # --- reading ----------------------------------------------------------------------------------
-    def get(self, kind: str, name: str, version: int | str | None = None) -> Version:
+    def get(self, kind: str, name: str, version: int | str | None = None, *, with_aliases: bool = True) -> Version:
         """Return a version: the newest when ``version`` is ``None`` or ``"latest"``, else by number or alias.
 
         ``name`` may also carry the reference (``"churn@production"``). Raises :class:`NotFoundError`.
+        ``with_aliases=False`` skips looking up the version's aliases (one query less).
         """
+        aliases = None if with_aliases else {}
         validate_kind(kind)
         if version is None and isinstance(name, str) and "@" in name:
             name, version = parse_ref(name)
@@ -205,7 +208,7 @@ class Store:
             row = self.catalog.latest_version(kind, name)
             if row is None:
                 raise NotFoundError(f"no {kind} named {name!r}: `nbdeploy store ls {kind}` lists them")
-            return self._version(row)
+            return self._version(row, aliases)
         if isinstance(version, str) and not version.isdigit():
             number = self.catalog.get_alias(kind, name, validate_name(version, "alias"))
             if number is None:
@@ -218,7 +221,7 @@ class Store:
         row = self.catalog.get_version(kind, name, number)
         if row is None:
             raise NotFoundError(f"{kind} {name!r} has no version {number}")
-        return self._version(row)
+        return self._version(row, aliases)
 
     def resolve(self, kind: str, ref: str) -> Version:
         """Resolve ``name``, ``name@3``, ``name@latest`` or ``name@alias`` to a version."""
@@ -278,6 +281,35 @@ class Store:
             removed.append(sha)
             freed += int(info.get("size") or 0)
         return GcReport(tuple(removed), freed, kept)
+
+
+class VersionCache:
+    """What serving resolves on every request: ``(kind, name, ref)`` → :class:`Version`.
+
+    An answer is reused only while the catalog reports no commit since it was looked up (SQLite's
+    ``PRAGMA data_version``), so a new version, an alias move or a delete is seen by the very next request;
+    without such a token (PostgreSQL) every call queries. The versions it returns carry no aliases.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str, int | str | None], tuple[int, Version]] = {}
+
+    def get(self, store: Store, kind: str, name: str, ref: int | str | None = None) -> Version:
+        """``store.get(kind, name, ref)``, from the cache when the catalog has not changed since."""
+        catalog = store.catalog
+        token = catalog.change_token()
+        key = (catalog.url, kind, name, ref)
+        hit = self._entries.get(key)
+        if hit is not None and token is not None and hit[0] == token:
+            return hit[1]
+        found = store.get(kind, name, ref, with_aliases=False)
+        if token is not None:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (token, found)
+        return found
 
 
 def _mtime(fs: Any, path: str, info: dict[str, Any]) -> float:
