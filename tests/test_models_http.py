@@ -230,3 +230,28 @@ def test_metrics_stats_and_drift_of_a_served_model(server, manager, frame) -> No
     assert status == 200 and body["drift"]["drifted"] == ["a"] and body["stats"]["requests"] == 11
     fig = manager.plot("lin")
     assert [ax.get_title() for ax in fig.axes][2].startswith("input drift of lin v1")
+
+
+def test_openapi_documents_each_models_predict_body_typed_by_its_signature(server, manager, frame) -> None:
+    import jsonschema
+
+    manager.put(linear_model(frame), "lin", sample_input=frame[:50])
+    manager.put(linear_model(frame), "arr", sample_input=frame.to_numpy()[:50])
+    status, doc = server.request("GET", f"{API}/openapi.json")
+    assert status == 200
+    for name in ("lin", "arr"):
+        post = doc["paths"][f"{API}/models/{name}/predict"]["post"]
+        schema = post["requestBody"]["content"]["application/json"]["schema"]
+        assert {p["name"] for p in post["parameters"]} == {"version", "alias"}
+        example = server.request("GET", f"{API}/models/{name}")[1]["example"]
+        jsonschema.validate(example, schema)  # what the server offers as an example fits what it documents
+        assert server.request("POST", f"{API}/models/{name}/predict", example)[0] == 200
+    lin = doc["paths"][f"{API}/models/lin/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    jsonschema.validate({"dataframe_records": [{"a": 1.5, "b": 2, "kind": 3}]}, lin)
+    for bad in ({"dataframe_records": [{"a": "x", "b": 2, "kind": 3}]}, {"dataframe_records": [{"a": 1.0}]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, lin)
+    arr = doc["paths"][f"{API}/models/arr/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    jsonschema.validate({"inputs": [[1.0, 2.0, 3.0]]}, arr)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"inputs": [[1.0, 2.0]]}, arr)  # three values per row

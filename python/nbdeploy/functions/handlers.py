@@ -45,11 +45,13 @@ class OpenAPIHandler(NbdeployHandler):
     """``GET /openapi.json``: the API with every deployed function's request and response schema."""
 
     async def get(self) -> None:
+        from ..models import default_manager as models
         from ..server_extension.openapi import build_openapi
 
         functions = await asyncio.to_thread(self.nbd.functions.list_signatures)
+        model_entries = await asyncio.to_thread(models().list_signatures)
         self.set_header("Content-Type", "application/json")
-        self.finish(dumps(build_openapi(self.application, functions)))
+        self.finish(dumps(build_openapi(self.application, functions, model_entries)))
 
 
 _NAME = r"(?P<name>[^/]+)"

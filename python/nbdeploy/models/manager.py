@@ -18,7 +18,7 @@ from ..functions.pool import PoolCache
 from ..names import validate_name
 from ..store import Store, Version, VersionCache, default_store
 from .monitor import Monitor, merge_snapshots, read_snapshots
-from .signature import Rows, example_payload, infer_signature, parse_payload, rows_from_python
+from .signature import Rows, example_payload, infer_signature, parse_payload, payload_schema, rows_from_python
 
 __all__ = ["ModelManager", "ModelVersion", "Prediction"]
 
@@ -220,6 +220,18 @@ class ModelManager(SyncBridge):
         """Return one version's description (see :meth:`get` for the arguments)."""
         target = self.resolve(name, version, alias)
         return ModelVersion.from_version(self.store.get(KIND, name, target.version))  # with its aliases
+
+    def list_signatures(self) -> list[dict[str, Any]]:
+        """``{"name", "description", "request"}`` of every model's newest version: the JSON schema of its
+        predict body (MLflow's formats, typed by the signature), for the OpenAPI document."""
+        return [
+            {
+                "name": v.name,
+                "description": v.metadata.get("description") or f"Predict with {v.name} v{v.version}",
+                "request": payload_schema(v.metadata.get("signature")),
+            }
+            for v in self.store.list(KIND)
+        ]
 
     def list(self) -> list[dict[str, Any]]:
         """Summaries of every model's newest version."""

@@ -17,7 +17,15 @@ from typing import Any
 
 from ..exceptions import InvalidInputError, SignatureError
 
-__all__ = ["FORMATS", "Rows", "build_input", "example_payload", "infer_signature", "parse_payload"]
+__all__ = [
+    "FORMATS",
+    "Rows",
+    "build_input",
+    "example_payload",
+    "infer_signature",
+    "parse_payload",
+    "payload_schema",
+]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _NUMBER = (int, float)
@@ -86,6 +94,64 @@ def _kind(dtype: str) -> str:
     if d in ("object", "string", "str", "category") or d.startswith(("string", "datetime")):
         return "str"
     return "any"
+
+
+_SCHEMA_TYPES = {"float": {"type": "number"}, "int": {"type": "integer"}, "bool": {"type": "boolean"}}
+
+
+def _value_schema(dtype: str) -> dict[str, Any]:
+    kind = _kind(dtype)
+    return dict(_SCHEMA_TYPES.get(kind, {"type": "string"} if kind == "str" else {}), nullable=True)
+
+
+def _array_schema(shape: list[int], item: dict[str, Any]) -> dict[str, Any]:
+    schema = item
+    for size in reversed(shape):
+        schema = {"type": "array", "items": schema}
+        if size is not None and size >= 0:
+            schema.update(minItems=size, maxItems=size)
+    return schema
+
+
+def payload_schema(signature: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON schema (OpenAPI 3.0 flavour) of a predict request for ``signature``: one of MLflow's four
+    payload formats, typed by the signature's columns or array shape; a plain object without a signature."""
+    params = {"params": {"type": "object", "description": "accepted and ignored"}}
+
+    def one_key(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": {key: schema, **params}, "required": [key]}
+
+    if not signature:
+        return {"type": "object", "description": f"one of {', '.join(FORMATS)} (MLflow's scoring formats)"}
+    if signature.get("type") == "dataframe":
+        columns = signature["columns"]
+        names = [c["name"] for c in columns]
+        record = {
+            "type": "object",
+            "properties": {c["name"]: _value_schema(c["dtype"]) for c in columns},
+            "required": names,
+        }
+        row = {"type": "array", "items": {}, "minItems": len(names), "maxItems": len(names)}
+        split = {
+            "type": "object",
+            "properties": {
+                "columns": {"type": "array", "items": {"type": "string", "enum": names}},
+                "data": {"type": "array", "items": row},
+            },
+            "required": ["data"],
+        }
+        rows = {"oneOf": [{"type": "array", "items": record}, {"type": "array", "items": row}]}
+        return {
+            "oneOf": [
+                one_key("dataframe_split", split),
+                one_key("dataframe_records", {"type": "array", "items": record}),
+                one_key("inputs", rows),
+                one_key("instances", rows),
+            ]
+        }
+    shape = [int(d) for d in signature.get("shape", [-1])]
+    array = _array_schema(shape, _value_schema(signature.get("dtype", "float64")))
+    return {"oneOf": [one_key("inputs", array), one_key("instances", array)]}
 
 
 # --- checking payloads ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ log = logging.getLogger("nbdeploy.runtime")
 HEADER = struct.Struct("!QI")
 MAX_FRAME = 2**32 - 1
 HANDSHAKE_LIMIT = 4096
+HANDSHAKE_SECONDS = 10.0
 WRITE_BUFFER_HIGH = 4 * 1024 * 1024
 
 
@@ -118,7 +119,7 @@ class ChannelServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         tasks: set[asyncio.Task] = set()
         try:
-            actor_id = await self._handshake(reader, writer)
+            actor_id = await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_SECONDS)
             if actor_id is None:
                 return
             while True:
@@ -126,8 +127,8 @@ class ChannelServer:
                 task = asyncio.ensure_future(self._answer(actor_id, ident, payload, writer))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the server went away: nothing to answer
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            pass  # the server went away (or never said who it is): nothing to answer
         finally:
             for task in tasks:
                 task.cancel()

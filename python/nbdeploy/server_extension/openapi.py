@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from tornado import web
@@ -63,9 +64,34 @@ def _rules(routers: list[Any]) -> list[Any]:
     return out
 
 
-def build_openapi(app: web.Application, functions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Build the document: management routes from ``app``'s handlers, and for each function in
-    ``functions`` (``{"name", "description", "signature"}``) a typed invoke path."""
+def _typed_post(
+    summary: str, operation: str, tag: str, request: dict[str, Any], answer: dict[str, Any], unfit: str
+) -> dict[str, Any]:
+    """A path item with one POST: ``request`` as the JSON body, ``answer``'s properties as the 200 body."""
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": re.sub(r"\W", "_", operation),
+            "tags": [tag],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": {"type": "object", "properties": answer}}},
+                },
+                "422": {"description": unfit},
+                "default": {"description": "error", "content": {"application/json": {"schema": ERROR}}},
+            },
+        }
+    }
+
+
+def build_openapi(
+    app: web.Application, functions: list[dict[str, Any]], models: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """Build the document: management routes from ``app``'s handlers, for each function in ``functions``
+    (``{"name", "description", "signature"}``) a typed invoke path, and for each model in ``models``
+    (``{"name", "description", "request"}``) a typed predict path."""
     paths: dict[str, Any] = {}
     for path, methods, handler in mounted_routes(app):
         rel = path[path.find(API_PREFIX) :] if API_PREFIX in path else path
@@ -86,36 +112,28 @@ def build_openapi(app: web.Application, functions: list[dict[str, Any]]) -> dict
             }
     for fn in functions:
         sig = fn.get("signature", {})
-        paths[f"{API_PREFIX}/functions/{fn['name']}/invoke"] = {
-            "post": {
-                "summary": fn.get("description") or f"Invoke {fn['name']}",
-                "operationId": f"invoke_{fn['name'].replace('-', '_').replace('.', '_')}",
-                "tags": ["functions"],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": sig.get("request", {"type": "object"})}},
-                },
-                "responses": {
-                    "200": {
-                        "description": "the function's result",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "result": sig.get("response", {}),
-                                        "version": {"type": "integer"},
-                                        "duration_ms": {"type": "number"},
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "422": {"description": "arguments do not fit the signature"},
-                    "default": {"description": "error", "content": {"application/json": {"schema": ERROR}}},
-                },
-            }
-        }
+        paths[f"{API_PREFIX}/functions/{fn['name']}/invoke"] = _typed_post(
+            fn.get("description") or f"Invoke {fn['name']}",
+            f"invoke_{fn['name']}",
+            "functions",
+            sig.get("request", {"type": "object"}),
+            {"result": sig.get("response", {}), "version": {"type": "integer"}, "duration_ms": {"type": "number"}},
+            "arguments do not fit the signature",
+        )
+    for model in models:
+        path = _typed_post(
+            model["description"],
+            f"predict_{model['name']}",
+            "models",
+            model["request"],
+            {"predictions": {"type": "array", "items": {}}, "version": {"type": "integer"}},
+            "input does not fit the model's signature",
+        )
+        path["post"]["parameters"] = [
+            {"name": "version", "in": "query", "required": False, "schema": {"type": "integer"}},
+            {"name": "alias", "in": "query", "required": False, "schema": {"type": "string"}},
+        ]
+        paths[f"{API_PREFIX}/models/{model['name']}/predict"] = path
     return {
         "openapi": "3.0.3",
         "info": {"title": "nbdeploy", "version": __version__},
