@@ -191,7 +191,11 @@ def test_32_concurrent_clients_each_get_their_own_answers(server, manager, frame
 
 async def test_concurrent_requests_are_predicted_together_and_split_back(manager, frame) -> None:
     manager.put(linear_model(frame), "lin", sample_input=frame[:50])
-    await manager.apredict("lin", {"inputs": [[0.0, 0.0, 0]]})  # replicas started, model loaded
+    for _ in range(5):  # one after another: replicas started, model loaded
+        await manager.apredict("lin", {"inputs": [[0.0, 0.0, 0]]})
+    pool = manager._pools.values()[0]
+    assert pool.max_wait_ms > 0 and pool.max_in_flight == 2
+    assert pool.batches_waited == 0  # a lone request never waits for company
     requests = [[[float(i), float(-i), i % 4]] * (1 + i % 3) for i in range(32)]
     import asyncio
 

@@ -49,7 +49,8 @@ class _Replica:
     future: Any  # the actor lives on its worker only while this future is held
     channel: Channel | None = None  # the direct channel to the actor (None: Dask's actor RPC)
     queue: deque[_Pending] = field(default_factory=deque)
-    in_flight: int = 0
+    in_flight: int = 0  # batches on the wire, counting the one being gathered
+    gathering: bool = False  # a sender is waiting to take the queue as its batch
     dead: bool = False
 
     @property
@@ -89,6 +90,7 @@ class ActorPool:
         self._lock = asyncio.Lock()
         self._refreshed = 0.0
         self.batches_sent = 0
+        self.batches_waited = 0  # batches that waited max_wait_ms for company (only while another was busy)
         self.calls_sent = 0
 
     # --- replicas ---------------------------------------------------------------------------------
@@ -183,17 +185,24 @@ class ActorPool:
         self._flush(replica)
 
     def _flush(self, replica: _Replica) -> None:
-        while replica.queue and replica.in_flight < self.max_in_flight and not replica.dead:
+        """Start a sender for the queued calls unless one is already gathering them or the replica has
+        ``max_in_flight`` batches on the wire."""
+        if replica.queue and not replica.gathering and replica.in_flight < self.max_in_flight and not replica.dead:
+            replica.gathering = True
             replica.in_flight += 1
             asyncio.get_running_loop().create_task(self._send(replica))
 
     async def _send(self, replica: _Replica) -> None:
+        gathering = True
         try:
             # wait to fill the batch only while another batch of this replica is on the wire (``in_flight``
             # counts this one too): an idle replica sends at once, so a lone request is never delayed
             if self.max_wait_ms and replica.in_flight > 1 and len(replica.queue) < self.max_batch_size:
+                self.batches_waited += 1
                 await asyncio.sleep(self.max_wait_ms / 1000)
             batch = [replica.queue.popleft() for _ in range(min(self.max_batch_size, len(replica.queue)))]
+            replica.gathering = gathering = False
+            self._flush(replica)  # calls beyond max_batch_size may go out at once in another batch
             batch = [p for p in batch if not p.future.done()]  # callers that timed out meanwhile
             if not batch:
                 return
@@ -216,6 +225,8 @@ class ActorPool:
                 if not p.future.done():
                     p.future.set_result(answer)
         finally:
+            if gathering:  # ended before taking its batch (cancelled)
+                replica.gathering = False
             replica.in_flight -= 1
             if not replica.dead:
                 self._flush(replica)

@@ -117,6 +117,12 @@ class ChannelServer:
             self.address = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve_connection(reader, writer)
+        except asyncio.CancelledError:
+            pass  # the worker is shutting down: end quietly (asyncio would log a cancelled handler)
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         tasks: set[asyncio.Task] = set()
         try:
             actor_id = await asyncio.wait_for(self._handshake(reader, writer), HANDSHAKE_SECONDS)
