@@ -91,7 +91,7 @@ def test_a_pool_without_channels_serves_through_dask_actor_rpc(manager: Function
         client = await runtime.async_client()
         pool = await ActorPool.connect(client.scheduler.address, FunctionActor, (manager.store.url,), channel=False)
         try:
-            answers = await asyncio.gather(*[pool.call(target.sha256, {"x": i}, True) for i in range(20)])
+            answers = await asyncio.gather(*[pool.call(target.sha256, {"x": i}, True, None) for i in range(20)])
             return answers, [r.channel for r in pool.replicas]
         finally:
             await pool.close()

@@ -70,3 +70,69 @@ def test_deploy_warns_about_packages_workers_lack(nbd_env: Path, tmp_path: Path,
     finally:
         manager.close()
         sys.modules.pop("onlyhere", None)
+
+
+def spin() -> int:
+    n = 0
+    while True:  # a runaway loop: only an interrupt ends it
+        n += 1
+
+
+def nap(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)  # inside C: an interrupt waits until it returns
+    return seconds
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def _serving_counters(dask_worker) -> tuple[int, int, int]:
+    """(calls interrupted, threads abandoned, calls running) over this worker's function replicas."""
+    actors = [a for a in dask_worker.state.actors.values() if type(a).__name__ == "FunctionActor"]
+    return (
+        sum(a.interrupted for a in actors),
+        sum(a.abandoned for a in actors),
+        sum(len(a._running) for a in actors),
+    )
+
+
+def test_calls_past_their_timeout_are_stopped_and_never_starve_the_replica(nbd_env: Path, dask_cluster) -> None:
+    import asyncio
+
+    from distributed import Client
+
+    from nbdeploy.exceptions import ClusterTimeoutError
+    from tests.helpers import eventually
+
+    manager = FunctionManager()
+    try:
+        manager.deploy(spin, timeout=0.5)
+        manager.deploy(nap, timeout=0.5)
+        manager.deploy(square)
+        assert manager.invoke("square", x=2) == 4
+
+        async def runaway(name: str, n: int, **kwargs) -> list[BaseException]:
+            calls = [manager.ainvoke(name, kwargs) for _ in range(n)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+        # more runaway loops than the replicas have threads: each is stopped, and the replica serves on
+        assert all(isinstance(e, ClusterTimeoutError) for e in manager._run(runaway("spin", 6)))
+        assert manager.invoke("square", x=3) == 9
+        with Client(dask_cluster.scheduler_address) as client:
+
+            def totals() -> tuple[int, int, int]:
+                found = client.run(_serving_counters).values()
+                return tuple(sum(column) for column in zip(*found, strict=True))  # type: ignore[return-value]
+
+            eventually(lambda: totals()[0] >= 6 and totals()[2] == 0, timeout=60, what="runaway calls stopped")
+            # calls stuck inside C (a long sleep) cannot be interrupted: their threads are left behind and the
+            # replica goes on with fresh ones
+            assert all(isinstance(e, ClusterTimeoutError) for e in manager._run(runaway("nap", 4, seconds=6.0)))
+            assert manager.invoke("square", x=4) == 16
+            eventually(lambda: totals()[1] >= 1, timeout=60, what="a stuck thread abandoned")
+            eventually(lambda: totals()[2] == 0, timeout=60, what="the naps ended")
+    finally:
+        manager.close()

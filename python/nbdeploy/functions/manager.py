@@ -251,7 +251,8 @@ class FunctionManager(SyncBridge):
         meta = target.metadata
         validate_arguments(meta.get("signature", {}).get("request", {}), arguments)
         pool = await self._pool()
-        outcome = await pool.call(target.sha256, arguments, as_json, timeout=meta.get("timeout", DEFAULT_TIMEOUT))
+        timeout = meta.get("timeout", DEFAULT_TIMEOUT)
+        outcome = await pool.call(target.sha256, arguments, as_json, timeout, timeout=timeout)
         status = outcome[0]
         if status == "ok":
             elapsed = (time.perf_counter() - started) * 1000

@@ -90,6 +90,7 @@ class ActorPool:
         self._lock = asyncio.Lock()
         self._refreshed = 0.0
         self.batches_sent = 0
+        self.closed = False
         self.batches_waited = 0  # batches that waited max_wait_ms for company (only while another was busy)
         self.calls_sent = 0
 
@@ -179,6 +180,8 @@ class ActorPool:
                 expiry.cancel()
 
     async def _enqueue(self, pending: _Pending) -> None:
+        if self.closed:
+            raise ClusterError("the serving pool was closed")
         await self._ensure()
         replica = min(self.replicas, key=lambda r: r.load)
         replica.queue.append(pending)
@@ -216,6 +219,11 @@ class ActorPool:
                         p.future.set_exception(ClusterError(str(exc)))
                 return
             except Exception as exc:  # the worker (or the connection to it) died: not the user's code
+                if self.closed:
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(ClusterError("the serving pool was closed"))
+                    return
                 log.warning("replica on %s failed (%s); retrying its %d call(s)", replica.worker, exc, len(batch))
                 self._drop(replica)
                 for p in batch:
@@ -273,6 +281,7 @@ class ActorPool:
 
     async def close(self) -> None:
         """Forget the replicas (their actors are released with their futures) and close the client."""
+        self.closed = True
         replicas, self.replicas = self.replicas, []
         for replica in replicas:
             if replica.channel is not None:

@@ -166,7 +166,9 @@ class ChannelServer:
             method, calls = pickle.loads(payload)
             result = await getattr(actor, method)(calls)
             answer = _dumps(("ok", result))
-        except Exception as exc:
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # every batch gets an answer, or its caller would wait for ever
             answer = _dumps(("error", type(exc).__name__, str(exc)))
         if writer.is_closing():
             return
