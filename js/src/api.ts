@@ -717,6 +717,21 @@ export async function getModel(name: string): Promise<ModelInfo> {
   return toModel(await requestAPI(`models/${seg(name)}`));
 }
 
+/** `DELETE /models/{name}`: every version; the model stops answering at once. */
+export async function deleteModel(name: string): Promise<void> {
+  await requestAPI(`models/${seg(name)}`, { method: 'DELETE' });
+}
+
+/** `DELETE /models/{name}/versions/{version}`: one version, and the aliases that point at it. */
+export async function deleteModelVersion(name: string, version: string): Promise<void> {
+  await requestAPI(`models/${seg(name)}/versions/${seg(version)}`, { method: 'DELETE' });
+}
+
+/** `PUT /models/{name}/aliases/{alias}`: point the alias (e.g. `production`) at a version. */
+export async function setModelAlias(name: string, alias: string, version: string): Promise<ModelVersionInfo> {
+  return toModelVersion(await requestAPI(`models/${seg(name)}/aliases/${seg(alias)}`, jsonInit('PUT', { version: Number(version) })));
+}
+
 /** `POST /models/{name}/predict` with an MLflow scoring payload; `version` is a number or an alias. */
 export async function predictModel(name: string, payload: unknown, version?: string): Promise<PredictResult> {
   const which = version === undefined || version === '' || version === 'latest' ? {} : /^\d+$/.test(version) ? { version } : { alias: version };

@@ -1,6 +1,6 @@
 """Models in the sidebar: a scikit-learn model stored with ``nbd.models.put`` is listed with its version,
 flavor, aliases and metrics; its versions fold out; "Try it" gets predictions from one row of fields and
-shows the 422 that names a missing column."""
+shows the 422 that names a missing column; an alias is set, a version and then the model deleted."""
 
 from __future__ import annotations
 
@@ -104,4 +104,24 @@ def test_models_are_listed_and_try_it_predicts(page, lab):
     screenshot(page, "models-try-it-error")
     dialog.locator(".jp-mod-reject").click()
     dialog.wait_for(state="detached")
+
+    # point an alias at v2, delete v1 (and its alias), then the whole model
+    v2.get_by_role("button", name="Alias…").click()
+    ask = page.locator(".jp-Dialog")
+    ask.get_by_text("Alias for churn v2").wait_for()
+    ask.locator("input").fill("staging")
+    ask.locator(".jp-mod-accept").click()
+    v2.get_by_text("staging").wait_for()
+    row.locator(".jp-nbdeploy-urlrow").get_by_text("staging").wait_for()  # the newest version's aliases
+    v1.get_by_role("button", name="Delete churn v1").click()
+    confirm = page.locator(".jp-Dialog")
+    confirm.get_by_text("Delete churn v1?").wait_for()
+    confirm.locator(".jp-mod-warn").click()
+    v1.wait_for(state="detached")
+    screenshot(page, "models-alias-and-version-deleted")
+    head.get_by_role("button", name="Delete churn").click()
+    confirm.get_by_text("Delete model churn?").wait_for()
+    confirm.locator(".jp-mod-warn").click()
+    row.wait_for(state="detached")
+    models.get_by_text("No models yet").wait_for()
     assert not [e for e in page.js_errors if "nbdeploy" in e.lower()]

@@ -10,12 +10,15 @@ jest.mock('@jupyterlab/coreutils', () => ({
 }));
 
 import {
+  deleteModel,
+  deleteModelVersion,
   examplePayload,
   exampleRecord,
   listModels,
   NbdeployAPIError,
   placeholderValue,
   predictModel,
+  setModelAlias,
   toModel,
   toModelVersion
 } from '../api';
@@ -205,5 +208,32 @@ describe('predictModel', () => {
     expect(error.status).toBe(422);
     expect(error.message).toBe("SignatureError: the input does not fit the model's columns: tenure: missing column (row 0)");
     expect(error.fields).toEqual({ tenure: 'missing column (row 0)' });
+  });
+});
+
+describe('model management', () => {
+  beforeEach(() => makeRequest.mockReset());
+
+  it('deletes a model or one version, and moves an alias with PUT {"version": N}', async () => {
+    makeRequest.mockImplementation(async (_url: string, init: RequestInit) =>
+      init.method === 'DELETE' ? new Response(null, { status: 204 }) : json(version(2, { aliases: ['production'] }))
+    );
+    await expect(deleteModel('churn')).resolves.toBeUndefined();
+    await expect(deleteModelVersion('churn', '1')).resolves.toBeUndefined();
+    const moved = await setModelAlias('churn', 'production', '2');
+    expect(moved).toMatchObject({ name: 'churn', version: '2', aliases: ['production'] });
+    expect(makeRequest.mock.calls.map(c => [c[0], c[1].method])).toEqual([
+      ['http://lab/nbdeploy/api/models/churn', 'DELETE'],
+      ['http://lab/nbdeploy/api/models/churn/versions/1', 'DELETE'],
+      ['http://lab/nbdeploy/api/models/churn/aliases/production', 'PUT']
+    ]);
+    expect(JSON.parse(makeRequest.mock.calls[2][1].body)).toEqual({ version: 2 });
+  });
+
+  it('gives a refused alias as a readable error', async () => {
+    makeRequest.mockResolvedValueOnce(json({ error: { type: 'NotFoundError', message: "model 'churn' has no version 9" } }, 404));
+    const error = (await setModelAlias('churn', 'staging', '9').catch(e => e)) as NbdeployAPIError;
+    expect(error.status).toBe(404);
+    expect(error.message).toBe("NotFoundError: model 'churn' has no version 9");
   });
 });

@@ -1,12 +1,16 @@
 /**
- * Models: every stored model with its newest version, flavor, aliases and metrics; its versions; and
- * "Try it", which sends one row (a form from the signature's columns, or JSON) to the predict route.
+ * Models: every stored model with its newest version, flavor, aliases and metrics; its versions (set an
+ * alias, delete one); delete a model; and "Try it", which sends one row (a form from the signature's
+ * columns, or JSON) to the predict route.
  */
 
-import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
+import { InputDialog } from '@jupyterlab/apputils';
+import { caretDownIcon, caretRightIcon, deleteIcon } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
 import {
+  deleteModel,
+  deleteModelVersion,
   errorMessage,
   examplePayload,
   exampleRecord,
@@ -16,10 +20,11 @@ import {
   ModelSignature,
   ModelVersionInfo,
   predictModel,
-  PredictResult
+  PredictResult,
+  setModelAlias
 } from '../api';
 import { Empty, ErrorMessage, IconButton, initialInputs, ParameterFields, TextButton, UrlRow } from '../components';
-import { FormBody, FormDialog } from '../dialogs';
+import { confirmDelete, FormBody, FormDialog, showActionError } from '../dialogs';
 import { formatMetrics, formatRelative, formatTimestamp } from '../format';
 import { collectValues, columnParameters, NotebookParameter, parsePythonLiteral } from '../params';
 import { usePoll } from '../poll';
@@ -59,8 +64,42 @@ function Tags(props: { tags: string[] }): JSX.Element {
   );
 }
 
-function Versions(props: { context: ISectionContext; name: string }): JSX.Element {
-  const { data, error } = usePoll(props.context, () => getModel(props.name), [props.name]);
+/** Ask for an alias name and point it at `version`; true when it was set. */
+async function promptAlias(name: string, version: string): Promise<boolean> {
+  const answer = await InputDialog.getText({ title: `Alias for ${name} v${version}`, placeholder: 'production', okLabel: 'Set alias' });
+  const alias = answer.value?.trim();
+  if (!answer.button.accept || !alias) {
+    return false;
+  }
+  try {
+    await setModelAlias(name, alias, version);
+    return true;
+  } catch (e) {
+    await showActionError(`set the alias ${alias} of ${name}`, e);
+    return false;
+  }
+}
+
+async function removeVersion(name: string, version: string): Promise<boolean> {
+  if (!(await confirmDelete(`${name} v${version}`, `Version ${version} of ${name} and the aliases that point at it are deleted.`))) {
+    return false;
+  }
+  try {
+    await deleteModelVersion(name, version);
+  } catch (e) {
+    await showActionError(`delete ${name} v${version}`, e);
+  }
+  return true;
+}
+
+function Versions(props: { context: ISectionContext; name: string; onChanged: () => void }): JSX.Element {
+  const { data, error, refresh } = usePoll(props.context, () => getModel(props.name), [props.name]);
+  const changed = (done: boolean) => {
+    if (done) {
+      refresh();
+      props.onChanged();
+    }
+  };
   if (error) {
     return <ErrorMessage message={error} />;
   }
@@ -86,6 +125,13 @@ function Versions(props: { context: ISectionContext; name: string }): JSX.Elemen
                 {formatMetrics(v.metrics)}
               </span>
             ) : null}
+            <span className="jp-nbdeploy-spacer" />
+            <TextButton label="Alias…" onClick={() => void promptAlias(props.name, v.version).then(changed)} />
+            <IconButton
+              icon={deleteIcon}
+              title={`Delete ${props.name} v${v.version}`}
+              onClick={() => void removeVersion(props.name, v.version).then(changed)}
+            />
           </li>
         ))}
       </ul>
@@ -93,10 +139,20 @@ function Versions(props: { context: ISectionContext; name: string }): JSX.Elemen
   );
 }
 
-function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo }): JSX.Element {
+function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo; onChanged: () => void }): JSX.Element {
   const { model } = props;
   const [open, setOpen] = useState(false);
   const url = absoluteUrl(model.path);
+  const remove = async () => {
+    if (await confirmDelete(`model ${model.name}`, `Every version of ${model.name} is deleted and ${url} stops answering.`)) {
+      try {
+        await deleteModel(model.name);
+      } catch (e) {
+        await showActionError(`delete ${model.name}`, e);
+      }
+      props.onChanged();
+    }
+  };
   return (
     <li className="jp-nbdeploy-item jp-nbdeploy-model" data-name={model.name}>
       <div className="jp-nbdeploy-row" onClick={() => setOpen(!open)}>
@@ -110,6 +166,7 @@ function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo }):
         </span>
         <span className="jp-nbdeploy-spacer" />
         <TextButton label="Try it" accent onClick={() => void showTryModel(model.name)} />
+        <IconButton icon={deleteIcon} title={`Delete ${model.name}`} onClick={() => void remove()} />
       </div>
       <div className="jp-nbdeploy-row jp-nbdeploy-urlrow">
         <span className="jp-nbdeploy-tag jp-nbdeploy-flavor" title={`Flavor ${model.flavor}; predictions call ${model.method}()`}>
@@ -123,13 +180,13 @@ function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo }):
         ) : null}
       </div>
       <UrlRow url={url} />
-      {open ? <Versions context={props.context} name={model.name} /> : null}
+      {open ? <Versions context={props.context} name={model.name} onChanged={props.onChanged} /> : null}
     </li>
   );
 }
 
 function ModelsBody(props: { context: ISectionContext }): JSX.Element {
-  const { data, error, loading } = usePoll(props.context, listModels);
+  const { data, error, loading, refresh } = usePoll(props.context, listModels);
   return (
     <div className="jp-nbdeploy-section-body">
       <ErrorMessage message={error} />
@@ -141,7 +198,7 @@ function ModelsBody(props: { context: ISectionContext }): JSX.Element {
       ) : null}
       <ul className="jp-nbdeploy-list">
         {(data ?? []).map(m => (
-          <ModelRow key={m.name} context={props.context} model={m} />
+          <ModelRow key={m.name} context={props.context} model={m} onChanged={refresh} />
         ))}
       </ul>
     </div>
