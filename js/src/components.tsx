@@ -110,7 +110,11 @@ const STATUS_LABELS: Record<string, string> = {
   timed_out: 'timed out'
 };
 
-/** A run status as a coloured dot and word. */
+/** The absolute URL of a route (the API gives a path). */
+export function absoluteUrl(url: string): string {
+  return /^https?:/.test(url) ? url : `${window.location.origin}${url.startsWith('/') ? '' : '/'}${url}`;
+}
+
 /** An endpoint's URL (POSTed to, so not followed on click) with a copy button. */
 export function UrlRow(props: { url: string }): JSX.Element {
   const { url } = props;
@@ -124,6 +128,7 @@ export function UrlRow(props: { url: string }): JSX.Element {
   );
 }
 
+/** A run status as a coloured dot and word. */
 export function StatusBadge(props: { status: RunStatus }): JSX.Element {
   return (
     <span className={`jp-nbdeploy-status jp-nbdeploy-status-${props.status}`}>

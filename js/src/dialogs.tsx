@@ -113,6 +113,25 @@ export async function confirmDelete(what: string, consequence: string): Promise<
   return result.button.accept;
 }
 
+/** Ask whether to delete `what`; when the user agrees, run `remove` (an error shows as a dialog naming
+ * `label`, e.g. `delete churn`). Resolves true when the user agreed, so the caller refreshes its list. */
+export async function confirmAndDelete(
+  what: string,
+  consequence: string,
+  remove: () => Promise<void>,
+  label = `delete ${what}`
+): Promise<boolean> {
+  if (!(await confirmDelete(what, consequence))) {
+    return false;
+  }
+  try {
+    await remove();
+  } catch (e) {
+    await showActionError(label, e);
+  }
+  return true;
+}
+
 /** Show an error from an action the user started (a delete, a pause) as a dialog with a readable message. */
 export async function showActionError(action: string, error: unknown): Promise<void> {
   await showDialog({

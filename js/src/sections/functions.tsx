@@ -4,16 +4,11 @@ import { caretDownIcon, caretRightIcon, deleteIcon } from '@jupyterlab/ui-compon
 import React, { useState } from 'react';
 
 import { deleteFunction, FunctionInfo, getFunction, listFunctions } from '../api';
-import { Empty, ErrorMessage, IconButton, TextButton, UrlRow } from '../components';
-import { confirmDelete, showActionError, showTryIt } from '../dialogs';
+import { absoluteUrl, Empty, ErrorMessage, IconButton, TextButton, UrlRow } from '../components';
+import { confirmAndDelete, showTryIt } from '../dialogs';
 import { formatRelative, formatTimestamp } from '../format';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from './types';
-
-/** The absolute URL of a function (the API gives a path). */
-function absoluteUrl(url: string): string {
-  return /^https?:/.test(url) ? url : `${window.location.origin}${url.startsWith('/') ? '' : '/'}${url}`;
-}
 
 function Versions(props: { context: ISectionContext; name: string }): JSX.Element {
   const { data, error } = usePoll(props.context, () => getFunction(props.name), [props.name]);
@@ -55,12 +50,8 @@ function FunctionRow(props: { context: ISectionContext; fn: FunctionInfo; onChan
   const [open, setOpen] = useState(false);
   const url = absoluteUrl(fn.url);
   const remove = async () => {
-    if (await confirmDelete(`function ${fn.name}`, `Every version of ${fn.name} is deleted and ${url} stops answering.`)) {
-      try {
-        await deleteFunction(fn.name);
-      } catch (e) {
-        await showActionError(`delete ${fn.name}`, e);
-      }
+    const consequence = `Every version of ${fn.name} is deleted and ${url} stops answering.`;
+    if (await confirmAndDelete(`function ${fn.name}`, consequence, () => deleteFunction(fn.name), `delete ${fn.name}`)) {
       props.onChanged();
     }
   };

@@ -6,7 +6,7 @@ import React from 'react';
 import { deleteJob, deleteSchedule, Job, listJobs, listSchedules, Schedule, setSchedulePaused } from '../api';
 import { Empty, ErrorMessage, IconButton, TextButton } from '../components';
 import { cronToWords } from '../cron';
-import { confirmDelete, showActionError, showRunNow } from '../dialogs';
+import { confirmAndDelete, showActionError, showRunNow } from '../dialogs';
 import { formatParameters, formatRelative, formatTimestamp } from '../format';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from './types';
@@ -33,12 +33,8 @@ function ScheduleRow(props: { schedule: Schedule; onChanged: () => void }): JSX.
     props.onChanged();
   };
   const remove = async () => {
-    if (await confirmDelete('this schedule', `${s.job} will no longer run ${words}. Past runs are kept.`)) {
-      try {
-        await deleteSchedule(s.id);
-      } catch (e) {
-        await showActionError('delete the schedule', e);
-      }
+    const consequence = `${s.job} will no longer run ${words}. Past runs are kept.`;
+    if (await confirmAndDelete('this schedule', consequence, () => deleteSchedule(s.id), 'delete the schedule')) {
       props.onChanged();
     }
   };
@@ -79,12 +75,8 @@ function JobRow(props: { context: ISectionContext; job: Job; onChanged: () => vo
   };
   const remove = async () => {
     const schedules = job.schedules.length ? ` and its ${job.schedules.length} schedule(s)` : '';
-    if (await confirmDelete(`job ${job.name}`, `Every version of ${job.name}${schedules} is deleted.`)) {
-      try {
-        await deleteJob(job.name);
-      } catch (e) {
-        await showActionError(`delete ${job.name}`, e);
-      }
+    const consequence = `Every version of ${job.name}${schedules} is deleted.`;
+    if (await confirmAndDelete(`job ${job.name}`, consequence, () => deleteJob(job.name), `delete ${job.name}`)) {
       props.onChanged();
     }
   };

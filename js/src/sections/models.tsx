@@ -23,17 +23,12 @@ import {
   PredictResult,
   setModelAlias
 } from '../api';
-import { Empty, ErrorMessage, IconButton, initialInputs, ParameterFields, TextButton, UrlRow } from '../components';
-import { confirmDelete, FormBody, FormDialog, showActionError } from '../dialogs';
+import { absoluteUrl, Empty, ErrorMessage, IconButton, initialInputs, ParameterFields, TextButton, UrlRow } from '../components';
+import { confirmAndDelete, FormBody, FormDialog, showActionError } from '../dialogs';
 import { formatMetrics, formatRelative, formatTimestamp } from '../format';
 import { collectValues, columnParameters, NotebookParameter, parsePythonLiteral } from '../params';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from './types';
-
-/** The absolute URL of a route (the API gives a path). */
-function absoluteUrl(url: string): string {
-  return /^https?:/.test(url) ? url : `${window.location.origin}${url.startsWith('/') ? '' : '/'}${url}`;
-}
 
 /** The input a model takes, in words: `age float64, tenure int64` or `array N×4 float64`. */
 function describeSignature(signature: ModelSignature): string {
@@ -80,16 +75,9 @@ async function promptAlias(name: string, version: string): Promise<boolean> {
   }
 }
 
-async function removeVersion(name: string, version: string): Promise<boolean> {
-  if (!(await confirmDelete(`${name} v${version}`, `Version ${version} of ${name} and the aliases that point at it are deleted.`))) {
-    return false;
-  }
-  try {
-    await deleteModelVersion(name, version);
-  } catch (e) {
-    await showActionError(`delete ${name} v${version}`, e);
-  }
-  return true;
+function removeVersion(name: string, version: string): Promise<boolean> {
+  const consequence = `Version ${version} of ${name} and the aliases that point at it are deleted.`;
+  return confirmAndDelete(`${name} v${version}`, consequence, () => deleteModelVersion(name, version));
 }
 
 function Versions(props: { context: ISectionContext; name: string; onChanged: () => void }): JSX.Element {
@@ -144,12 +132,8 @@ function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo; on
   const [open, setOpen] = useState(false);
   const url = absoluteUrl(model.path);
   const remove = async () => {
-    if (await confirmDelete(`model ${model.name}`, `Every version of ${model.name} is deleted and ${url} stops answering.`)) {
-      try {
-        await deleteModel(model.name);
-      } catch (e) {
-        await showActionError(`delete ${model.name}`, e);
-      }
+    const consequence = `Every version of ${model.name} is deleted and ${url} stops answering.`;
+    if (await confirmAndDelete(`model ${model.name}`, consequence, () => deleteModel(model.name), `delete ${model.name}`)) {
       props.onChanged();
     }
   };
