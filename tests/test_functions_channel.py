@@ -117,7 +117,7 @@ def test_on_a_tls_cluster_the_channel_uses_the_clusters_tls(nbd_home: Path, monk
     }
     with (
         dask.config.set(tls),
-        LocalCluster(n_workers=1, threads_per_worker=1, security=security, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=1, threads_per_worker=1, security=security, dashboard_address=":0") as cluster,
     ):
         assert cluster.scheduler_address.startswith("tls://")
         monkeypatch.setenv("NBDEPLOY_CLUSTER", cluster.scheduler_address)

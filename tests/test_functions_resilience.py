@@ -21,7 +21,7 @@ def pid_of(worker_address: str, client) -> int:
 def test_calls_keep_answering_when_a_serving_worker_is_killed(nbd_home: Path, monkeypatch) -> None:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         monkeypatch.setenv("NBDEPLOY_CLUSTER", cluster.scheduler_address)
         import nbdeploy.config
 

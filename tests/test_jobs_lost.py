@@ -38,7 +38,7 @@ def one_worker_client() -> Iterator[object]:
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None, memory_limit="2GiB"
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0", memory_limit="2GiB"
     )
     client = Client(cluster)
     try:
