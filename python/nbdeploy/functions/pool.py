@@ -63,6 +63,13 @@ def _expire(future: asyncio.Future, timeout: float) -> None:
         future.set_exception(ClusterTimeoutError(f"no answer within the function's timeout of {timeout:g} s"))
 
 
+def _fail(batch: list[_Pending], message: str) -> None:
+    """Fail every call of ``batch`` still waiting with a :class:`ClusterError` (one per caller)."""
+    for p in batch:
+        if not p.future.done():
+            p.future.set_exception(ClusterError(message))
+
+
 class ActorPool:
     """Replicas of ``actor_cls(*actor_args)`` on every worker of an asynchronous Dask ``client``."""
 
@@ -214,15 +221,11 @@ class ActorPool:
             try:
                 answers = await self._call_watched(replica, [p.call for p in batch])
             except ReplicaError as exc:  # the replica is fine; this batch's answers could not be sent back
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(ClusterError(str(exc)))
+                _fail(batch, str(exc))
                 return
             except Exception as exc:  # the worker (or the connection to it) died: not the user's code
                 if self.closed:
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(ClusterError("the serving pool was closed"))
+                    _fail(batch, "the serving pool was closed")
                     return
                 log.warning("replica on %s failed (%s); retrying its %d call(s)", replica.worker, exc, len(batch))
                 self._drop(replica)
