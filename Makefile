@@ -3,19 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nbdeploy-installed
+UV := $(VENV)/bin/uv
+# Every install is pinned by the lock (pip-compile format, used as constraints, build tools included).
+LOCK := requirements-lock.txt
+LOCK_EXTRAS := --extra test --extra models --extra bench --extra s3 --extra postgres --extra dev
+UV_VERSION := $(shell sed -n 's/^uv==//p' $(LOCK))
 PYTEST_ARGS ?=
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test lint lab demo bench clean
+.PHONY: install test test-latest lint lab demo bench clean lock
 
+# uv (from the lock) installs everything else, several times faster than pip.
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "uv==$(UV_VERSION)"
 
-# Editable install with the test extras; the hatch build hook builds the lab extension from js/.
-$(STAMP): $(PY) pyproject.toml $(wildcard js/package.json js/package-lock.json)
-	$(PY) -m pip install -q -e ".[test]"
+# Editable install with the test extras, pinned by the lock; the hatch build hook builds the lab extension.
+$(STAMP): $(PY) pyproject.toml $(LOCK) $(wildcard js/package.json js/package-lock.json)
+	$(UV) pip install -q --python $(PY) -c $(LOCK) --build-constraint $(LOCK) -e ".[test,models]"
 	touch $(STAMP)
+
+# Refresh the lock from pyproject.toml's ranges (then commit requirements-lock.txt).
+lock: $(PY)
+	$(UV) pip compile -q pyproject.toml $(LOCK_EXTRAS) --python-version 3.11 --no-header --upgrade -o $(LOCK)
 
 # Rebuild the lab extension when its sources change (the hatch hook builds it only when it is missing).
 LABEXT := python/nbdeploy/labextension/package.json
@@ -35,6 +45,13 @@ test: install lint
 	bash scripts/system-deps.sh
 	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider -rs $(PYTEST_ARGS)
 
+# The same suite against the newest releases the ranges allow, in a venv of its own, to catch the next drift.
+test-latest: install
+	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
+	$(UV) pip install -q --python .venv-latest/bin/python --upgrade -e ".[test,models]"
+	bash scripts/system-deps.sh
+	bash scripts/with-postgres.sh .venv-latest/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -rs $(PYTEST_ARGS)
+
 lab: install
 	$(PY) scripts/lab.py
 
@@ -42,8 +59,8 @@ demo: install
 	$(PY) scripts/demo.py
 
 bench: install
-	$(PY) -m pip install -q -e ".[test,bench]"
+	$(UV) pip install -q --python $(PY) -c $(LOCK) --build-constraint $(LOCK) -e ".[test,models,bench]"
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) js/node_modules js/lib python/nbdeploy/labextension .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest js/node_modules js/lib python/nbdeploy/labextension .pytest_cache .ruff_cache
