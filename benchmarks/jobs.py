@@ -134,16 +134,15 @@ def bench_throughput(notebook: Path, out_nb: str, n: int, workers: str) -> list[
 
 def bench_fire_delay(store: Any, schedules: int, ticks: int) -> list[tuple[str, str]]:
     """Every-minute schedules on a clock 60× real time; delay from a tick being due to its run committed."""
+    import nbdeploy as nbd
     from nbdeploy.jobs.clock import FastClock
-    from nbdeploy.jobs.scheduler import Scheduler
-    from nbdeploy.jobs.schedules import ScheduleManager
-    from nbdeploy.runs.manager import RunManager
+    from nbdeploy.jobs.firing import Scheduler
 
     speed = 60.0
     origin = datetime.now(UTC).replace(second=30, microsecond=0)
     real_origin = time.time() + 1.0
     clock = FastClock(origin, real_origin, speed)
-    manager = ScheduleManager(store)
+    manager = nbd.default().schedules
     ids = {manager.add("quick", "* * * * *", catchup="all", now=origin).id for _ in range(schedules)}
     committed: dict[int, float] = {}
 
@@ -158,7 +157,7 @@ def bench_fire_delay(store: Any, schedules: int, ticks: int) -> list[tuple[str, 
     scheduler.stop()
     delays = [
         committed[run.id] - (real_origin + (run.fire_time - origin).total_seconds() / speed)
-        for run in RunManager(store).list(limit=1000)
+        for run in nbd.default().runs.list(limit=1000)
         if run.schedule_id in ids and run.id in committed
     ]
     return [
@@ -190,13 +189,12 @@ def main() -> None:
 
         import nbdeploy as nbd
         from nbdeploy.jobs.dispatcher import Dispatcher
-        from nbdeploy.store import default_store
 
         notebook = Path(tmp) / "quick.ipynb"
         notebook.write_text(json.dumps(QUICK))
         out_nb = str(Path(tmp) / "out.ipynb")
         nbd.jobs.put(notebook, "quick")
-        store = default_store()
+        store = nbd.default().store
         papermill.execute_notebook(str(notebook), out_nb, progress_bar=False)  # import once, untimed
         rows: list[tuple[str, str]] = []
         if "cli" in parts:

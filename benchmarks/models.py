@@ -257,7 +257,7 @@ def main() -> None:
         if "nbdeploy" in sys.modules:  # close this process's clients before their cluster goes
             import nbdeploy as nbd
 
-            nbd.models.default_manager().close()
+            nbd.default().close()
             nbd.runtime.shutdown()
         cluster.close()
         shutil.rmtree(home, ignore_errors=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import nbdeploy as nbd
 from nbdeploy.config import Settings
 from nbdeploy.exceptions import ConfigError
 
@@ -94,9 +95,9 @@ def test_a_model_manager_and_a_dispatcher_take_their_defaults_from_the_settings(
     monkeypatch.setenv("NBDEPLOY_CONNECT_TIMEOUT", "3")
     nbdeploy.config.reset_settings()
     try:
-        assert ModelManager().max_batch_size == 8
-        assert ModelManager(max_batch_size=4).max_batch_size == 4
+        assert nbd.default().models.max_batch_size == 8
+        assert ModelManager(nbd.default(), max_batch_size=4).max_batch_size == 4
         assert connect_timeout() == 3.0
-        assert Dispatcher(nbdeploy.store.default_store()).lease_ttl == 12.0
+        assert Dispatcher(nbd.default().store).lease_ttl == 12.0
     finally:
         nbdeploy.config.reset_settings()

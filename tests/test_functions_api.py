@@ -16,7 +16,7 @@ from nbdeploy.functions.capture import capture_cell
 
 @pytest.fixture
 def manager(nbd_env: Path) -> FunctionManager:
-    m = FunctionManager()
+    m = nbd.default().functions
     yield m
     m.close()
 
@@ -77,7 +77,30 @@ def test_user_exception_comes_back_with_its_traceback(manager: FunctionManager) 
         manager.invoke("divide", a=1, b=0)
     assert err.value.type == "ZeroDivisionError"
     assert "return a / b" in err.value.traceback
+    assert 'File "<nbdeploy divide v1>"' in err.value.traceback
+    assert "nbdeploy/functions/worker.py" not in err.value.traceback  # the user's frames only
     assert manager.invoke("divide", a=1, b=4) == 0.25  # still serving
+
+
+def test_a_cells_traceback_shows_the_failing_line_of_the_cell(manager: FunctionManager) -> None:
+    ns: dict = {"__name__": "__main__"}
+    cell = (
+        "LIMIT = 3\n\n"
+        "def check(n: int) -> int:\n"
+        "    return _over(n)\n\n"
+        "def _over(n):\n"
+        "    if n > LIMIT:\n"
+        "        raise ValueError(f'{n} is over the limit')\n"
+        "    return n\n"
+    )
+    run_cell(cell, ns)
+    manager.deploy_cell(cell, ns, "check", handler="check")
+    manager.deploy_cell(cell, ns, "check", handler="check")
+    with pytest.raises(UserCodeError) as err:
+        manager.invoke("check", n=5)
+    tb = err.value.traceback
+    assert 'File "<nbdeploy check v2>", line 4, in check' in tb and "return _over(n)" in tb
+    assert "line 8, in _over" in tb and "raise ValueError(f'{n} is over the limit')" in tb
 
 
 def test_a_cell_that_cannot_be_pickled_stores_nothing(manager: FunctionManager) -> None:
@@ -164,4 +187,4 @@ def test_plain_task_path_and_module_api(nbd_env: Path) -> None:
     assert nbd.functions.delete("square") == 1
     with pytest.raises(NotFoundError):
         nbd.invoke("square", x=1)
-    nbd.functions.default_manager().close()
+    nbd.default().close()

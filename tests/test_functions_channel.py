@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+import nbdeploy as nbd
 from nbdeploy.exceptions import ClusterError
 from nbdeploy.functions import FunctionManager
-from nbdeploy.functions.pool import ActorPool
 from nbdeploy.functions.worker import FunctionActor
 from nbdeploy.runtime.channel import Channel, ChannelClosedError
+from nbdeploy.runtime.messages import FunctionCall
+from nbdeploy.runtime.pool import ActorPool
 
 
 def square(x: int) -> int:
@@ -28,7 +30,7 @@ def a_lock() -> object:
 
 @pytest.fixture
 def manager(nbd_env: Path) -> FunctionManager:
-    manager = FunctionManager()
+    manager = nbd.default().functions
     yield manager
     manager.close()
 
@@ -91,13 +93,15 @@ def test_a_pool_without_channels_serves_through_dask_actor_rpc(manager: Function
         client = await runtime.async_client()
         pool = await ActorPool.connect(client.scheduler.address, FunctionActor, (manager.store.url,), channel=False)
         try:
-            answers = await asyncio.gather(*[pool.call(target.sha256, {"x": i}, True, None) for i in range(20)])
+            answers = await asyncio.gather(
+                *[pool.call(FunctionCall(target.sha256, "f", {"x": i}, True)) for i in range(20)]
+            )
             return answers, [r.channel for r in pool.replicas]
         finally:
             await pool.close()
 
     answers, channels = manager._run(run())
-    assert [json.loads(a[1]) for a in answers] == [i * i for i in range(20)]
+    assert [json.loads(a.value) for a in answers] == [i * i for i in range(20)]
     assert channels == [None, None]
 
 
@@ -122,7 +126,7 @@ def test_on_a_tls_cluster_the_channel_uses_the_clusters_tls(nbd_home: Path, monk
         assert cluster.scheduler_address.startswith("tls://")
         monkeypatch.setenv("NBDEPLOY_CLUSTER", cluster.scheduler_address)
         nbdeploy.config.reset_settings()
-        manager = FunctionManager()
+        manager = nbd.default().functions
         try:
             manager.deploy(square)
             assert [manager.invoke("square", x=i) for i in range(3)] == [0, 1, 4]
@@ -154,7 +158,7 @@ def test_closing_a_pool_releases_its_replicas_and_their_threads(nbd_env: Path, d
 
     from tests.helpers import eventually
 
-    manager = FunctionManager()
+    manager = nbd.default().functions
     manager.deploy(square)
     assert manager.invoke("square", x=3) == 9
     with Client(dask_cluster.scheduler_address) as client:

@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from nbdeploy.functions import FunctionManager
+import nbdeploy as nbd
 
 API = "/nbdeploy/api"
 
 
 @pytest.fixture
 def manager(nbd_env):
-    m = FunctionManager()
+    m = nbd.default().functions
     yield m
     m.close()
 

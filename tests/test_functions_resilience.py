@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import nbdeploy as nbd
 from nbdeploy.exceptions import ClusterError
-from nbdeploy.functions import FunctionManager
 
 
 def pid_of(worker_address: str, client) -> int:
@@ -26,7 +26,7 @@ def test_calls_keep_answering_when_a_serving_worker_is_killed(nbd_home: Path, mo
         import nbdeploy.config
 
         nbdeploy.config.reset_settings()
-        manager = FunctionManager()
+        manager = nbd.default().functions
         try:
 
             def add(a: int, b: int) -> int:
@@ -58,7 +58,7 @@ def test_deploy_warns_about_packages_workers_lack(nbd_env: Path, tmp_path: Path,
     namespace: dict = {"__name__": "__main__"}
     cell = "import onlyhere\ndef ask() -> int:\n    return onlyhere.answer()\n"
     exec(cell, namespace)
-    manager = FunctionManager()
+    manager = nbd.default().functions
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -107,7 +107,7 @@ def test_calls_past_their_timeout_are_stopped_and_never_starve_the_replica(nbd_e
     from nbdeploy.exceptions import ClusterTimeoutError
     from tests.helpers import eventually
 
-    manager = FunctionManager()
+    manager = nbd.default().functions
     try:
         manager.deploy(spin, timeout=0.5)
         manager.deploy(nap, timeout=0.5)

@@ -19,13 +19,12 @@ import pytest
 import nbdeploy as nbd
 from nbdeploy.jobs.dispatcher import LOST_MESSAGE, Dispatcher, leader_alive, stop_local_dispatchers
 from nbdeploy.jobs.manager import JobManager
-from nbdeploy.store import default_store
 from tests.helpers import NOTEBOOKS, eventually, pid_alive, stop_process
 
 
 @pytest.fixture
 def jobs(nbd_env: Path) -> Iterator[JobManager]:
-    manager = JobManager(default_store())
+    manager = nbd.default().jobs
     manager.put(NOTEBOOKS / "wait.ipynb", "wait")
     yield manager
     stop_local_dispatchers()

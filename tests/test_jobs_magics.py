@@ -11,7 +11,7 @@ import pytest
 
 import nbdeploy as nbd
 from nbdeploy.jobs.dispatcher import stop_local_dispatchers
-from nbdeploy.magics.jobs import JobMagics
+from nbdeploy.jobs.magics import JobMagics
 from tests.helpers import NOTEBOOKS
 
 SCHEDULE_CELL = '%schedule "*/15 * * * *" --name magic-report -p x=2 --timezone Europe/Berlin'

@@ -17,7 +17,7 @@ pytest.importorskip("pyarrow")
 
 @pytest.fixture
 def manager(nbd_env: Path) -> ModelManager:
-    m = ModelManager()
+    m = nbd.default().models
     yield m
     m.close()
 
@@ -72,7 +72,7 @@ def test_pandas_and_csv_inputs_keep_the_index_and_methods_with_several_outputs(m
     proba = manager.predict_batch("rf-proba", str(csv)).compute()
     assert list(proba.columns) == ["prediction_0", "prediction_1"]
     np.testing.assert_allclose(proba.to_numpy(), fitted.predict_proba(frame))
-    nbd.models.default_manager().close()
+    nbd.default().close()
 
 
 def test_missing_columns_are_refused_before_anything_runs(manager, fitted) -> None:

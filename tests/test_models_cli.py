@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import nbdeploy as nbd
 from nbdeploy.models import ModelManager
 from tests.test_functions_cli import cli
 
 
 @pytest.fixture
 def manager(nbd_env):
-    m = ModelManager()
+    m = nbd.default().models
     yield m
     m.close()
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nbdeploy.models.drift import drift_report, profile_sample, psi
+from nbdeploy.models.psi import drift_report, profile_sample, psi
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def shell(nbd_env):
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "nbdeploy")
     yield ip
-    from nbdeploy.models import default_manager
+    import nbdeploy as nbd
 
-    default_manager().close()
+    nbd.default().close()
 
 
 def test_model_put_magic_stores_the_variable_and_models_lists_it(shell, capsys) -> None:
@@ -61,7 +61,7 @@ def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift() -> None:
 
 def test_importing_the_models_api_imports_nothing_heavy() -> None:
     code = (
-        "import sys, nbdeploy as nbd; nbd.models; import nbdeploy.magics.models; "
+        "import sys, nbdeploy as nbd; nbd.models; import nbdeploy.models.magics; "
         "heavy = ('sklearn', 'pandas', 'dask.dataframe', 'matplotlib', 'distributed', 'torch', 'xgboost'); "
         "print([m for m in heavy if m in sys.modules])"
     )

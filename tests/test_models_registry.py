@@ -17,7 +17,7 @@ from nbdeploy.models.flavors import dumps_model, flavor_for, loads_model
 
 @pytest.fixture
 def manager(nbd_env: Path) -> ModelManager:
-    m = ModelManager()
+    m = nbd.default().models
     yield m
     m.close()
 
@@ -236,4 +236,4 @@ def test_module_level_api(nbd_env, data) -> None:
     assert nbd.models.get("lin", alias="staging").coef_.tolist() == model.coef_.tolist()
     assert [v.version for v in nbd.models.versions("lin")] == [1]
     assert nbd.models.available_flavors()["generic"] is True
-    nbd.models.default_manager().close()
+    nbd.default().close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
 import nbdeploy as nbd
+from nbdeploy.app import EXPORTS, MANAGERS, SERVICES, Nbdeploy, load
 
 PROMISED = {
     "": ["deploy", "invoke", "log_metric", "log_artifact"],
@@ -34,3 +38,51 @@ def test_the_promised_api_exists() -> None:
 def test_errors_share_one_base() -> None:
     errors = [getattr(nbd, n) for n in nbd.__all__ if n.endswith("Error")]
     assert errors and all(issubclass(e, nbd.NbdeployError) for e in errors)
+
+
+def _without_self(function: object) -> inspect.Signature:
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+def test_every_wrapper_is_its_managers_method_with_the_same_signature() -> None:
+    for name, target in EXPORTS.items():
+        if ":" in target:
+            continue  # a plain function (log_metric): the module's own
+        manager, _, method = target.partition(".")
+        assert inspect.signature(getattr(nbd, name)) == _without_self(getattr(load(MANAGERS[manager]), method)), name
+    for package in ("functions", "jobs", "models", "store"):
+        module = importlib.import_module(f"nbdeploy.{package}")
+        cls = load(MANAGERS[package])
+        for method in [m for m in vars(cls) if not m.startswith("_") and inspect.isfunction(vars(cls)[m])]:
+            assert method not in vars(module), f"nbdeploy.{package}.{method} is a hand copy of {cls.__name__}.{method}"
+            bound = getattr(getattr(nbd, package), method)
+            assert inspect.signature(bound) == _without_self(getattr(cls, method)), f"nbd.{package}.{method}"
+    for manager in ("schedules", "runs"):
+        assert type(getattr(nbd, manager)) is load(MANAGERS[manager])
+
+
+def test_services_are_declared_once_and_every_declared_entry_imports() -> None:
+    names = [s.name for s in SERVICES]
+    assert len(names) == len(set(names))
+    for module in Nbdeploy.handler_modules():
+        assert importlib.import_module(module).default_handlers
+    for target in [*Nbdeploy.magic_classes(), *Nbdeploy.cli_commands().values(), *MANAGERS.values()]:
+        assert load(target) is not None, target
+    for service in SERVICES:
+        for entry in service.background:
+            assert inspect.iscoroutinefunction(load(entry)), entry
+
+
+def test_a_manager_class_is_swappable_from_config() -> None:
+    from traitlets.config import Config
+
+    from nbdeploy.jobs.runs import RunManager
+
+    class AuditedRuns(RunManager):
+        pass
+
+    config = Config()
+    config.Nbdeploy.runs_class = AuditedRuns
+    app = Nbdeploy(config=config)
+    assert type(app.runs) is AuditedRuns and app.runs.app is app

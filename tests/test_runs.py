@@ -11,8 +11,7 @@ import pytest
 
 import nbdeploy as nbd
 from nbdeploy.exceptions import InvalidInputError
-from nbdeploy.runs import tracking
-from nbdeploy.store import default_store
+from nbdeploy.jobs import tracking
 from tests.helpers import NOTEBOOKS
 
 
@@ -35,7 +34,7 @@ def test_logging_inside_a_run_appends_records_and_stores_artifacts(
     monkeypatch.setenv(tracking.ENV_RUN_ID, "7")
     monkeypatch.setenv(tracking.ENV_ATTEMPT, "2")
     monkeypatch.setenv(tracking.ENV_EVENTS, str(events))
-    monkeypatch.setenv(tracking.ENV_STORE, default_store().url)
+    monkeypatch.setenv(tracking.ENV_STORE, nbd.default().store.url)
     assert nbd.runs.current_run() == {"id": 7, "attempt": 2}
     nbd.log_metric("rmse", 0.31)
     nbd.log_metric("loss", 2, step=3)
@@ -43,7 +42,7 @@ def test_logging_inside_a_run_appends_records_and_stores_artifacts(
     report.write_text("a,b\n1,2\n")
     stored = nbd.log_artifact(report)
     assert stored["name"] == "report.csv" and stored["size"] == 8
-    assert default_store().artifacts.read_blob(stored["sha256"]) == b"a,b\n1,2\n"
+    assert nbd.default().store.artifacts.read_blob(stored["sha256"]) == b"a,b\n1,2\n"
     records = [json.loads(line) for line in events.read_text().splitlines()]
     assert [(r["kind"], r.get("key") or r.get("name")) for r in records] == [
         ("metric", "rmse"),
@@ -64,9 +63,8 @@ def test_logging_inside_a_run_appends_records_and_stores_artifacts(
 
 def test_run_json_describes_state_progress_and_error(nbd_home: Path) -> None:
     nbd.jobs.put(NOTEBOOKS / "quick.ipynb", "quick")
-    from nbdeploy.jobs.manager import JobManager
 
-    run = JobManager().run("quick", {"x": "3"}, timeout=30, retries=2, dispatch=False)
+    run = nbd.default().jobs.run("quick", {"x": "3"}, timeout=30, retries=2, dispatch=False)
     data = run.to_json()
     assert (data["status"], data["attempt"], data["retries"], data["timeout"]) == ("queued", 1, 2, 30.0)
     assert data["parameters"] == {"x": 3} and data["error"] is None and data["has_output"] is False

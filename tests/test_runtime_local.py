@@ -275,12 +275,10 @@ def test_a_listener_that_is_no_scheduler_is_replaced_without_hanging(
 # --- servers, class mode, stop ----------------------------------------------------------------------
 
 
-def test_a_server_context_owns_the_cluster_and_withdraws_it_on_stop(local_env: Path) -> None:
-    from nbdeploy.server_extension.context import ServerContext
-
+def test_a_server_app_owns_the_cluster_and_withdraws_it_on_stop(local_env: Path) -> None:
     async def serve() -> tuple[advert.Advertisement | None, Any, dict[str, Any]]:
-        ctx = ServerContext(nbdeploy.config.Settings.resolve(), own_cluster=True, background=False)
-        await ctx.start()
+        ctx = nbdeploy.Nbdeploy(nbdeploy.config.Settings.resolve())
+        await ctx.start(own_cluster=True, background=False)
         try:
             ad = advert.read_advert(local_env)
             product = await runtime.run_async(operator.mul, 6, 7)

@@ -307,13 +307,12 @@ async def _call_cluster_api(own_cluster: bool) -> list[tuple[int, dict[str, Any]
     from tornado import httpserver, netutil, web
 
     from nbdeploy.server_extension.base import bind_handlers, collect_handlers
-    from nbdeploy.server_extension.context import ServerContext
     from nbdeploy.server_extension.standalone import TokenAuthHandler
 
-    ctx = ServerContext(nbdeploy.config.Settings.resolve(), own_cluster=own_cluster, background=False)
-    await ctx.start()
+    ctx = nbdeploy.Nbdeploy(nbdeploy.config.Settings.resolve())
+    await ctx.start(own_cluster=own_cluster, background=False)
     app = web.Application(
-        bind_handlers(collect_handlers(["nbdeploy.runtime.handlers"]), TokenAuthHandler),
+        bind_handlers(collect_handlers(["nbdeploy.server_extension.cluster_handlers"]), TokenAuthHandler),
         nbdeploy=ctx,
         nbdeploy_token="s3cret",
         nbdeploy_debug=True,

@@ -20,13 +20,9 @@ from nbdeploy.exceptions import InvalidInputError, NotFoundError
 from nbdeploy.jobs.clock import FastClock, ManualClock
 from nbdeploy.jobs.cron import CronSpec
 from nbdeploy.jobs.dispatcher import Dispatcher, stop_local_dispatchers
-from nbdeploy.jobs.manager import JobManager
-from nbdeploy.jobs.models import RunRow, ScheduleRow
-from nbdeploy.jobs.scheduler import Scheduler
-from nbdeploy.jobs.schedules import ScheduleManager
+from nbdeploy.jobs.firing import Scheduler
 from nbdeploy.jobs.service import JobService
-from nbdeploy.runs.manager import RunManager
-from nbdeploy.store import default_store
+from nbdeploy.jobs.tables import RunRow, ScheduleRow
 from tests.helpers import NOTEBOOKS, eventually
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -101,18 +97,18 @@ def test_malformed_cron_time_zone_and_options_are_rejected(nbd_home: Path) -> No
 # --- the scheduler against a real SQLite catalog, driven by a manual clock ------------------------------------
 @pytest.fixture
 def store(nbd_home: Path) -> Iterator[Any]:
-    s = default_store()
-    JobManager(s).put(NOTEBOOKS / "quick.ipynb", "quick")
-    yield s
+    app = nbd.default()
+    app.jobs.put(NOTEBOOKS / "quick.ipynb", "quick")
+    yield app.store
     stop_local_dispatchers()
 
 
 def fire_times(store: Any, schedule_id: int) -> list[datetime]:
-    return sorted(r.fire_time for r in RunManager(store).list(schedule_id=schedule_id, limit=1000))
+    return sorted(r.fire_time for r in nbd.default().runs.list(schedule_id=schedule_id, limit=1000))
 
 
 def test_catchup_after_downtime_none_skips_latest_runs_one_all_runs_each(store: Any) -> None:
-    manager = ScheduleManager(store)
+    manager = nbd.default().schedules
     ids = {c: manager.add("quick", "*/5 * * * *", catchup=c, now=T0).id for c in ("none", "latest", "all")}
     scheduler = Scheduler(store, clock=ManualClock(T0))
     assert scheduler.tick(T0 + timedelta(minutes=4)) == []  # nothing due yet
@@ -130,7 +126,7 @@ def test_catchup_after_downtime_none_skips_latest_runs_one_all_runs_each(store: 
 
 
 def test_pause_resume_delete_and_next_fire_times(store: Any) -> None:
-    manager = ScheduleManager(store)
+    manager = nbd.default().schedules
     schedule = manager.add("quick", "0 * * * *", timezone="Europe/Berlin", parameters={"x": "5"}, now=T0)
     assert schedule.parameters == {"x": 5} and schedule.next_fire_at == T0 + timedelta(hours=1)
     times = schedule.next_fire_times(3, start=T0)
@@ -145,24 +141,24 @@ def test_pause_resume_delete_and_next_fire_times(store: Any) -> None:
     resumed = manager.resume(schedule.id, now=T0 + timedelta(hours=3, minutes=10))
     assert resumed.next_fire_at == T0 + timedelta(hours=4)  # ticks missed while paused are not caught up
     [run_id] = scheduler.tick(T0 + timedelta(hours=4))
-    run = RunManager(store).get(run_id)
+    run = nbd.default().runs.get(run_id)
     assert (run.trigger, run.schedule_id, run.parameters, run.status) == ("schedule", schedule.id, {"x": 5}, "queued")
     moved = manager.update(schedule.id, cron="30 6 * * 1-5", now=T0)
     assert moved.next_fire_at == utc(2026, 1, 6, 5, 30)
     manager.delete(schedule.id)
     with pytest.raises(NotFoundError, match=f"no schedule {schedule.id}"):
         manager.get(schedule.id)
-    assert RunManager(store).get(run_id).schedule_id == schedule.id  # the history stays
+    assert nbd.default().runs.get(run_id).schedule_id == schedule.id  # the history stays
 
 
 def test_schedules_fire_into_real_runs_one_at_a_time(nbd_env: Path, store: Any) -> None:
     """A fast clock (one cron minute per real second) drives the scheduler of a real service."""
-    manager = ScheduleManager(store)
+    manager = nbd.default().schedules
     origin = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
     schedule = manager.add("quick", "* * * * *", parameters={"x": 41}, max_concurrency=1, now=origin)
 
     def succeeded() -> list[Any]:
-        done = [r for r in RunManager(store).list(schedule_id=schedule.id) if r.status == "succeeded"]
+        done = [r for r in nbd.default().runs.list(schedule_id=schedule.id) if r.status == "succeeded"]
         return done if len(done) >= 2 else []
 
     service = JobService(store, clock=FastClock(origin, time.time(), 60.0), poll=0.2).start()
@@ -170,7 +166,7 @@ def test_schedules_fire_into_real_runs_one_at_a_time(nbd_env: Path, store: Any) 
         done = eventually(succeeded, 180, "two scheduled runs succeeding")
     finally:
         service.stop()
-    runs = RunManager(store).list(schedule_id=schedule.id)
+    runs = nbd.default().runs.list(schedule_id=schedule.id)
     assert len({r.fire_time for r in runs}) == len(runs)  # one run per tick
     assert all(r.trigger == "schedule" and r.parameters == {"x": 41} for r in runs)
     assert all(r.fire_time.second == 0 for r in done)
@@ -210,8 +206,8 @@ def test_webhook_gets_a_post_when_a_scheduled_run_fails_and_optionally_on_succes
     nbd_env: Path, store: Any, webhook: tuple[str, list[dict[str, Any]], threading.Event]
 ) -> None:
     url, received, _ = webhook
-    JobManager(store).put(NOTEBOOKS / "fail.ipynb", "fail")
-    manager = ScheduleManager(store)
+    nbd.default().jobs.put(NOTEBOOKS / "fail.ipynb", "fail")
+    manager = nbd.default().schedules
     failing = manager.add("fail", "*/5 * * * *", notify=url, now=T0)
     quiet = manager.add("quick", "*/5 * * * *", notify=url, now=T0)  # success is not notified unless asked
     loud = manager.add("quick", "*/5 * * * *", notify={"url": url, "on": ["failure", "success"]}, now=T0)
@@ -219,7 +215,7 @@ def test_webhook_gets_a_post_when_a_scheduled_run_fails_and_optionally_on_succes
     assert len(created) == 3
     dispatcher = Dispatcher(store, role="service").start()
     try:
-        runs = [RunManager(store).get(i).wait(120) for i in created]
+        runs = [nbd.default().runs.get(i).wait(120) for i in created]
         eventually(lambda: len(received) >= 2, 30, "two webhook calls")
         for thread in dispatcher.notifications:
             thread.join(30)
@@ -238,7 +234,7 @@ def test_webhook_gets_a_post_when_a_scheduled_run_fails_and_optionally_on_succes
 
 
 def test_the_catalog_refuses_a_second_run_for_a_tick_that_already_fired(store: Any) -> None:
-    manager = ScheduleManager(store)
+    manager = nbd.default().schedules
     schedule = manager.add("quick", "*/5 * * * *", now=T0)
     scheduler = Scheduler(store, clock=ManualClock(T0))
     [first] = scheduler.tick(T0 + timedelta(minutes=5))
@@ -258,4 +254,4 @@ def test_the_catalog_refuses_a_second_run_for_a_tick_that_already_fired(store: A
                 history=[],
             )
         )
-    assert [r.id for r in RunManager(store).list(schedule_id=schedule.id)] == [first]
+    assert [r.id for r in nbd.default().runs.list(schedule_id=schedule.id)] == [first]

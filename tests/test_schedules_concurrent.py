@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import nbdeploy as nbd
 from nbdeploy.jobs.clock import FastClock
-from nbdeploy.jobs.manager import JobManager
-from nbdeploy.jobs.models import RunRow
-from nbdeploy.jobs.schedules import ScheduleManager
-from nbdeploy.store import Store
+from nbdeploy.jobs.tables import RunRow
 from tests.helpers import NOTEBOOKS, eventually, stop_process
 
 TICKS = 6
@@ -34,11 +32,13 @@ def catalog_url(request: pytest.FixtureRequest, nbd_home: Path) -> Iterator[str]
 
 
 def test_two_scheduler_processes_fire_each_tick_exactly_once(catalog_url: str, nbd_home: Path, tmp_path: Path) -> None:
-    store = Store(f"file://{nbd_home / 'store'}", catalog_url)
-    JobManager(store).put(NOTEBOOKS / "quick.ipynb", "quick")
+    app = nbd.Nbdeploy(store_url=f"file://{nbd_home / 'store'}", catalog_url=catalog_url)
+    store = app.store
+    app.jobs.put(NOTEBOOKS / "quick.ipynb", "quick")
     origin = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
-    clock = FastClock(origin, time.time() + 3.0, 60.0)  # both processes start before the first tick
-    schedules = ScheduleManager(store)
+    # both processes start before the first tick, even on a loaded machine (they import for a few seconds)
+    clock = FastClock(origin, time.time() + 10.0, 60.0)
+    schedules = app.schedules
     every_minute = schedules.add("quick", "* * * * *", catchup="all", now=origin)
     latest = schedules.add("quick", "* * * * *", catchup="latest", now=origin)
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from nbdeploy.functions import FunctionManager
+import nbdeploy as nbd
 from nbdeploy.server_extension.openapi import mounted_routes
 
 
@@ -22,7 +22,7 @@ def jp_server_config(nbd_env):
 
 @pytest.fixture
 def manager(nbd_env):
-    m = FunctionManager()
+    m = nbd.default().functions
     yield m
     m.close()
 

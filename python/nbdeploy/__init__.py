@@ -1,7 +1,10 @@
 """nbdeploy: notebooks into deployed functions, scheduled papermill jobs and served models, on Dask.
 
-``import nbdeploy as nbd`` gives the public API; everything heavy (Dask, papermill, jupyter-server) is
-imported lazily, on first use.
+``import nbdeploy as nbd`` gives the public API: ``nbd.Nbdeploy(settings)`` builds the one API object
+(``app.functions``, ``app.jobs``, ``app.schedules``, ``app.runs``, ``app.models``, ``app.store``,
+``app.runtime``); ``nbd.deploy``, ``nbd.invoke``, ``nbd.jobs.run``, ``nbd.schedules.add``, ``nbd.runs.list``,
+``nbd.models.put`` … call the managers of a default instance built from the settings. Everything heavy (Dask,
+papermill, jupyter-server) is imported lazily, on first use.
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import store
 from ._version import __version__
+from .app import EXPORTS, MANAGERS, Nbdeploy, default, export
 from .config import Settings, get_settings
 from .exceptions import (
     AuthError,
@@ -24,40 +27,28 @@ from .exceptions import (
     NbdeployError,
     NotFoundError,
     PayloadTooLargeError,
+    RunFailedError,
     SignatureError,
     StoreError,
     UserCodeError,
 )
 
-# Public names imported on first use ("module" or "module:attribute"), so `import nbdeploy` stays cheap.
-_LAZY: dict[str, str] = {
-    "runtime": "nbdeploy.runtime",
-    "functions": "nbdeploy.functions",
-    "deploy": "nbdeploy.functions:deploy",
-    "invoke": "nbdeploy.functions:invoke",
-    "jobs": "nbdeploy.jobs",
-    "schedules": "nbdeploy.jobs.schedules",
-    "runs": "nbdeploy.runs",
-    "log_metric": "nbdeploy.runs:log_metric",
-    "log_artifact": "nbdeploy.runs:log_artifact",
-    "models": "nbdeploy.models",
-}
+# Service packages: ``nbd.functions.invoke`` etc. delegate to the default app's manager of the same name.
+_PACKAGES = ("functions", "jobs", "models", "runtime", "store")
 
 
 def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'nbdeploy' has no attribute {name!r}")
-    module, _, attr = target.partition(":")
-    value = importlib.import_module(module)
-    if attr:
-        value = getattr(value, attr)
-    globals()[name] = value
-    return value
+    if name in _PACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in EXPORTS:
+        return export(name)
+    if name in MANAGERS:  # managers without a package of their own: nbd.schedules, nbd.runs
+        return default().__getattr__(name)
+    raise AttributeError(f"module 'nbdeploy' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_PACKAGES) | set(EXPORTS) | set(MANAGERS))
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -86,14 +77,17 @@ __all__ = [
     "InvalidInputError",
     "InvalidNameError",
     "MissingDependencyError",
+    "Nbdeploy",
     "NbdeployError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RunFailedError",
     "Settings",
     "SignatureError",
     "StoreError",
     "UserCodeError",
     "__version__",
+    "default",
     "deploy",
     "functions",
     "get_settings",

@@ -1,7 +1,8 @@
 """The ``nbdeploy`` command line: click, thin over the Python API.
 
-Sub-command groups live beside their service (``nbdeploy.runtime.cli``, ``nbdeploy.functions.cli``, …) and
-are imported only when used, so ``nbdeploy info`` never pays for importing Dask or jupyter-server.
+Sub-commands live beside their service (``nbdeploy.runtime.cli``, ``nbdeploy.functions.cli``, …), are declared
+in :data:`nbdeploy.app.SERVICES` and imported only when used, so ``nbdeploy info`` never pays for importing Dask
+or jupyter-server.
 Errors print one line and exit 1; ``--debug`` shows the traceback.
 """
 
@@ -16,19 +17,11 @@ from typing import Any
 import click
 
 from ._version import __version__
+from .app import Nbdeploy
 from .exceptions import NbdeployError
 
-# command name -> "module:attribute" of a click command, imported on first use
-LAZY_COMMANDS: dict[str, str] = {
-    "cluster": "nbdeploy.runtime.cli:cluster",
-    "functions": "nbdeploy.functions.cli:functions",
-    "deploy": "nbdeploy.functions.cli:deploy",
-    "models": "nbdeploy.models.cli:models",
-    "jobs": "nbdeploy.jobs.cli:jobs",
-    "schedules": "nbdeploy.jobs.cli:schedules",
-    "runs": "nbdeploy.jobs.cli:runs",
-    "scheduler": "nbdeploy.jobs.cli:scheduler",
-}
+# command name -> "module:attribute" of a click command, imported on first use (declared by the services)
+LAZY_COMMANDS: dict[str, str] = Nbdeploy.cli_commands()
 
 
 def _module_exists(module: str) -> bool:
@@ -77,101 +70,18 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)["debug"] = debug
 
 
+def get_app() -> Nbdeploy:
+    """The :class:`~nbdeploy.app.Nbdeploy` the CLI works on: the default one, from the settings."""
+    from .app import default
+
+    return default()
+
+
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON (numpy/pandas/datetimes encoded)."""
-    from .server_extension.encoding import to_jsonable
+    from .runtime.encoding import to_jsonable
 
     click.echo(json.dumps(to_jsonable(data), indent=2))
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def info(as_json: bool) -> None:
-    """Print every setting, its value and where it came from (secrets masked)."""
-    from .config import get_settings
-
-    rows = get_settings().describe()
-    if as_json:
-        echo_json({name: {"value": value, "source": source} for name, value, source in rows})
-        return
-    click.echo(f"nbdeploy {__version__}")
-    width = max(len(r[0]) for r in rows)
-    vwidth = max(len(r[1]) for r in rows)
-    for name, value, source in rows:
-        click.echo(f"  {name:<{width}}  {value:<{vwidth}}  ({source})")
-
-
-@main.group()
-def store() -> None:
-    """Inspect and clean the artifact store."""
-
-
-@store.command("ls")
-@click.argument("kind", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def store_ls(kind: str | None, as_json: bool) -> None:
-    """List the newest version of every stored name (of KIND: function, job, model, dataset, artifact)."""
-    from . import store as nbd_store
-
-    versions = nbd_store.list(kind)
-    if as_json:
-        echo_json([v.to_json() for v in versions])
-        return
-    if not versions:
-        click.echo("nothing stored" + (f" of kind {kind}" if kind else ""))
-        return
-    for v in versions:
-        aliases = f"  [{', '.join(v.aliases)}]" if v.aliases else ""
-        click.echo(
-            f"{v.kind:<9} {v.name:<32} v{v.version:<4} {v.size:>12,d} B  "
-            f"{v.created_at:%Y-%m-%d %H:%M:%S}  {v.sha256[:12]}{aliases}"
-        )
-
-
-@store.command("gc")
-@click.option("--grace", default=600.0, show_default=True, help="Keep unreferenced blobs younger than this (s).")
-def store_gc(grace: float) -> None:
-    """Remove blobs that no version references any more."""
-    from . import store as nbd_store
-
-    report = nbd_store.gc(grace)
-    click.echo(f"removed {len(report.removed)} blob(s), freed {report.bytes_freed:,d} bytes, kept {report.kept}")
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port to listen on (0: any free one).")
-@click.option("--no-cluster", is_flag=True, help="Do not start an embedded cluster; connect on first use.")
-@click.option("--no-scheduler", is_flag=True, help="Do not run the job scheduler and dispatcher here.")
-@click.option(
-    "--behind-proxy",
-    is_flag=True,
-    help="Trust X-Forwarded-For/X-Real-Ip/X-Forwarded-Proto (only behind a reverse proxy that sets them).",
-)
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int, no_cluster: bool, no_scheduler: bool, behind_proxy: bool) -> None:
-    """Serve the REST API without Jupyter (token-authenticated; the token comes from NBDEPLOY_TOKEN)."""
-    from .config import get_settings
-    from .server_extension.standalone import StandaloneServer
-
-    settings = get_settings()
-    server = StandaloneServer(
-        settings,
-        host,
-        port,
-        debug=ctx.obj["debug"],
-        own_cluster=not no_cluster,
-        background=not no_scheduler,
-        behind_proxy=behind_proxy,
-    )
-
-    def ready(srv: StandaloneServer) -> None:
-        if not settings.token:
-            click.echo(f"token: {srv.token}   (set NBDEPLOY_TOKEN to choose one)")
-        click.echo(f"nbdeploy serving at {srv.url}/nbdeploy/api  (health: {srv.url}/healthz)", err=False)
-        sys.stdout.flush()
-
-    server.run(on_ready=ready)
 
 
 if __name__ == "__main__":  # pragma: no cover

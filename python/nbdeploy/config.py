@@ -229,18 +229,12 @@ def get_settings() -> Settings:
 
 
 def set_settings(settings: Settings) -> None:
-    """Make ``settings`` the process-wide settings (used by the servers, which resolve their own)."""
+    """Make ``settings`` the process-wide settings (the default :class:`~nbdeploy.app.Nbdeploy` follows them)."""
     global _current
     _current = settings
-    from . import store as _store  # the default store follows the settings
-
-    _store._reset_default()
 
 
 def reset_settings() -> None:
-    """Forget the cached settings (and everything built from them); the next use resolves them again."""
+    """Forget the cached settings; the next use resolves them again (and the default app is rebuilt)."""
     global _current
     _current = None
-    from . import store as _store
-
-    _store._reset_default()

@@ -16,7 +16,8 @@ and what to do about it. REST handlers map the tree onto HTTP status codes throu
     ├── StoreError (500)                  the artifact store or the catalog failed
     ├── ClusterError (502)                the Dask cluster is unreachable or a worker died
     │   └── ClusterTimeoutError (504)     the cluster or a task did not answer in time
-    └── UserCodeError (500)               the user's own code raised; carries ``type``, ``message``, ``traceback``
+    ├── UserCodeError (500)               the user's own code raised; carries ``type``, ``message``, ``traceback``
+    └── RunFailedError (500)              a job run ended failed, cancelled or timed out (``run.raise_for_status()``)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "NbdeployError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RunFailedError",
     "SignatureError",
     "StoreError",
     "UserCodeError",
@@ -155,3 +157,16 @@ class UserCodeError(NbdeployError):
         if include_traceback:
             err["traceback"] = self.traceback
         return {"error": err}
+
+
+class RunFailedError(NbdeployError):
+    """A job run ended ``failed``, ``cancelled`` or ``timed_out`` (raised by ``run.raise_for_status()``); ``run``
+    is its snapshot."""
+
+    def __init__(self, run: Any) -> None:
+        where = f" in cell {run.error_cell}" if run.error_cell is not None else ""
+        super().__init__(
+            f"run {run.id} of job {run.job!r} {run.status}{where}: {run.error_type or ''}: {run.error_message or ''}"
+            f" — `nbdeploy runs log {run.id}` shows its log, `nbdeploy runs output {run.id}` its notebook"
+        )
+        self.run = run

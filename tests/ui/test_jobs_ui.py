@@ -20,7 +20,7 @@ ENDED = re.compile(
 @pytest.fixture(scope="module", autouse=True)
 def _jobs_api() -> None:
     require_api("nbdeploy.jobs.handlers")
-    require_api("nbdeploy.runs.handlers")
+    require_api("nbdeploy.jobs.run_handlers")
 
 
 def open_schedule_dialog(page, lab, name: str):

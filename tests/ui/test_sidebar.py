@@ -21,7 +21,7 @@ def test_sidebar_tab_opens_with_every_section(page, lab):
     for title in ("Functions", "Models", "Jobs & schedules", "Runs", "Cluster"):
         assert titles.filter(has_text=title).is_visible(), f"the {title} section title is not shown"
     cluster = section(page, "cluster")
-    if importlib.util.find_spec("nbdeploy.runtime.handlers") is not None:
+    if importlib.util.find_spec("nbdeploy.server_extension.cluster_handlers") is not None:
         # the embedded cluster: its scheduler address and workers
         cluster.get_by_text("Scheduler").wait_for()
         assert "tcp://" in cluster.inner_text() or "inproc://" in cluster.inner_text()

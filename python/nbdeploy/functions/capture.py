@@ -24,8 +24,9 @@ import cloudpickle
 
 from ..exceptions import InvalidInputError, NotFoundError, UserCodeError
 from .signature import describe
+from .tracebacks import named, trace_source
 
-__all__ = ["Package", "capture_cell", "capture_file", "capture_function", "load_package"]
+__all__ = ["Package", "capture_cell", "capture_file", "capture_function", "load_package", "named"]
 
 PACKAGE_FORMAT = 1
 IGNORE_TAG = "nbdeploy-ignore"
@@ -43,6 +44,7 @@ class Package:
     requirements: dict[str, str] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
     description: str = ""
+    trace: tuple[str, int] = ("", 0)  # what tracebacks show: (text, line offset), see :mod:`.tracebacks`
 
     def to_bytes(self) -> bytes:
         """Serialise the package; raise :class:`InvalidInputError` naming a global that cannot be pickled."""
@@ -55,7 +57,13 @@ class Package:
                     f"pickled ({exc}); create it inside the function, or leave it out of --capture",
                     name,
                 ) from exc
-        payload = {"format": PACKAGE_FORMAT, "handler": self.fn, "globals": self.explicit, "source": self.source}
+        payload = {
+            "format": PACKAGE_FORMAT,
+            "handler": self.fn,
+            "globals": self.explicit,
+            "source": self.source,
+            "trace": self.trace,
+        }
         try:
             return cloudpickle.dumps(payload)
         except Exception as exc:
@@ -85,6 +93,7 @@ def load_package(data: bytes) -> Callable[..., Any]:
     extra = payload.get("globals") or {}
     if extra:
         fn.__globals__.update(extra)
+    fn.__nbdeploy_source__ = tuple(payload.get("trace") or (payload.get("source") or "", 0))
     return fn
 
 
@@ -199,6 +208,7 @@ def capture_function(
     """Package ``fn``. ``defined`` names the globals its cell defines itself (they are not "captured")."""
     if not callable(fn) or not hasattr(fn, "__code__"):
         raise InvalidInputError(f"{fn!r} is not a Python function: deploy a function defined with def", "handler")
+    trace = trace_source(fn, source)
     if source is None:
         try:
             source = textwrap.dedent(inspect.getsource(fn))
@@ -229,6 +239,7 @@ def capture_function(
         requirements=reqs,
         imports=sorted(m for m in modules if m and m not in sys.stdlib_module_names and m != "__main__"),
         description=description or "",
+        trace=trace,
     )
 
 

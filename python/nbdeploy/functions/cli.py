@@ -10,9 +10,9 @@ from ..exceptions import InvalidInputError
 
 
 def _manager():
-    from . import default_manager
+    from ..cli import get_app
 
-    return default_manager()
+    return get_app().functions
 
 
 @click.command()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from ..server_extension.base import NbdeployHandler
-from ..server_extension.encoding import dumps
 
 
 class FunctionsHandler(NbdeployHandler):
@@ -41,24 +40,10 @@ class InvokeHandler(NbdeployHandler):
         )
 
 
-class OpenAPIHandler(NbdeployHandler):
-    """``GET /openapi.json``: the API with every deployed function's request and response schema."""
-
-    async def get(self) -> None:
-        from ..models import default_manager as models
-        from ..server_extension.openapi import build_openapi
-
-        functions = await asyncio.to_thread(self.nbd.functions.list_signatures)
-        model_entries = await asyncio.to_thread(models().list_signatures)
-        self.set_header("Content-Type", "application/json")
-        self.finish(dumps(build_openapi(self.application, functions, model_entries)))
-
-
 _NAME = r"(?P<name>[^/]+)"
 default_handlers = [
     (r"/functions", FunctionsHandler),
     (rf"/functions/{_NAME}", FunctionHandler),
     (rf"/functions/{_NAME}/invoke", InvokeHandler),
     (rf"/functions/{_NAME}/versions/(?P<version>[^/]+)/invoke", InvokeHandler),
-    (r"/openapi.json", OpenAPIHandler),
 ]

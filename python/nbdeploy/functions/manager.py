@@ -10,15 +10,19 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._sync import SyncBridge
 from ..exceptions import ClusterError, NotFoundError, UserCodeError
 from ..names import validate_name
-from ..store import Store, Version, VersionCache, default_store
+from ..runtime.messages import FunctionCall, Outcome
+from ..runtime.pool import PoolCache
+from ..store import Store, Version, VersionCache
 from .capture import Package, capture_cell, capture_file, capture_function
-from .pool import PoolCache
 from .signature import validate_arguments
+
+if TYPE_CHECKING:
+    from ..app import Nbdeploy
 
 __all__ = ["Deployment", "FunctionManager", "Invocation"]
 
@@ -61,16 +65,16 @@ class Invocation:
 
 
 class FunctionManager(SyncBridge):
-    """Deploy, list, resolve and invoke functions stored in ``store`` (the default store if omitted)."""
+    """Deploy, list, resolve and invoke the functions of ``app`` (``app.functions``)."""
 
-    def __init__(self, store: Store | None = None) -> None:
-        self._store = store
+    def __init__(self, app: Nbdeploy) -> None:
+        self.app = app
         self._pools = PoolCache()
         self._resolved = VersionCache()  # what requests resolve, valid while the catalog is unchanged
 
     @property
     def store(self) -> Store:
-        return self._store or default_store()
+        return self.app.store
 
     # --- deploying --------------------------------------------------------------------------------
     def deploy(
@@ -138,10 +142,9 @@ class FunctionManager(SyncBridge):
             return []
 
     async def _acheck_workers(self, modules: list[str]) -> list[str]:
-        from .. import runtime
         from .worker import missing_modules
 
-        client = await runtime.async_client()
+        client = await self.app.runtime.async_client()
         per_worker = await client.run(missing_modules, modules)
         lacking = sorted({m for missing in per_worker.values() for m in missing})
         if not lacking:
@@ -227,11 +230,10 @@ class FunctionManager(SyncBridge):
 
     # --- invoking ---------------------------------------------------------------------------------
     async def _pool(self) -> Any:
-        from .. import runtime
-        from .pool import ActorPool
+        from ..runtime.pool import ActorPool
         from .worker import FunctionActor
 
-        client = await runtime.async_client()
+        client = await self.app.runtime.async_client()
         store_url = self.store.url
         return await self._pools.get(
             (id(client), store_url),
@@ -252,16 +254,16 @@ class FunctionManager(SyncBridge):
         validate_arguments(meta.get("signature", {}).get("request", {}), arguments)
         pool = await self._pool()
         timeout = meta.get("timeout", DEFAULT_TIMEOUT)
-        outcome = await pool.call(target.sha256, arguments, as_json, timeout, timeout=timeout)
-        status = outcome[0]
-        if status == "ok":
+        call = FunctionCall(target.sha256, f"{target.name} v{target.version}", arguments, as_json, timeout)
+        outcome: Outcome = await pool.call(call, timeout=timeout)
+        if outcome.ok:
             elapsed = (time.perf_counter() - started) * 1000
             if as_json:
-                return Invocation(None, target.version, elapsed, result_json=outcome[1])
-            return Invocation(outcome[1], target.version, elapsed)
-        if status == "error":
-            raise UserCodeError(outcome[1], outcome[2], outcome[3])
-        raise ClusterError(f"a worker could not load {name} v{target.version}: {outcome[2]}")
+                return Invocation(None, target.version, elapsed, result_json=outcome.value)
+            return Invocation(outcome.value, target.version, elapsed)
+        if outcome.status == "error":
+            raise UserCodeError(outcome.error_type, outcome.message, outcome.traceback)
+        raise ClusterError(f"a worker could not load {name} v{target.version}: {outcome.message}")
 
     def invoke(self, name: str, /, *, version: int | str | None = None, **kwargs: Any) -> Any:
         """Call a deployed function and return its result (the same path the HTTP API takes)."""
@@ -269,12 +271,12 @@ class FunctionManager(SyncBridge):
 
     def submit(self, name: str, /, *, version: int | str | None = None, **kwargs: Any) -> Any:
         """Run a call as a plain Dask task (for long or batch calls) and return its ``distributed.Future``."""
-        from .. import runtime
         from .worker import run_task
 
         target = self.resolve(name, version)
         validate_arguments(target.metadata.get("signature", {}).get("request", {}), kwargs)
-        return runtime.client().submit(run_task, self.store.url, target.sha256, kwargs, pure=False)
+        call = FunctionCall(target.sha256, f"{target.name} v{target.version}", kwargs)
+        return self.app.runtime.client().submit(run_task, self.store.url, call, pure=False)
 
     async def aclose(self) -> None:
         """Close the serving pools of the running event loop's clients."""

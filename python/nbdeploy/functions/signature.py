@@ -72,7 +72,7 @@ def describe(fn: Callable[..., Any]) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": p.name, "schema": schema, "required": p.default is p.empty}
         if p.default is not p.empty:
             try:
-                from ..server_extension.encoding import to_jsonable
+                from ..runtime.encoding import to_jsonable
 
                 schema = {**schema, "default": to_jsonable(p.default)}
                 entry["default"] = schema["default"]

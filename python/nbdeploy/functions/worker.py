@@ -1,8 +1,9 @@
 """What runs on the Dask workers: the serving actor and the plain-task entry point.
 
 Both load a function version by ``(store_url, sha256)`` through the worker's artifact cache, so a worker
-loads each version once. A user's exception never escapes as a Dask error: it comes back as an outcome
-``("error", type, message, traceback)`` that the server turns into a 500 with the traceback.
+loads each version once. A user's exception never escapes as a Dask error: it comes back as an
+:class:`~nbdeploy.runtime.messages.Outcome` with the traceback, which the server turns into a 500; the
+traceback shows the lines of the user's own source, registered as ``<nbdeploy NAME vN>``.
 """
 
 from __future__ import annotations
@@ -17,49 +18,58 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..runtime.channel import ChannelActor
+from ..runtime.messages import FunctionCall, Outcome
 
 __all__ = ["FunctionActor", "missing_modules", "run_call", "run_task"]
 
-Outcome = tuple[Any, ...]
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` from the user's own code on (nbdeploy's frames above it left out)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def run_call(store_url: str, sha256: str, kwargs: dict[str, Any], as_json: bool = False) -> Outcome:
-    """Load the version and call it; return ``("ok", result, ms)`` or ``("error", type, message, tb)``.
+def run_call(store_url: str, call: FunctionCall) -> Outcome:
+    """Load the version and call it; the :class:`Outcome` holds the result or the user's error.
 
-    With ``as_json`` the result comes back already encoded as a JSON string (numpy/pandas converted
+    With ``call.as_json`` the result comes back already encoded as a JSON string (numpy/pandas converted
     here, on the worker).
     """
     from ..runtime import load_artifact
-    from .capture import load_package
+    from .capture import load_package, named
 
     try:
-        fn = load_artifact(store_url, sha256, loader=load_package)
+        fn = named(load_artifact(store_url, call.sha256, loader=load_package), call.label)
     except Exception as exc:
-        return ("load_error", type(exc).__name__, f"cannot load version {sha256[:12]}: {exc}", traceback.format_exc())
+        message = f"cannot load {call.label} ({call.sha256[:12]}): {exc}"
+        return Outcome.failed("load_error", exc, message, traceback.format_exc())
     started = time.perf_counter()
     try:
-        result = fn(**kwargs)
+        result = fn(**call.arguments)
     except Exception as exc:
-        return ("error", type(exc).__name__, str(exc), traceback.format_exc())
+        return Outcome.failed("error", exc, tb=_user_traceback(exc))
     elapsed = (time.perf_counter() - started) * 1000
-    if as_json:
-        from ..server_extension.encoding import dumps
+    if call.as_json:
+        from ..runtime.encoding import dumps
 
         try:
             result = dumps(result)
         except (TypeError, ValueError) as exc:
-            return ("error", "TypeError", f"the function's result cannot be encoded as JSON: {exc}", "")
-    return ("ok", result, elapsed)
+            message = f"the function's result cannot be encoded as JSON: {exc}"
+            return Outcome("error", error_type="TypeError", message=message)
+    return Outcome("ok", result, duration_ms=elapsed)
 
 
-def run_task(store_url: str, sha256: str, kwargs: dict[str, Any]) -> Any:
+def run_task(store_url: str, call: FunctionCall) -> Any:
     """Plain-task entry point (long or batch calls): return the result or raise the user's exception."""
-    outcome = run_call(store_url, sha256, kwargs)
-    if outcome[0] == "ok":
-        return outcome[1]
+    outcome = run_call(store_url, call)
+    if outcome.ok:
+        return outcome.value
     from ..exceptions import UserCodeError
 
-    raise UserCodeError(outcome[1], outcome[2], outcome[3])
+    raise UserCodeError(outcome.error_type, outcome.message, outcome.traceback)
 
 
 def missing_modules(modules: list[str]) -> list[str]:
@@ -110,30 +120,33 @@ class FunctionActor(ChannelActor):
         self.interrupted = 0  # calls stopped past their timeout
         self.abandoned = 0  # threads left behind because they did not stop
 
-    def _run_chunk(self, calls: list[tuple[str, dict[str, Any], bool, float | None]]) -> list[Outcome]:
+    def _run_chunk(self, calls: list[FunctionCall]) -> list[Outcome]:
         me, pool = threading.get_ident(), self.pool
-        out: list[Outcome] = [()] * len(calls)
-        for i, (sha, kwargs, as_json, timeout) in enumerate(calls):
+        out: list[Outcome] = []
+        for call in calls:
             try:  # an interrupt meant for this call may land anywhere in here: it always ends as its outcome
+                timeout = call.timeout
                 with self._lock:
                     self._running[me] = [time.monotonic() + timeout if timeout else None, None, pool]
                 try:
-                    out[i] = run_call(self.store_url, sha, kwargs, as_json)
+                    outcome = run_call(self.store_url, call)
                 finally:
                     with self._lock:
                         self._running.pop(me, None)
             except CallInterrupted:
-                out[i] = ("error", "TimeoutError", f"the call ran past its timeout of {timeout:g} s", "")
+                message = f"the call ran past its timeout of {call.timeout:g} s"
+                outcome = Outcome("error", error_type="TimeoutError", message=message)
+            out.append(outcome)
         return out
 
-    async def run_batch(self, calls: list[tuple[str, dict[str, Any], bool, float | None]]) -> list[Outcome]:
-        """Run ``[(sha256, kwargs, as_json, timeout), …]``; answers come back in the same order.
+    async def run_batch(self, calls: list[FunctionCall]) -> list[Outcome]:
+        """Run a batch of calls; the outcomes come back in the same order.
 
         The batch is split into at most ``threads`` chunks run side by side, each chunk's calls one after
         another: tiny calls avoid a thread hand-off each, slow ones still use every thread.
         """
         loop = asyncio.get_running_loop()
-        if not self._watching and any(c[3] for c in calls):
+        if not self._watching and any(c.timeout for c in calls):
             self._watching = True
             task = loop.create_task(_watch(weakref.ref(self)))
             _WATCHERS.add(task)

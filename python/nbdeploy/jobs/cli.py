@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..cli import echo_json
+from ..cli import echo_json, get_app
 
 __all__ = ["jobs", "runs", "scheduler", "schedules"]
 
@@ -58,9 +58,7 @@ def jobs() -> None:
 @_json_option
 def jobs_put(path: str, name: str | None, as_json: bool) -> None:
     """Store the notebook at PATH as a new version of a job."""
-    from .manager import JobManager
-
-    version = JobManager().put(path, name)
+    version = get_app().jobs.put(path, name)
     if as_json:
         echo_json(version.to_json())
         return
@@ -89,9 +87,8 @@ def jobs_run(
 ) -> None:
     """Run job NAME now (-p name=value for parameters)."""
     from .dispatcher import local_dispatcher
-    from .manager import JobManager
 
-    manager = JobManager()
+    manager = get_app().jobs
     run = manager.run(name, _params(parameters), kernel=kernel, timeout=timeout, retries=retries, version=version)
     here = local_dispatcher(manager.store) is not None
     if not as_json:
@@ -120,9 +117,7 @@ def jobs_run(
 @_json_option
 def jobs_list(as_json: bool) -> None:
     """List jobs (newest version of each)."""
-    from .manager import JobManager
-
-    versions = JobManager().list()
+    versions = get_app().jobs.list()
     if as_json:
         echo_json([v.to_json() for v in versions])
         return
@@ -138,9 +133,7 @@ def jobs_list(as_json: bool) -> None:
 @_json_option
 def jobs_show(name: str, as_json: bool) -> None:
     """Show a job's versions, parameters and schedules."""
-    from .manager import JobManager
-
-    info = JobManager().info(name)
+    info = get_app().jobs.info(name)
     if as_json:
         echo_json(info)
         return
@@ -190,10 +183,8 @@ def schedules_add(
     as_json: bool,
 ) -> None:
     """Schedule JOB on a cron expression."""
-    from .schedules import ScheduleManager
-
     hook: Any = {"url": notify, "on": ["failure", "success"] if notify_success else ["failure"]} if notify else None
-    schedule = ScheduleManager().add(
+    schedule = get_app().schedules.add(
         job, cron, timezone, _params(parameters), catchup, max_concurrency, timeout, retries, hook
     )
     if as_json:
@@ -209,9 +200,7 @@ def schedules_add(
 @_json_option
 def schedules_list(job: str | None, as_json: bool) -> None:
     """List schedules."""
-    from .schedules import ScheduleManager
-
-    found = ScheduleManager().list(job)
+    found = get_app().schedules.list(job)
     if as_json:
         echo_json([s.to_json() for s in found])
         return
@@ -225,27 +214,21 @@ def schedules_list(job: str | None, as_json: bool) -> None:
 @click.argument("schedule_id", type=int)
 def schedules_pause(schedule_id: int) -> None:
     """Pause a schedule."""
-    from .schedules import ScheduleManager
-
-    click.echo(_schedule_line(ScheduleManager().pause(schedule_id)))
+    click.echo(_schedule_line(get_app().schedules.pause(schedule_id)))
 
 
 @schedules.command("resume")
 @click.argument("schedule_id", type=int)
 def schedules_resume(schedule_id: int) -> None:
     """Resume a schedule from its next tick."""
-    from .schedules import ScheduleManager
-
-    click.echo(_schedule_line(ScheduleManager().resume(schedule_id)))
+    click.echo(_schedule_line(get_app().schedules.resume(schedule_id)))
 
 
 @schedules.command("rm")
 @click.argument("schedule_id", type=int)
 def schedules_rm(schedule_id: int) -> None:
     """Delete a schedule (its runs stay in the history)."""
-    from .schedules import ScheduleManager
-
-    ScheduleManager().delete(schedule_id)
+    get_app().schedules.delete(schedule_id)
     click.echo(f"deleted schedule {schedule_id}")
 
 
@@ -262,9 +245,7 @@ def runs() -> None:
 @_json_option
 def runs_list(job: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """List runs, newest first."""
-    from ..runs.manager import RunManager
-
-    found = RunManager().list(job=job, status=status, limit=limit)
+    found = get_app().runs.list(job=job, status=status, limit=limit)
     if as_json:
         echo_json([r.to_json() for r in found])
         return
@@ -279,9 +260,7 @@ def runs_list(job: str | None, status: str | None, limit: int, as_json: bool) ->
 @_json_option
 def runs_show(run_id: int, as_json: bool) -> None:
     """Show a run: state, attempts, error, metrics."""
-    from ..runs.manager import RunManager
-
-    manager = RunManager()
+    manager = get_app().runs
     info = manager.info(run_id)
     metrics = manager.metrics(run_id)
     if as_json:
@@ -303,9 +282,7 @@ def runs_show(run_id: int, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file.")
 def runs_output(run_id: int, fmt: str, output: str | None) -> None:
     """Print (or save) a run's executed notebook."""
-    from ..runs.manager import RunManager
-
-    manager = RunManager()
+    manager = get_app().runs
     data = manager.output_bytes(run_id) if fmt == "ipynb" else manager.output(run_id, "html").encode()
     if output:
         with open(output, "wb") as fh:
@@ -319,18 +296,14 @@ def runs_output(run_id: int, fmt: str, output: str | None) -> None:
 @click.argument("run_id", type=int)
 def runs_log(run_id: int) -> None:
     """Print a run's captured stdout/stderr."""
-    from ..runs.manager import RunManager
-
-    click.echo(RunManager().log(run_id), nl=False)
+    click.echo(get_app().runs.log(run_id), nl=False)
 
 
 @runs.command("cancel")
 @click.argument("run_id", type=int)
 def runs_cancel(run_id: int) -> None:
     """Cancel a queued or running run."""
-    from ..runs.manager import RunManager
-
-    info = RunManager().cancel(run_id)
+    info = get_app().runs.cancel(run_id)
     click.echo(f"run {run_id}: {'cancel requested' if not info.done else 'already ' + info.status}")
 
 
@@ -358,6 +331,7 @@ def scheduler(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     service = JobService(
+        get_app().store,
         scheduler=not no_schedule,
         dispatcher=not no_dispatch,
         clock=parse_clock(clock_spec),

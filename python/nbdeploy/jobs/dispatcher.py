@@ -320,7 +320,7 @@ class Dispatcher:
             self._notify(row)
 
     def _notify(self, row: Any) -> None:
-        from ..runs.manager import RunInfo
+        from .runs import RunInfo
 
         thread = notify_run(row.notify, RunInfo.from_row(row).to_json())
         if thread is not None:

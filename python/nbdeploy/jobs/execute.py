@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..runs import tracking
+from . import tracking
 
 __all__ = ["EVENT_TOPIC", "RunLostError", "run_notebook"]
 

@@ -21,14 +21,10 @@ class _JobsBase(NbdeployHandler):
         return f"{base}{API_PREFIX}{path}"
 
     def jobs(self) -> Any:
-        from .manager import JobManager
-
-        return JobManager(self.nbd.store)
+        return self.nbd.jobs
 
     def schedules(self) -> Any:
-        from .schedules import ScheduleManager
-
-        return ScheduleManager(self.nbd.store)
+        return self.nbd.schedules
 
 
 def _job_json(version: Any) -> dict[str, Any]:
@@ -96,10 +92,8 @@ class JobRunsHandler(_JobsBase):
         self.send_json(run.to_json(), status=201)
 
     async def get(self, name: str) -> None:
-        from ..runs.manager import RunManager
-
         limit = self.query_int("limit", 100)
-        runs = await asyncio.to_thread(RunManager(self.nbd.store).list, job=name, limit=limit)
+        runs = await asyncio.to_thread(self.nbd.runs.list, job=name, limit=limit)
         self.send_json({"runs": [r.to_json() for r in runs]})
 
 

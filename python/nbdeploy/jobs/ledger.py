@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..store import Store
-from ..store.models import ArtifactVersionRow
-from .models import DispatcherLeaseRow, RunArtifactRow, RunMetricRow, RunRow, ScheduleRow
+from ..store.tables import ArtifactVersionRow
+from .tables import DispatcherLeaseRow, RunArtifactRow, RunMetricRow, RunRow, ScheduleRow
 
 __all__ = ["LEADER", "LOST_MESSAGE", "RunLedger", "leader_alive", "lost"]
 

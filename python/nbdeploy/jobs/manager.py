@@ -11,17 +11,21 @@ import builtins
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..exceptions import ConflictError, InvalidInputError, NotFoundError
 from ..names import validate_name
-from ..store import Store, Version, _owner, default_store
-from ..store.models import utcnow
+from ..store import Version, _owner
+from ..store.tables import utcnow
 from . import notebooks
-from .models import RunRow, ScheduleRow
 from .notify import normalize_notify
+from .tables import RunRow, ScheduleRow
+
+if TYPE_CHECKING:
+    from ..app import Nbdeploy
+    from .runs import Run
 
 __all__ = ["JobManager", "validate_run_options"]
 
@@ -58,10 +62,11 @@ def name_from_path(path: str | Path) -> str:
 
 
 class JobManager:
-    """Jobs and their runs in one store (the default store unless given)."""
+    """The jobs of ``app`` (``app.jobs``): notebooks stored as versions of kind ``job``, and runs started now."""
 
-    def __init__(self, store: Store | None = None) -> None:
-        self.store = store or default_store()
+    def __init__(self, app: Nbdeploy) -> None:
+        self.app = app
+        self.store = app.store
 
     # --- notebooks ---------------------------------------------------------------------------------------
     def put(self, path_or_notebook: Any, name: str | None = None, metadata: dict[str, Any] | None = None) -> Version:
@@ -166,15 +171,15 @@ class JobManager:
         version: int | str | None = None,
         notify: Any = None,
         dispatch: bool = True,
-    ) -> Any:
-        """Queue a run of job ``name`` and return its :class:`~nbdeploy.runs.Run` (``run.wait()`` waits for it).
+    ) -> Run:
+        """Queue a run of job ``name`` and return its :class:`~nbdeploy.jobs.runs.Run` (``run.wait()`` waits for it).
 
         ``kernel`` defaults to the notebook's own kernelspec; ``timeout`` is in seconds for the whole run;
         ``retries`` extra attempts follow a failure, time-out or loss, with exponential back-off. With
         ``dispatch`` (the default) a dispatcher is started in this process when none is alive. Raises
         :class:`NotFoundError` for an unknown job and :class:`InvalidInputError` for bad options or parameters.
         """
-        from ..runs.manager import Run, RunInfo, RunManager
+        from .runs import Run, RunInfo
 
         job = self.get(validate_name(name), version)
         params = notebooks.coerce_parameters(parameters, self._declared(job), name)
@@ -203,9 +208,8 @@ class JobManager:
             s.add(row)
             s.flush()
             info = RunInfo.from_row(row)
-        manager = RunManager(self.store)
         if dispatch:
             from .dispatcher import ensure_dispatcher
 
             ensure_dispatcher(self.store, [info.id])
-        return Run(manager, info)
+        return Run(self.app.runs, info)

@@ -1,6 +1,6 @@
 """Cron schedules of jobs: ``nbd.schedules.add("report", cron="0 6 * * *", timezone="Europe/Berlin")``.
 
-A schedule is a catalog row; the scheduler (:mod:`nbdeploy.jobs.scheduler`, running in every server and in
+A schedule is a catalog row; the scheduler (:mod:`nbdeploy.jobs.firing`, running in every server and in
 ``nbdeploy scheduler``) turns its due ticks into queued runs, exactly once per tick. ``catchup`` says what
 happens to ticks missed while no scheduler ran: ``none`` skips them, ``latest`` runs the most recent one,
 ``all`` runs each (up to 100).
@@ -11,33 +11,23 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_name
-from ..store import Store, _owner, default_store
-from ..store.models import utcnow
+from ..store import _owner
+from ..store.tables import utcnow
 from .cron import CronSpec
-from .models import ScheduleRow
 from .notify import normalize_notify
+from .tables import ScheduleRow
 
-__all__ = [
-    "CATCHUP",
-    "UPDATABLE",
-    "Schedule",
-    "ScheduleManager",
-    "add",
-    "delete",
-    "get",
-    "list",
-    "next_fire_times",
-    "pause",
-    "resume",
-    "update",
-]
+__all__ = ["CATCHUP", "UPDATABLE", "Schedule", "ScheduleManager", "next_fire_times"]
+
+if TYPE_CHECKING:
+    from ..app import Nbdeploy
 
 CATCHUP = ("none", "latest", "all")
 UPDATABLE = (
@@ -101,7 +91,9 @@ class Schedule:
         )
 
     def _mgr(self) -> ScheduleManager:
-        return self._manager or ScheduleManager()
+        if self._manager is None:
+            raise RuntimeError("this Schedule snapshot is not bound to a manager")
+        return self._manager
 
     def next_fire_times(self, n: int = 5, start: datetime | None = None) -> builtins.list[datetime]:
         """The next ``n`` fire times after ``start`` (default now), in the schedule's time zone."""
@@ -126,9 +118,7 @@ class Schedule:
 
     def runs(self, limit: int = 100) -> builtins.list[Any]:
         """This schedule's runs, newest first."""
-        from ..runs.manager import RunManager
-
-        return RunManager(self._mgr().store).list(schedule_id=self.id, limit=limit)
+        return self._mgr().app.runs.list(schedule_id=self.id, limit=limit)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, with the next five fire times."""
@@ -168,15 +158,22 @@ def _check_concurrency(value: Any) -> int:
 
 
 class ScheduleManager:
-    """Schedules in one store's catalog (the default store unless given)."""
+    """The cron schedules of ``app`` (``app.schedules``), rows in its catalog."""
 
-    def __init__(self, store: Store | None = None) -> None:
-        self.store = store or default_store()
+    def __init__(self, app: Nbdeploy) -> None:
+        self.app = app
+        self.store = app.store
 
     def _jobs(self) -> Any:
-        from .manager import JobManager
+        return self.app.jobs
 
-        return JobManager(self.store)
+    def next_fire_times(
+        self, schedule: str | Schedule, n: int = 5, timezone: str = "UTC", start: datetime | None = None
+    ) -> builtins.list[datetime]:
+        """The next ``n`` fire times of a schedule (an id, a :class:`Schedule`) or of a cron expression."""
+        if isinstance(schedule, int) or (isinstance(schedule, str) and schedule.isdigit()):
+            schedule = self.get(int(schedule))
+        return next_fire_times(schedule, n, timezone, start)
 
     def add(
         self,
@@ -310,61 +307,11 @@ class ScheduleManager:
             s.delete(self._row(s, schedule_id))
 
 
-def add(
-    job: str,
-    cron: str = "0 6 * * *",
-    timezone: str = "UTC",
-    parameters: dict[str, Any] | None = None,
-    catchup: str = "latest",
-    max_concurrency: int = 1,
-    timeout: float | None = None,
-    retries: int = 0,
-    notify: Any = None,
-    kernel: str | None = None,
-) -> Schedule:
-    """Schedule job ``job`` (see :meth:`ScheduleManager.add`); return the :class:`Schedule`."""
-    return ScheduleManager().add(
-        job, cron, timezone, parameters, catchup, max_concurrency, timeout, retries, notify, kernel
-    )
-
-
-def get(schedule_id: int) -> Schedule:
-    """The schedule with this id."""
-    return ScheduleManager().get(schedule_id)
-
-
-def list(job: str | None = None) -> builtins.list[Schedule]:
-    """Every schedule (of ``job``)."""
-    return ScheduleManager().list(job)
-
-
-def update(schedule_id: int, **changes: Any) -> Schedule:
-    """Change fields of a schedule (see :meth:`ScheduleManager.update`)."""
-    return ScheduleManager().update(schedule_id, **changes)
-
-
-def pause(schedule_id: int) -> Schedule:
-    """Pause a schedule."""
-    return ScheduleManager().pause(schedule_id)
-
-
-def resume(schedule_id: int) -> Schedule:
-    """Resume a schedule from the next tick after now."""
-    return ScheduleManager().resume(schedule_id)
-
-
-def delete(schedule_id: int) -> None:
-    """Delete a schedule (its runs stay)."""
-    ScheduleManager().delete(schedule_id)
-
-
 def next_fire_times(
-    schedule: int | str | Schedule, n: int = 5, timezone: str = "UTC", start: datetime | None = None
+    schedule: str | Schedule, n: int = 5, timezone: str = "UTC", start: datetime | None = None
 ) -> builtins.list[datetime]:
-    """The next ``n`` fire times of a schedule (by id or object) or of a cron expression in ``timezone``."""
+    """The next ``n`` fire times of a schedule or of a cron expression in ``timezone``."""
     if isinstance(schedule, Schedule):
         return schedule.next_fire_times(n, start)
-    if isinstance(schedule, int) or (isinstance(schedule, str) and schedule.isdigit()):
-        return get(int(schedule)).next_fire_times(n, start)
     tz = ZoneInfo(CronSpec(schedule, timezone).timezone)
     return [t.astimezone(tz) for t in CronSpec(schedule, timezone).next_fire_times(n, start)]

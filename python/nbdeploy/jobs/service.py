@@ -1,7 +1,7 @@
 """The jobs service: a scheduler and a dispatcher, run inside a server or alone as ``nbdeploy scheduler``.
 
 Both loops run in threads of their own with blocking catalog and Dask calls, so a server's event loop never
-waits on them. ``start(ctx)`` is the server's background-service hook (``BACKGROUND_SERVICES``).
+waits on them. ``start(app)`` is the servers' background task for it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..store import Store, default_store
+from ..store import Store
 from .clock import Clock
 from .dispatcher import Dispatcher, local_dispatcher
-from .scheduler import Scheduler
+from .firing import Scheduler
 
 __all__ = ["JobService", "start"]
 
@@ -31,7 +31,7 @@ class JobService:
 
     def __init__(
         self,
-        store: Store | None = None,
+        store: Store,
         *,
         scheduler: bool = True,
         dispatcher: bool = True,
@@ -41,7 +41,7 @@ class JobService:
         client: Any = None,
         retry_backoff: float = 2.0,
     ) -> None:
-        self.store = store or default_store()
+        self.store = store
         self.dispatcher: Dispatcher | None = None
         self._retired: Dispatcher | None = None  # the ephemeral dispatcher this service took over from
         self.scheduler: Scheduler | None = None
@@ -101,10 +101,10 @@ class JobService:
                 signal.signal(sig, handler)
 
 
-async def start(ctx: Any) -> Callable[[], Awaitable[None]]:
-    """Background service hook for the Jupyter server extension and ``nbdeploy serve``: start the jobs
-    service on the server's store; return the coroutine function that stops it."""
-    service = JobService(ctx.store)
+async def start(app: Any) -> Callable[[], Awaitable[None]]:
+    """Background task of the servers (declared in :data:`nbdeploy.app.SERVICES`): start the jobs service on
+    the app's store; return the coroutine function that stops it."""
+    service = JobService(app.store, lease_ttl=app.settings.lease_ttl)
     await asyncio.to_thread(service.start)
 
     async def stop() -> None:

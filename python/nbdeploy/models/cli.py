@@ -10,9 +10,9 @@ from ..exceptions import InvalidInputError
 
 
 def _manager():
-    from . import default_manager
+    from ..cli import get_app
 
-    return default_manager()
+    return get_app().models
 
 
 def _version_or_alias(version: int | None, alias: str | None) -> tuple[int | None, str | None]:

@@ -10,18 +10,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from ..exceptions import InvalidInputError
 from ..server_extension.base import NbdeployHandler
 
 __all__ = ["default_handlers"]
-
-
-def _manager() -> Any:
-    from . import default_manager
-
-    return default_manager()
 
 
 def _version_query(handler: NbdeployHandler) -> tuple[int | None, str | None]:
@@ -39,7 +32,7 @@ class ModelsHandler(NbdeployHandler):
     """``GET /models``: every stored model's newest version."""
 
     async def get(self) -> None:
-        self.send_json({"models": await asyncio.to_thread(_manager().list)})
+        self.send_json({"models": await asyncio.to_thread(self.nbd.models.list)})
 
 
 class ModelHandler(NbdeployHandler):
@@ -47,10 +40,10 @@ class ModelHandler(NbdeployHandler):
     every version (it stops being served at once)."""
 
     async def get(self, name: str) -> None:
-        self.send_json(await asyncio.to_thread(_manager().info, name))
+        self.send_json(await asyncio.to_thread(self.nbd.models.info, name))
 
     async def delete(self, name: str) -> None:
-        await asyncio.to_thread(_manager().delete, name)
+        await asyncio.to_thread(self.nbd.models.delete, name)
         self.set_status(204)
         self.finish()
 
@@ -61,7 +54,7 @@ class VersionHandler(NbdeployHandler):
     async def delete(self, name: str, version: str) -> None:
         if not version.isdigit():
             raise InvalidInputError(f"version must be a whole number, got {version!r}", "version")
-        await asyncio.to_thread(_manager().delete_version, name, int(version))
+        await asyncio.to_thread(self.nbd.models.delete_version, name, int(version))
         self.set_status(204)
         self.finish()
 
@@ -73,7 +66,7 @@ class AliasHandler(NbdeployHandler):
         version = self.json_object().get("version")
         if not isinstance(version, int) or isinstance(version, bool):
             raise InvalidInputError('the body must be {"version": N} with N a whole number', "version")
-        moved = await asyncio.to_thread(_manager().set_alias, name, alias, version)
+        moved = await asyncio.to_thread(self.nbd.models.set_alias, name, alias, version)
         self.send_json(moved.to_json())
 
 
@@ -84,7 +77,7 @@ class PredictHandler(NbdeployHandler):
         self.metric_target = f"model:{name}"
         body = self.json_body()
         version, alias = _version_query(self)
-        answer = await _manager().apredict(name, body, version, alias)
+        answer = await self.nbd.models.apredict(name, body, version, alias)
         self.set_header("Content-Type", "application/json")
         self.finish(f'{{"predictions":{answer.predictions_json},"version":{answer.version}}}')
 
@@ -94,7 +87,7 @@ class StatsHandler(NbdeployHandler):
 
     async def get(self, name: str) -> None:
         version, alias = _version_query(self)
-        self.send_json(await asyncio.to_thread(_manager().report, name, version, alias))
+        self.send_json(await asyncio.to_thread(self.nbd.models.report, name, version, alias))
 
 
 _NAME = r"(?P<name>[^/]+)"

@@ -9,16 +9,19 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._sync import SyncBridge
-from ..config import get_settings
 from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError, UserCodeError
-from ..functions.pool import PoolCache
 from ..names import validate_name
-from ..store import Store, Version, VersionCache, default_store
+from ..runtime.messages import ModelCall, Outcome
+from ..runtime.pool import PoolCache
+from ..store import Store, Version, VersionCache
 from .monitor import Monitor, merge_snapshots, read_snapshots
 from .signature import Rows, example_payload, infer_signature, parse_payload, payload_schema, rows_from_python
+
+if TYPE_CHECKING:
+    from ..app import Nbdeploy
 
 __all__ = ["ModelManager", "ModelVersion", "Prediction"]
 
@@ -114,18 +117,16 @@ class Prediction:
 
 
 class ModelManager(SyncBridge):
-    """Store, list, resolve and serve models of ``store`` (the default store if omitted).
+    """Store, list, resolve and serve the models of ``app`` (``app.models``).
 
     ``max_batch_size`` (requests per batch) and ``max_wait_ms`` (how long a batch may wait for more requests
     while its replica is busy) default to the settings ``model_max_batch_size`` / ``model_max_wait_ms``
     or 64 and 2 ms; a version's own ``serving`` options (given to :meth:`put`) win.
     """
 
-    def __init__(
-        self, store: Store | None = None, *, max_batch_size: int | None = None, max_wait_ms: float | None = None
-    ) -> None:
-        self._store = store
-        settings = get_settings()
+    def __init__(self, app: Nbdeploy, *, max_batch_size: int | None = None, max_wait_ms: float | None = None) -> None:
+        self.app = app
+        settings = app.settings
         self.max_batch_size = int(max_batch_size or settings.model_max_batch_size)
         self.max_wait_ms = float(max_wait_ms if max_wait_ms is not None else settings.model_max_wait_ms)
         self._pools = PoolCache()
@@ -134,7 +135,7 @@ class ModelManager(SyncBridge):
 
     @property
     def store(self) -> Store:
-        return self._store or default_store()
+        return self.app.store
 
     @property
     def monitor(self) -> Monitor:
@@ -167,8 +168,8 @@ class ModelManager(SyncBridge):
         :class:`InvalidInputError` (a model that cannot be stored, bad metadata) and
         :class:`MissingDependencyError`. Nothing is stored when serialising fails.
         """
-        from .drift import profile_sample
         from .flavors import dumps_model
+        from .psi import profile_sample
         from .signature import as_frame_or_array
 
         validate_name(name)
@@ -291,12 +292,11 @@ class ModelManager(SyncBridge):
 
     # --- serving ----------------------------------------------------------------------------------
     async def _pool(self, serving: dict[str, Any]) -> Any:
-        from .. import runtime
-        from .batching import ModelActor, ModelPool
+        from .serving import ModelActor, ModelPool
 
         size = int(serving.get("max_batch_size") or self.max_batch_size)
         wait = float(serving.get("max_wait_ms", self.max_wait_ms))
-        client = await runtime.async_client()
+        client = await self.app.runtime.async_client()
         key = (id(client), self.store.url, size, wait)
         return await self._pools.get(
             key,
@@ -335,16 +335,17 @@ class ModelManager(SyncBridge):
             signature = meta.get("signature")
             rows = rows_from_python(body, signature) if python else parse_payload(body, signature)
             pool = await self._pool(meta.get("serving") or {})
-            outcome = await pool.call(target.sha256, rows.kind, rows.columns, rows.data, timeout=DEFAULT_TIMEOUT)
-            kind = outcome[0]
-            if kind == "ok":
+            call = ModelCall(target.sha256, rows.kind, rows.columns, rows.data)
+            outcome: Outcome = await pool.call(call, timeout=DEFAULT_TIMEOUT)
+            if outcome.ok:
                 status = 200
-                return Prediction(outcome[1], target.version, (time.perf_counter() - started) * 1000, outcome[2])
-            if kind == "invalid":
-                raise SignatureError(outcome[1], outcome[2])
-            if kind == "error":
-                raise UserCodeError(outcome[1], outcome[2], outcome[3])
-            raise ClusterError(f"a worker could not load model {name} v{target.version}: {outcome[2]}")
+                elapsed = (time.perf_counter() - started) * 1000
+                return Prediction(outcome.value, target.version, elapsed, outcome.batch_rows)
+            if outcome.status == "invalid":
+                raise SignatureError(outcome.message, outcome.fields)
+            if outcome.status == "error":
+                raise UserCodeError(outcome.error_type, outcome.message, outcome.traceback)
+            raise ClusterError(f"a worker could not load model {name} v{target.version}: {outcome.message}")
         except NbdeployError as exc:
             status = exc.http_status
             raise
@@ -373,7 +374,7 @@ class ModelManager(SyncBridge):
 
     def predict_batch(self, name: str, data: Any, output: str | None = None, **options: Any) -> Any:
         """Predict a Dask/pandas DataFrame or a Parquet/CSV URL on the cluster (see :func:`.batch.predict_batch`)."""
-        from .batch import predict_batch
+        from .batch_predict import predict_batch
 
         return predict_batch(self, name, data, output, **options)
 
@@ -388,7 +389,7 @@ class ModelManager(SyncBridge):
 
     def drift(self, name: str, version: int | str | None = None, alias: str | None = None) -> Any:
         """PSI per column between the version's training sample and its served inputs (a :class:`DriftReport`)."""
-        from .drift import drift_report
+        from .psi import drift_report
 
         target = self.resolve(name, version, alias)
         served = self.stats(name)["versions"].get(str(target.version), {})
@@ -430,7 +431,7 @@ class ModelManager(SyncBridge):
 
 
 def _jsonable(value: dict[str, Any], label: str) -> dict[str, Any]:
-    from ..server_extension.encoding import to_jsonable
+    from ..runtime.encoding import to_jsonable
 
     try:
         return to_jsonable(value)

@@ -9,9 +9,9 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado import web
 from traitlets import Bool, Unicode
 
+from ..app import Nbdeploy, set_default
 from ..config import Settings
 from .base import bind_handlers, collect_handlers
-from .context import ServerContext
 
 __all__ = ["JupyterAuthHandler", "NbdeployExtension"]
 
@@ -49,13 +49,12 @@ class NbdeployExtension(ExtensionApp):
     background_services = Bool(True, help="Run the scheduler and dispatcher in this server.").tag(config=True)
 
     def initialize_settings(self) -> None:
+        config = self.serverapp.config if self.serverapp else self.config
         settings = Settings.resolve(
-            self.serverapp.config if self.serverapp else self.config,
-            store_url=self.store_url,
-            catalog_url=self.catalog_url,
-            cluster=self.cluster,
+            config, store_url=self.store_url, catalog_url=self.catalog_url, cluster=self.cluster
         )
-        self.nbd = ServerContext(settings, own_cluster=self.start_cluster, background=self.background_services)
+        self.nbd = Nbdeploy(settings, config=config)
+        set_default(self.nbd)
         self.settings.update({"nbdeploy": self.nbd, "nbdeploy_debug": True})
 
     def initialize_handlers(self) -> None:
@@ -63,7 +62,7 @@ class NbdeployExtension(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:  # type: ignore[override]
         self.nbd.advertise(serverapp.connection_url, "jupyter")  # first: kernels may deploy while the cluster starts
-        await self.nbd.start()
+        await self.nbd.start(own_cluster=self.start_cluster, background=self.background_services)
 
     async def stop_extension(self) -> None:
         await self.nbd.stop()

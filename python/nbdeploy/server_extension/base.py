@@ -20,21 +20,11 @@ from typing import Any
 from tornado import web
 
 from ..exceptions import InvalidInputError, NbdeployError, PayloadTooLargeError, UserCodeError
-from .encoding import dumps
+from ..runtime.encoding import dumps
 
-__all__ = ["API_PREFIX", "HANDLER_MODULES", "NbdeployHandler", "bind_handlers", "collect_handlers"]
+__all__ = ["API_PREFIX", "NbdeployHandler", "bind_handlers", "collect_handlers"]
 
 API_PREFIX = "/nbdeploy/api"
-
-# Modules exporting ``default_handlers``; a new service adds its module here.
-HANDLER_MODULES: list[str] = [
-    "nbdeploy.server_extension.status_handlers",
-    "nbdeploy.runtime.handlers",
-    "nbdeploy.functions.handlers",
-    "nbdeploy.models.handlers",
-    "nbdeploy.jobs.handlers",
-    "nbdeploy.runs.handlers",
-]
 
 log = logging.getLogger("nbdeploy.server")
 
@@ -42,7 +32,7 @@ log = logging.getLogger("nbdeploy.server")
 class NbdeployHandler(web.RequestHandler):
     """Mixin for nbdeploy's REST handlers: JSON in and out, errors as JSON, per-target metrics.
 
-    ``self.nbd`` is the server's :class:`~nbdeploy.server_extension.context.ServerContext`.
+    ``self.nbd`` is the server's :class:`~nbdeploy.app.Nbdeploy`.
     """
 
     #: label recorded in the metrics for this request, e.g. ``function:greet`` (set by the handler)
@@ -139,9 +129,12 @@ class NbdeployHandler(web.RequestHandler):
 
 
 def collect_handlers(modules: Sequence[str] = ()) -> list[tuple[str, type[NbdeployHandler]]]:
-    """Import every handler module and return their ``default_handlers``, routes under ``/nbdeploy/api``."""
+    """Import every handler module (the services' by default) and return their ``default_handlers``, with
+    routes under ``/nbdeploy/api``."""
+    from ..app import Nbdeploy
+
     routes: list[tuple[str, type[NbdeployHandler]]] = []
-    for name in modules or HANDLER_MODULES:
+    for name in modules or Nbdeploy.handler_modules():
         module = importlib.import_module(name)
         for route, cls in module.default_handlers:
             routes.append((API_PREFIX + route, cls))

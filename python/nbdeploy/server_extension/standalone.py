@@ -10,10 +10,10 @@ from typing import Any
 
 from tornado import httpserver, web
 
+from ..app import Nbdeploy, set_default
 from ..config import Settings
 from ..exceptions import AuthError
 from .base import NbdeployHandler, bind_handlers, collect_handlers
-from .context import ServerContext
 
 __all__ = ["StandaloneServer", "TokenAuthHandler"]
 
@@ -75,7 +75,9 @@ class StandaloneServer:
         self.token = self.settings.ensure_token()
         self.host, self.port, self.debug = host, port, debug
         self.behind_proxy = behind_proxy  # trust X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto
-        self.context = ServerContext(self.settings, own_cluster=own_cluster, background=background)
+        self.own_cluster, self.background = own_cluster, background
+        self.app = Nbdeploy(self.settings)
+        set_default(self.app)
         self._server: httpserver.HTTPServer | None = None
 
     def make_app(self) -> web.Application:
@@ -86,7 +88,7 @@ class StandaloneServer:
         return web.Application(
             routes,
             default_handler_class=bind_handlers([("", NotFoundHandler)], TokenAuthHandler)[0][1],
-            nbdeploy=self.context,
+            nbdeploy=self.app,
             nbdeploy_token=self.token,
             nbdeploy_debug=self.debug,
         )
@@ -97,14 +99,14 @@ class StandaloneServer:
 
     async def start(self) -> None:
         """Start the runtime and background services, then listen."""
-        await self.context.start()
+        await self.app.start(own_cluster=self.own_cluster, background=self.background)
         self._server = httpserver.HTTPServer(
             self.make_app(), xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
         )
         self._server.listen(self.port, self.host)
         if self.port == 0:
             self.port = next(iter(self._server._sockets.values())).getsockname()[1]
-        self.context.advertise(self.url, "standalone")
+        self.app.advertise(self.url, "standalone")
 
     async def stop(self) -> None:
         """Stop listening, let requests in flight finish, then stop the services."""
@@ -112,7 +114,7 @@ class StandaloneServer:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
-        await self.context.stop()
+        await self.app.stop()
 
     def run(self, on_ready: Any = None) -> None:
         """Serve until SIGINT/SIGTERM (blocking)."""

@@ -1,25 +1,25 @@
 """The store: content-addressed blobs (fsspec) plus the SQL catalog of versions and aliases.
 
-``nbd.store.put("model", "churn", b"...")`` writes the blob, then inserts the version row — no process has
-to be running. The module-level functions work on the default store built from the settings; build a
-:class:`Store` yourself for another one.
+``app.store.put("model", "churn", b"...")`` writes the blob, then inserts the version row — no process has
+to be running. ``app.store`` is the store of an :class:`~nbdeploy.app.Nbdeploy` (``nbd.store.put`` etc. use the
+default app's); build a :class:`Store` yourself for another one.
 """
 
 from __future__ import annotations
 
 import builtins
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+from ..app import delegate
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_kind, validate_name
 from .artifacts import ArtifactStore, BlobInfo, Data
 from .catalog import Catalog
-from .models import ArtifactVersionRow
+from .tables import ArtifactVersionRow
 
 __all__ = [
     "ArtifactStore",
@@ -29,19 +29,6 @@ __all__ = [
     "Store",
     "Version",
     "VersionCache",
-    "default_store",
-    "delete",
-    "delete_version",
-    "gc",
-    "get",
-    "latest",
-    "list",
-    "open",
-    "put",
-    "read",
-    "resolve",
-    "set_alias",
-    "versions",
 ]
 
 RESERVED_ALIASES = ("latest",)
@@ -115,12 +102,18 @@ class Store:
         self.catalog = Catalog(catalog_url)
 
     @classmethod
-    def from_settings(cls, settings: Any = None) -> Store:
-        """Build the store the settings name (the process-wide settings by default)."""
-        from ..config import get_settings
+    def from_settings(cls, settings: Any) -> Store:
+        """Build the store a :class:`~nbdeploy.config.Settings` names."""
+        return cls(settings.store_url, settings.catalog_url)
 
-        s = settings or get_settings()
-        return cls(s.store_url, s.catalog_url)
+    @classmethod
+    def from_app(cls, app: Any) -> Store:
+        """``app.store``: the store of an :class:`~nbdeploy.app.Nbdeploy`'s settings."""
+        return cls.from_settings(app.settings)
+
+    def close(self) -> None:
+        """Close the catalog's pooled connections."""
+        self.catalog.dispose()
 
     @property
     def url(self) -> str:
@@ -325,82 +318,4 @@ def _mtime(fs: Any, path: str, info: dict[str, Any]) -> float:
         return 0.0
 
 
-_default: Store | None = None
-_lock = threading.Lock()
-
-
-def default_store() -> Store:
-    """Return the process-wide store built from the settings (created on first use)."""
-    global _default
-    with _lock:
-        if _default is None:
-            _default = Store.from_settings()
-        return _default
-
-
-def _reset_default() -> None:
-    global _default
-    with _lock:
-        if _default is not None:
-            _default.catalog.dispose()
-        _default = None
-
-
-def put(kind: str, name: str, data: Data, metadata: dict[str, Any] | None = None) -> Version:
-    """Store ``data`` as the next version of ``kind/name`` in the default store (see :meth:`Store.put`)."""
-    return default_store().put(kind, name, data, metadata)
-
-
-def get(kind: str, name: str, version: int | str | None = None) -> Version:
-    """Return a version from the default store (see :meth:`Store.get`)."""
-    return default_store().get(kind, name, version)
-
-
-def read(kind: str, name: str, version: int | str | None = None) -> bytes:
-    """Return a version's bytes from the default store."""
-    return default_store().read(kind, name, version)
-
-
-def open(kind: str, name: str, version: int | str | None = None) -> IO[bytes]:
-    """Open a version's bytes from the default store for streaming."""
-    return default_store().open(kind, name, version)
-
-
-def versions(kind: str, name: str) -> builtins.list[Version]:
-    """Return every live version of ``kind/name`` in the default store."""
-    return default_store().versions(kind, name)
-
-
-def latest(kind: str, name: str) -> Version:
-    """Return the newest version of ``kind/name`` in the default store."""
-    return default_store().latest(kind, name)
-
-
-def list(kind: str | None = None) -> builtins.list[Version]:
-    """Return the newest version of every name in the default store."""
-    return default_store().list(kind)
-
-
-def set_alias(kind: str, name: str, alias: str, version: int) -> Version:
-    """Point an alias at a version in the default store."""
-    return default_store().set_alias(kind, name, alias, version)
-
-
-def resolve(kind: str, ref: str) -> Version:
-    """Resolve ``name@alias`` / ``name@3`` / ``name`` in the default store."""
-    return default_store().resolve(kind, ref)
-
-
-def delete_version(kind: str, name: str, version: int) -> None:
-    """Delete one version in the default store."""
-    default_store().delete_version(kind, name, version)
-
-
-def delete(kind: str, name: str) -> int:
-    """Delete every version of ``kind/name`` in the default store."""
-    return default_store().delete(kind, name)
-
-
-def gc(grace_seconds: float = 600.0) -> GcReport:
-    """Remove unreferenced blobs from the default store."""
-    return default_store().gc(grace_seconds)
+__getattr__, __dir__ = delegate(__name__, "store")

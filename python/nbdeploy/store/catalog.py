@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, Ope
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..exceptions import ConfigError, MissingDependencyError, StoreError
-from .models import AliasRow, ArtifactVersionRow, utcnow
+from .tables import AliasRow, ArtifactVersionRow, utcnow
 
 __all__ = ["Catalog"]
 

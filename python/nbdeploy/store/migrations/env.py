@@ -2,8 +2,8 @@
 
 from alembic import context
 
-import nbdeploy.jobs.models  # noqa: F401 - registers the jobs tables on Base.metadata
-from nbdeploy.store.models import Base
+import nbdeploy.jobs.tables  # noqa: F401 - registers the jobs tables on Base.metadata
+from nbdeploy.store.tables import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

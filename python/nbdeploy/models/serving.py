@@ -1,7 +1,7 @@
 """Micro-batched predictions: the serving actor on the workers, and the server-side pool that feeds it.
 
 The server sends calls to :class:`ModelActor` replicas through :class:`ModelPool` — the functions'
-:class:`~nbdeploy.functions.pool.ActorPool` (one actor per worker, called directly, answers matched by position)
+:class:`~nbdeploy.runtime.pool.ActorPool` (one actor per worker, called directly, answers matched by position)
 with one change of policy: a batch waits up to ``max_wait_ms`` for more requests only while its replica is
 already busy, so a lone request is never delayed. On the worker, :meth:`ModelActor.run_batch` groups the calls
 of one batch by model version, concatenates their rows into one DataFrame or array, calls ``predict`` once
@@ -18,14 +18,11 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..functions.pool import ActorPool
 from ..runtime.channel import ChannelActor
+from ..runtime.messages import ModelCall, Outcome
+from ..runtime.pool import ActorPool
 
 __all__ = ["ModelActor", "ModelPool", "predict_rows", "split_predictions"]
-
-Outcome = tuple[Any, ...]
-# (sha256, kind, columns, rows) — see :class:`~.signature.Rows`
-Call = tuple[str, str, tuple[str, ...] | None, list[Any]]
 
 
 def _encode(value: Any) -> Any:
@@ -56,9 +53,9 @@ def split_predictions(predictions: Any, counts: list[int]) -> list[Any]:
 
 
 def predict_rows(store_url: str, sha256: str, kind: str, columns: Any, groups: list[list[Any]]) -> list[Outcome]:
-    """Load the version (worker cache), predict every group's rows in one call, return one outcome per group:
-    ``("ok", predictions as JSON, batch rows)``, ``("invalid", message, errors)`` (the input does not fit),
-    ``("error", type, message, traceback)`` (the model raised) or ``("load_error", type, message, traceback)``."""
+    """Load the version (worker cache), predict every group's rows in one call, return one :class:`Outcome` per
+    group: ``ok`` (``value``: the predictions as JSON), ``invalid`` (the input does not fit the signature),
+    ``error`` (the model raised) or ``load_error``."""
     from ..exceptions import SignatureError
     from ..runtime import load_artifact
     from .flavors import loads_model
@@ -67,7 +64,7 @@ def predict_rows(store_url: str, sha256: str, kind: str, columns: Any, groups: l
     try:
         loaded = load_artifact(store_url, sha256, loader=loads_model)
     except Exception as exc:
-        outcome = ("load_error", type(exc).__name__, f"cannot load model {sha256[:12]}: {exc}", traceback.format_exc())
+        outcome = Outcome.failed("load_error", exc, f"cannot load model {sha256[:12]}: {exc}", traceback.format_exc())
         return [outcome] * len(groups)
     counts = [len(g) for g in groups]
     rows = groups[0] if len(groups) == 1 else [r for g in groups for r in g]
@@ -75,15 +72,15 @@ def predict_rows(store_url: str, sha256: str, kind: str, columns: Any, groups: l
         data = build_input(kind, columns, rows, loaded.signature)
         parts = split_predictions(loaded.predict(data), counts)
         dumps = json.dumps
-        return [("ok", dumps(p, separators=(",", ":"), default=_encode), len(rows)) for p in parts]
+        return [Outcome("ok", dumps(p, separators=(",", ":"), default=_encode), batch_rows=len(rows)) for p in parts]
     except SignatureError as exc:
         if len(groups) > 1:
             return [predict_rows(store_url, sha256, kind, columns, [g])[0] for g in groups]
-        return [("invalid", str(exc), exc.errors)]
+        return [Outcome("invalid", error_type="SignatureError", message=str(exc), fields=exc.errors)]
     except Exception as exc:
         if len(groups) > 1:  # find the call at fault; the others still get their answers
             return [predict_rows(store_url, sha256, kind, columns, [g])[0] for g in groups]
-        return [("error", type(exc).__name__, str(exc), traceback.format_exc())]
+        return [Outcome.failed("error", exc, tb=traceback.format_exc())]
 
 
 class ModelActor(ChannelActor):
@@ -94,22 +91,22 @@ class ModelActor(ChannelActor):
         self.pool = ThreadPoolExecutor(threads or max(2, os.cpu_count() or 2), thread_name_prefix="nbdeploy-model")
         self.batches = self.calls = 0
 
-    async def run_batch(self, calls: list[Call]) -> list[Outcome]:
-        """Predict ``[(sha256, kind, columns, rows), …]``; one outcome per call, in the same order."""
+    async def run_batch(self, calls: list[ModelCall]) -> list[Outcome]:
+        """Predict a batch of calls; one outcome per call, in the same order."""
         self.batches += 1
         self.calls += len(calls)
         loop = asyncio.get_running_loop()
         groups: dict[tuple[Any, ...], list[int]] = {}
-        for i, (sha, kind, columns, _) in enumerate(calls):
-            groups.setdefault((sha, kind, columns), []).append(i)
+        for i, call in enumerate(calls):
+            groups.setdefault((call.sha256, call.kind, call.columns), []).append(i)
         jobs = [
             loop.run_in_executor(
-                self.pool, predict_rows, self.store_url, sha, kind, columns, [calls[i][3] for i in members]
+                self.pool, predict_rows, self.store_url, sha, kind, columns, [calls[i].rows for i in members]
             )
             for (sha, kind, columns), members in groups.items()
         ]
         results = await asyncio.gather(*jobs) if len(jobs) > 1 else [await jobs[0]]
-        answers: list[Outcome] = [()] * len(calls)
+        answers: list[Outcome] = [Outcome("load_error")] * len(calls)
         for members, outcomes in zip(groups.values(), results, strict=True):
             for i, outcome in zip(members, outcomes, strict=True):
                 answers[i] = outcome

@@ -1,7 +1,7 @@
 """Catalog tables of jobs: schedules, runs, run metrics and artifacts, and the dispatcher lease.
 
 The schema is created by the alembic migration ``0002_jobs``; these classes only map it. Importing this module
-registers the tables on :class:`nbdeploy.store.models.Base`, so every module that queries them imports it.
+registers the tables on :class:`nbdeploy.store.tables.Base`, so every module that queries them imports it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..store.models import Base, UTCDateTime, utcnow
+from ..store.tables import Base, UTCDateTime, utcnow
 
 __all__ = [
     "ACTIVE_STATES",

@@ -11,28 +11,18 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..exceptions import InvalidInputError, NbdeployError, NotFoundError
-from ..jobs.models import RUN_STATES, TERMINAL_STATES, RunArtifactRow, RunMetricRow, RunRow
+from ..exceptions import InvalidInputError, NotFoundError, RunFailedError
 from ..names import validate_name
-from ..store import Store, default_store
+from .tables import RUN_STATES, TERMINAL_STATES, RunArtifactRow, RunMetricRow, RunRow
+
+if TYPE_CHECKING:
+    from ..app import Nbdeploy
 
 __all__ = ["Run", "RunFailedError", "RunInfo", "RunManager"]
-
-
-class RunFailedError(NbdeployError):
-    """A run ended in ``failed``, ``cancelled`` or ``timed_out`` (raised by :meth:`Run.raise_for_status`)."""
-
-    def __init__(self, run: RunInfo) -> None:
-        where = f" in cell {run.error_cell}" if run.error_cell is not None else ""
-        super().__init__(
-            f"run {run.id} of job {run.job!r} {run.status}{where}: {run.error_type or ''}: {run.error_message or ''}"
-            f" — `nbdeploy runs log {run.id}` shows its log, `nbdeploy runs output {run.id}` its notebook"
-        )
-        self.run = run
 
 
 @dataclass(frozen=True)
@@ -191,7 +181,7 @@ class Run:
         does not raise here: check ``run.status`` or call :meth:`raise_for_status`.
         """
         from ..exceptions import ClusterTimeoutError
-        from ..jobs.dispatcher import local_dispatcher
+        from .dispatcher import local_dispatcher
 
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = min(0.02, poll)
@@ -266,10 +256,32 @@ class Run:
 
 
 class RunManager:
-    """Reads runs from the catalog; creates queued runs and cancel requests."""
+    """The run history of ``app`` (``app.runs``): reads runs from the catalog, asks for cancels."""
 
-    def __init__(self, store: Store | None = None) -> None:
-        self.store = store or default_store()
+    def __init__(self, app: Nbdeploy) -> None:
+        self.app = app
+        self.store = app.store
+
+    @staticmethod
+    def current_run() -> dict[str, Any] | None:
+        """``{"id", "attempt"}`` of the job run this process executes, or ``None`` outside a job."""
+        from .tracking import current_run
+
+        return current_run()
+
+    @staticmethod
+    def log_metric(key: str, value: float, step: int | None = None) -> None:
+        """Inside a job run: record metric ``key`` (see :func:`nbdeploy.jobs.tracking.log_metric`)."""
+        from .tracking import log_metric
+
+        log_metric(key, value, step)
+
+    @staticmethod
+    def log_artifact(path_or_bytes: Any, name: str | None = None) -> dict[str, Any] | None:
+        """Inside a job run: attach a file or bytes (see :func:`nbdeploy.jobs.tracking.log_artifact`)."""
+        from .tracking import log_artifact
+
+        return log_artifact(path_or_bytes, name)
 
     @property
     def catalog(self) -> Any:
@@ -401,7 +413,7 @@ class RunManager:
                 .where(RunRow.id == row.id, RunRow.status.in_(("queued", "running")))
                 .values(cancel_requested=True)
             )
-        from ..jobs.dispatcher import ensure_dispatcher
+        from .dispatcher import ensure_dispatcher
 
         ensure_dispatcher(self.store, [int(run_id)])
         return self.info(run_id)

@@ -40,7 +40,7 @@ def find_notebook_path(user_ns: dict[str, Any], explicit: str | None = None) -> 
 
 def strip_magic_lines(nb: dict[str, Any], magic: str = "%schedule") -> dict[str, Any]:
     """Remove the lines that start with ``magic`` from code cells (and cells left empty by it)."""
-    from ..jobs.notebooks import cell_source
+    from .notebooks import cell_source
 
     cells = []
     for cell in nb["cells"]:
@@ -57,7 +57,7 @@ def strip_magic_lines(nb: dict[str, Any], magic: str = "%schedule") -> dict[str,
 
 def cell_is_saved(nb: dict[str, Any], cell_text: str) -> bool:
     """Whether a code cell with exactly this source (ignoring surrounding blank space) is in the notebook."""
-    from ..jobs.notebooks import cell_source
+    from .notebooks import cell_source
 
     wanted = cell_text.strip()
     return any(c.get("cell_type") == "code" and cell_source(c).strip() == wanted for c in nb["cells"])
@@ -71,7 +71,7 @@ def _unquote(value: str | None) -> str | None:
 
 
 def _assignments(items: list[str] | None) -> dict[str, str]:
-    from ..jobs.notebooks import parse_assignments
+    from .notebooks import parse_assignments
 
     return parse_assignments([_unquote(i) or "" for i in items or []])
 
@@ -80,7 +80,7 @@ class RunList(list):
     """A list of runs that renders as a table in a notebook."""
 
     def _repr_html_(self) -> str:
-        from ..runs.render import runs_html
+        from .render import runs_html
 
         return runs_html([r._info for r in self])
 
@@ -106,7 +106,7 @@ class JobMagics(Magics):
     @line_magic
     def schedule(self, line: str) -> Any:
         """Schedule this notebook (its saved file) as a job on a cron expression."""
-        from ..runs.tracking import current_run
+        from .tracking import current_run
 
         if current_run() is not None:
             print("%schedule does nothing inside a job run")
@@ -119,10 +119,10 @@ class JobMagics(Magics):
             return None
 
     def _schedule(self, args: Any) -> Any:
-        from ..jobs.dispatcher import leader_alive
-        from ..jobs.manager import JobManager, name_from_path
-        from ..jobs.notebooks import load_notebook
-        from ..jobs.schedules import ScheduleManager
+        from ..app import default
+        from .dispatcher import leader_alive
+        from .manager import name_from_path
+        from .notebooks import load_notebook
 
         path = find_notebook_path(self.shell.user_ns, _unquote(args.path))
         nb, _ = load_notebook(path)
@@ -134,9 +134,10 @@ class JobMagics(Magics):
                 "(Ctrl-S) and run %schedule again, or add --force to schedule the saved version as it is"
             )
         name = _unquote(args.name) or name_from_path(path)
-        jobs = JobManager()
+        app = default()
+        jobs = app.jobs
         version = jobs.put(strip_magic_lines(nb), name, metadata={"source": path.name})
-        schedule = ScheduleManager(jobs.store).add(
+        schedule = app.schedules.add(
             name,
             _unquote(args.cron),
             _unquote(args.timezone),
@@ -166,11 +167,11 @@ class JobMagics(Magics):
     @line_magic
     def run_job(self, line: str) -> Any:
         """Run a job now; returns its Run (``run.wait()``, ``run.output()``, …)."""
-        from ..jobs.manager import JobManager
+        from ..app import default
 
         try:
             args = parse_argstring(self.run_job, line)
-            run = JobManager().run(
+            run = default().jobs.run(
                 _unquote(args.name),
                 _assignments(args.parameter),
                 kernel=_unquote(args.kernel),
@@ -189,11 +190,11 @@ class JobMagics(Magics):
     @line_magic
     def runs(self, line: str) -> Any:
         """The newest runs (of a job), as a table."""
-        from ..runs.manager import RunManager
+        from ..app import default
 
         try:
             args = parse_argstring(self.runs, line)
-            runs = RunManager().list(job=_unquote(args.name), status=_unquote(args.status), limit=args.limit)
+            runs = default().runs.list(job=_unquote(args.name), status=_unquote(args.status), limit=args.limit)
             return RunList(runs)
         except NbdeployError as exc:
             print(f"error: {html.unescape(str(exc))}")

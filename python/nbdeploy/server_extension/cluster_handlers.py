@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from ..server_extension.base import NbdeployHandler
+from .base import NbdeployHandler
 
 __all__ = ["ClusterHandler", "default_handlers"]
 
 
 class ClusterHandler(NbdeployHandler):
-    """The cluster panel's data: :func:`nbdeploy.runtime.status` as JSON (502/504 when the cluster fails)."""
+    """The cluster panel's data: :meth:`app.runtime.status` as JSON (502/504 when the cluster fails)."""
 
     async def get(self) -> None:
-        from .control import status_async
-
-        self.send_json(await status_async(self.nbd.settings))
+        self.send_json(await self.nbd.runtime.status_async())
 
 
 default_handlers = [(r"/cluster", ClusterHandler)]

@@ -8,12 +8,9 @@ CSV URL on any fsspec store (read by the workers themselves); output is a lazy D
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..exceptions import InvalidInputError, MissingDependencyError, SignatureError
-
-if TYPE_CHECKING:
-    from .manager import ModelManager
 
 __all__ = ["predict_batch", "predict_partition"]
 
@@ -78,7 +75,7 @@ def _read(dd: Any, data: Any, storage_options: dict[str, Any] | None, npartition
 
 
 def predict_batch(
-    manager: ModelManager,
+    manager: Any,
     name: str,
     data: Any,
     output: str | None = None,
@@ -88,7 +85,7 @@ def predict_batch(
     storage_options: dict[str, Any] | None = None,
     npartitions: int | None = None,
 ) -> Any:
-    """Predict every row of ``data`` with a model version on the cluster.
+    """Predict every row of ``data`` with a version of ``manager`` (an app's models) on the cluster.
 
     Returns a lazy Dask DataFrame of predictions (columns ``prediction``, or ``prediction_0…`` for several
     outputs, or the model's own columns) with the input's index; with ``output`` (a URL on any fsspec store)
@@ -110,7 +107,7 @@ def predict_batch(
                 f"the data lacks the column(s) {', '.join(missing)} that model {name} v{target.version} needs",
                 dict.fromkeys(missing, "missing column"),
             )
-    client = runtime.client()
+    client = manager.app.runtime.client()
     store_url = manager.store.url
     # the output's schema: predict a few rows on a worker (it loads and caches the model there)
     sample = frame.head(5, npartitions=1) if not target.metadata.get("example") else None

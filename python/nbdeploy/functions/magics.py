@@ -15,10 +15,10 @@ from ..exceptions import NbdeployError
 
 def server_url() -> tuple[str, str]:
     """Return (base URL of a running nbdeploy server, the token variable to use with it)."""
-    from ..config import get_settings
+    from ..app import default
     from ..server_extension.adverts import find_server
 
-    info = find_server(get_settings().runtime_dir, prefer="jupyter")
+    info = find_server(default().settings.runtime_dir, prefer="jupyter")
     if info is None:
         return "http://127.0.0.1:8765", "NBDEPLOY_TOKEN"
     return info["url"], "JUPYTER_TOKEN" if info.get("kind") == "jupyter" else "NBDEPLOY_TOKEN"
@@ -53,10 +53,10 @@ class DeployMagics(Magics):
         if not result.success:
             print(f"not deployed: the cell failed, so {args.name!r} keeps serving its previous version")
             return None
-        from ..functions import default_manager
+        from ..app import default
 
         try:
-            deployment = default_manager().deploy_cell(
+            deployment = default().functions.deploy_cell(
                 cell,
                 self.shell.user_ns,
                 args.name,

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from ..store import Store
 from .clock import Clock, SystemClock
 from .cron import CronSpec
-from .models import RunRow, ScheduleRow
+from .tables import RunRow, ScheduleRow
 
 __all__ = ["Scheduler"]
 

@@ -81,10 +81,10 @@ class ModelMagics(Magics):
         except ValueError as exc:
             print(f"not stored: --metrics is not valid JSON ({exc})")
             return
-        from ..models import default_manager
+        from ..app import default
 
         try:
-            mv = default_manager().put(
+            mv = default().models.put(
                 ns[args.variable], args.name, metrics=metrics, sample_input=sample, alias=args.alias, method=args.method
             )
         except NbdeployError as exc:
@@ -95,8 +95,8 @@ class ModelMagics(Magics):
     def _show(self, mv: Any) -> None:
         from IPython.display import display
 
-        from ..models.signature import example_payload
-        from .deploy import server_url
+        from ..functions.magics import server_url
+        from .signature import example_payload
 
         base, token_var = server_url()
         url = base + mv.path
@@ -134,10 +134,10 @@ class ModelMagics(Magics):
         """``%models``: every stored model's newest version, its aliases and metrics."""
         from IPython.display import display
 
-        from ..models import default_manager
+        from ..app import default
 
         try:
-            rows = default_manager().list()
+            rows = default().models.list()
         except NbdeployError as exc:
             print(f"cannot list models: {exc}")
             return

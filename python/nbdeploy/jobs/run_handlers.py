@@ -23,9 +23,7 @@ class _RunsBase(NbdeployHandler):
             self.finish(data)
 
     def runs(self) -> Any:
-        from .manager import RunManager
-
-        return RunManager(self.nbd.store)
+        return self.nbd.runs
 
 
 class RunsHandler(_RunsBase):

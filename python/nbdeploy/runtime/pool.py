@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ClusterError, ClusterTimeoutError
-from ..runtime.channel import Channel, ReplicaError
+from .channel import Channel, ReplicaError
 
 __all__ = ["ActorPool", "PoolCache"]
 
@@ -37,7 +37,7 @@ ACTOR_START_SECONDS = 20.0
 
 @dataclass
 class _Pending:
-    call: tuple[Any, ...]
+    call: Any  # one typed message (:mod:`nbdeploy.runtime.messages`)
     future: asyncio.Future
     retries: int = 1
 
@@ -170,8 +170,8 @@ class ActorPool:
             self.replicas.remove(replica)
 
     # --- calls ------------------------------------------------------------------------------------
-    async def call(self, *call: Any, timeout: float | None = None) -> Any:
-        """Send one call (the arguments of one batch item) and return its answer.
+    async def call(self, call: Any, *, timeout: float | None = None) -> Any:
+        """Send one call (a message of :mod:`nbdeploy.runtime.messages`, one batch item) and return its answer.
 
         Raises :class:`ClusterTimeoutError` after ``timeout`` seconds and :class:`ClusterError` when no
         replica could run it.

@@ -1,0 +1,82 @@
+"""``app.runtime``: the Dask cluster of one :class:`~nbdeploy.app.Nbdeploy`, bound to its settings.
+
+A thin object over the module functions of :mod:`nbdeploy.runtime` (which take the settings explicitly), so that
+managers, handlers and the CLI reach the cluster through the app instead of the process-wide settings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from ..app import Nbdeploy
+    from ..config import Settings
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """The cluster of ``app``: clients, status, start-up for servers, and running tasks."""
+
+    def __init__(self, app: Nbdeploy) -> None:
+        self.app = app
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    def client(self) -> Client:
+        """This process's synchronous Dask client for the app's cluster (see :func:`nbdeploy.runtime.client`)."""
+        from .cluster import client
+
+        return client(self.settings)
+
+    async def async_client(self) -> Client:
+        """The running loop's asynchronous client (see :func:`nbdeploy.runtime.async_client`)."""
+        from .cluster import async_client
+
+        return await async_client(self.settings)
+
+    def status(self, *, start: bool = True) -> dict[str, Any]:
+        """The cluster's status (see :func:`nbdeploy.runtime.status`)."""
+        from .control import status
+
+        return status(self.settings, start=start)
+
+    async def status_async(self) -> dict[str, Any]:
+        """:meth:`status` for coroutines."""
+        from .control import status_async
+
+        return await status_async(self.settings)
+
+    def ensure_cluster(self) -> str:
+        """For servers: make sure the cluster runs (starting the embedded one if needed); its scheduler address."""
+        from .cluster import ensure_cluster
+
+        return ensure_cluster(self.settings)
+
+    async def ensure_cluster_async(self) -> str:
+        """:meth:`ensure_cluster` for coroutines."""
+        from .cluster import ensure_cluster_async
+
+        return await ensure_cluster_async(self.settings)
+
+    def start(self, workers: int | None = None, threads: int | None = None, memory_limit: str | None = None) -> dict:
+        """Start a long-lived cluster in a background process (see :func:`nbdeploy.runtime.start_cluster`)."""
+        from .control import start_cluster
+
+        return start_cluster(workers, threads, memory_limit, self.settings)
+
+    def stop(self) -> dict[str, Any] | None:
+        """Stop the advertised cluster of this home (see :func:`nbdeploy.runtime.stop_cluster`)."""
+        from .control import stop_cluster
+
+        return stop_cluster(self.settings)
+
+    async def shutdown_async(self) -> None:
+        """Close this process's clients and stop the clusters it owns (see :func:`nbdeploy.runtime.shutdown`)."""
+        from .cluster import shutdown_async
+
+        await shutdown_async()
