@@ -81,7 +81,7 @@ def test_schedules_add_list_pause_resume_rm(nbd_home: Path) -> None:
     schedule = json.loads(added.stdout)
     assert (schedule["parameters"], schedule["timezone"]) == ({"x": 3}, "Europe/Berlin")
     assert schedule["notify"] == {"url": "http://127.0.0.1:9/hook", "on": ["failure"]}
-    assert all(t.endswith(("+01:00", "+02:00")) and "T06:00:00" in t for t in schedule["next_fire_times"])
+    assert all(t.endswith(("+01:00", "+02:00")) and "T06:00:00" in t for t in schedule["upcoming"])
     sid = str(schedule["id"])
     assert "Europe/Berlin" in cli("schedules", "list").stdout
     assert "paused" in cli("schedules", "pause", sid).stdout

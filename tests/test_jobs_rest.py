@@ -46,10 +46,11 @@ async def test_jobs_schedules_and_runs_over_the_jupyter_server(jp_fetch: Any, nb
     created = await call("POST", "jobs", payload={"name": "params", "notebook": notebook})
     assert created.code == 201, created.body
     assert created.headers["Location"].endswith(f"{API}/jobs/params")
-    assert body(created)["parameters"]["n"]["inferred_type_name"] == "int"
+    assert body(created)["parameters"][0] == {"name": "n", "inferred_type_name": "int", "default": "3", "help": ""}
     assert [j["name"] for j in body(await call("GET", "jobs"))["jobs"]] == ["params"]
     detail = body(await call("GET", "jobs", "params"))
-    assert detail["latest"] == 1 and list(detail["parameters"]) == ["n", "scale", "label", "flag", "items"]
+    assert detail["latest"]["version"] == 1
+    assert [p["name"] for p in detail["latest"]["parameters"]] == ["n", "scale", "label", "flag", "items"]
 
     started = await call("POST", "jobs", "params", "runs", payload={"parameters": {"n": 2, "label": "rest"}})
     assert started.code == 201, started.body
@@ -80,7 +81,7 @@ async def test_jobs_schedules_and_runs_over_the_jupyter_server(jp_fetch: Any, nb
     assert added.code == 201, added.body
     schedule = body(added)
     assert added.headers["Location"].endswith(f"{API}/schedules/{schedule['id']}")
-    assert len(schedule["next_fire_times"]) == 5
+    assert len(schedule["upcoming"]) == 5
     paused = await call("PATCH", "schedules", str(schedule["id"]), payload={"paused": True})
     assert paused.code == 200 and body(paused)["paused"] is True
     assert [s["id"] for s in body(await call("GET", "schedules", job="params"))["schedules"]] == [schedule["id"]]
@@ -99,7 +100,7 @@ async def test_jobs_schedules_and_runs_over_the_jupyter_server(jp_fetch: Any, nb
     bad = await call("POST", "jobs", payload={"name": "x", "notebook": "/etc/passwd"})
     assert bad.code == 400 and body(bad)["error"]["field"] == "notebook"
     bad = await call("POST", "jobs", payload={"name": "../escape", "notebook": notebook})
-    assert bad.code == 400 and body(bad)["error"]["type"] == "InvalidNameError"
+    assert bad.code == 400 and body(bad)["error"]["field"] == "name"
     assert (await call("GET", "jobs", "ghost")).code == 404
     assert (await call("GET", "runs", "4242")).code == 404
     assert (await call("GET", "runs", "4242", "log")).code == 404

@@ -133,7 +133,8 @@ def test_versions_and_aliases_over_http(server, manager, frame) -> None:
     status, info = server.request("GET", f"{API}/models/lin")
     assert status == 200 and info["aliases"] == {"production": 2}
     assert [v["version"] for v in info["versions"]] == [1, 2] and info["versions"][0]["metrics"] == {"r2": 1.0}
-    assert [c["name"] for c in info["signature"]["columns"]] == COLUMNS and info["flavor"] == "sklearn"
+    latest = info["latest"]
+    assert [c["name"] for c in latest["signature"]["columns"]] == COLUMNS and latest["flavor"] == "sklearn"
     status, answer = server.request("POST", url, info["example"])  # the example payload works as it is
     assert status == 200 and len(answer["predictions"]) == 2
     assert server.request("GET", f"{API}/models/ghost")[0] == 404

@@ -6,7 +6,10 @@ import re
 
 from .exceptions import InvalidNameError
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# 1-64 lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, never two dots in a row (no
+# '..'-like segments); written without look-arounds so that every JSON-schema and test-data tool reads it.
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]|\.[a-z0-9_-])*\.?$"
+NAME_MAX = 64
 _NAME_RE = re.compile(NAME_PATTERN)
 KINDS = ("function", "job", "model", "dataset", "artifact")
 
@@ -17,10 +20,11 @@ def validate_name(name: object, what: str = "name") -> str:
     A valid name is 1–64 characters of lower-case letters, digits, ``.``, ``_`` and ``-``, starting with a
     letter or digit, and never ``.``/``..``-like path segments.
     """
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
+    if not isinstance(name, str) or len(name) > NAME_MAX or not _NAME_RE.fullmatch(name):
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 80 else repr(name[:80]) + "…"
         raise InvalidNameError(
-            f"invalid {what} {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a "
-            f"letter or digit (pattern {NAME_PATTERN}), e.g. 'churn-model'",
+            f"invalid {what} {shown}: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit and without '..', e.g. 'churn-model'",
             field=what,
         )
     return name

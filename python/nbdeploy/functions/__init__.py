@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 from ..app import delegate
-from .manager import Deployment, FunctionManager, Invocation
+from .manager import FunctionManager
+from .records import Deployment, FunctionInfo, FunctionList, FunctionSummary, InvokeResult
 
-__all__ = ["Deployment", "FunctionManager", "Invocation"]
+__all__ = ["Deployment", "FunctionInfo", "FunctionList", "FunctionManager", "FunctionSummary", "InvokeResult"]
 
 __getattr__, __dir__ = delegate(__name__, "functions")

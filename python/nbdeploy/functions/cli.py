@@ -63,14 +63,14 @@ def list_functions(as_json: bool) -> None:
     """List deployed functions."""
     from ..cli import echo_json
 
-    items = _manager().list()
+    found = _manager().list()
     if as_json:
-        echo_json(items)
+        echo_json([f.to_json() for f in found.functions])
         return
-    if not items:
+    if not found.functions:
         click.echo("no functions deployed: `%%deploy NAME` in a notebook, or `nbdeploy deploy file.py:fn`")
-    for f in items:
-        click.echo(f"{f['name']:<32} v{f['version']:<4} {f['created_at'][:19]}  {f['description'][:60]}")
+    for f in found.functions:
+        click.echo(f"{f.name:<32} v{f.version:<4} {f.created_at:%Y-%m-%d %H:%M:%S}  {f.description[:60]}")
 
 
 @functions.command("show")
@@ -79,7 +79,7 @@ def show(name: str) -> None:
     """Show a function's versions, signature and requirements (JSON)."""
     from ..cli import echo_json
 
-    info = _manager().get(name)
+    info = _manager().get(name).to_json()
     info.pop("source", None)
     echo_json(info)
 

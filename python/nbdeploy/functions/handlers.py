@@ -3,41 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from ..server_extension.base import NbdeployHandler
+from ..server_extension.base import NbdeployHandler, Raw, api
+from .records import FunctionInfo, FunctionList, InvokeResult
+
+__all__ = ["default_handlers"]
+
+TAGS = ("functions",)
 
 
 class FunctionsHandler(NbdeployHandler):
-    """``GET /functions``: every deployed function."""
-
-    async def get(self) -> None:
-        functions = await asyncio.to_thread(self.nbd.functions.list)
-        self.send_json({"functions": functions})
+    @api(responses={200: FunctionList}, tags=TAGS)
+    async def get(self) -> FunctionList:
+        """Every deployed function's newest version."""
+        return await asyncio.to_thread(self.nbd.functions.list)
 
 
 class FunctionHandler(NbdeployHandler):
-    """``GET /functions/{name}``: versions, signature, requirements; ``DELETE``: remove every version."""
+    @api(responses={200: FunctionInfo}, errors=(404,), tags=TAGS)
+    async def get(self, name: str) -> FunctionInfo:
+        """A function: versions, aliases, signature, requirements, source."""
+        return await asyncio.to_thread(self.nbd.functions.get, name)
 
-    async def get(self, name: str) -> None:
-        self.send_json(await asyncio.to_thread(self.nbd.functions.get, name))
-
+    @api(responses={204: None}, errors=(404,), tags=TAGS)
     async def delete(self, name: str) -> None:
+        """Delete every version of a function (it stops being served at once)."""
         await asyncio.to_thread(self.nbd.functions.delete, name)
-        self.set_status(204)
-        self.finish()
 
 
 class InvokeHandler(NbdeployHandler):
-    """``POST /functions/{name}/invoke`` and ``…/versions/{version}/invoke`` with a JSON object of arguments."""
+    @api(
+        body=dict,
+        body_required=False,
+        responses={200: InvokeResult},
+        errors=(404, 422, 502, 504),
+        tags=TAGS,
+        metric="function",
+        operation_id="invoke_function",
+    )
+    async def post(self, name: str, body: dict[str, Any], version: int | str | None = None) -> Raw:
+        """Call a function (its newest version, or ``/versions/{version}``) with a JSON object of arguments.
 
-    async def post(self, name: str, version: str | None = None) -> None:
-        self.metric_target = f"function:{name}"
-        arguments = self.json_object()
-        answer = await self.nbd.functions.ainvoke(name, arguments, version, as_json=True)
-        self.set_header("Content-Type", "application/json")
-        self.finish(
-            f'{{"result":{answer.result_json},"version":{answer.version},"duration_ms":{answer.duration_ms:.3f}}}'
-        )
+        The arguments are checked against the function's signature (422 naming each bad field); the user's own
+        exception is a 500 with its traceback; a call past the function's timeout is a 504.
+        """
+        answer = await self.nbd.functions.ainvoke(name, body, version, as_json=True)
+        text = f'{{"result":{answer.result_json},"version":{answer.version},"duration_ms":{answer.duration_ms:.3f}}}'
+        return Raw(text, "application/json")
 
 
 _NAME = r"(?P<name>[^/]+)"

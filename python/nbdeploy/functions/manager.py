@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,49 +18,16 @@ from ..runtime.messages import FunctionCall, Outcome
 from ..runtime.pool import PoolCache
 from ..store import Store, Version, VersionCache
 from .capture import Package, capture_cell, capture_file, capture_function
+from .records import Deployment, FunctionInfo, FunctionList, FunctionSummary, FunctionVersion, InvokeResult
 from .signature import validate_arguments
 
 if TYPE_CHECKING:
     from ..app import Nbdeploy
 
-__all__ = ["Deployment", "FunctionManager", "Invocation"]
+__all__ = ["FunctionManager"]
 
 KIND = "function"
 DEFAULT_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """What a deploy stored: the version, its invoke path, and warnings (e.g. packages workers lack)."""
-
-    version: Version
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return self.version.name
-
-    @property
-    def path(self) -> str:
-        """The invoke route, relative to a server's base URL."""
-        return f"/nbdeploy/api/functions/{self.version.name}/invoke"
-
-    @property
-    def signature(self) -> dict[str, Any]:
-        return self.version.metadata.get("signature", {})
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.version.to_json(), "path": self.path, "warnings": list(self.warnings)}
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One call's answer: the result, the version that ran, and the server-side time it took."""
-
-    result: Any
-    version: int
-    duration_ms: float
-    result_json: str | None = field(default=None, repr=False)
 
 
 class FunctionManager(SyncBridge):
@@ -130,7 +96,7 @@ class FunctionManager(SyncBridge):
         notes = tuple(self._check_workers(package.imports))
         for note in notes:
             warnings.warn(note, stacklevel=3)
-        return Deployment(version, notes)
+        return Deployment(version, f"/nbdeploy/api/functions/{name}/invoke", notes)
 
     def _check_workers(self, modules: list[str]) -> list[str]:
         """Warn about imported packages the cluster's workers lack (only when a cluster is already up)."""
@@ -155,42 +121,35 @@ class FunctionManager(SyncBridge):
         ]
 
     # --- reading ----------------------------------------------------------------------------------
-    def list(self) -> list[dict[str, Any]]:
-        """Return a summary of every function: name, latest version, when it was deployed, its route."""
-        return [self._summary(v) for v in self.store.list(KIND)]
+    def list(self) -> FunctionList:
+        """Every deployed function's newest version, by name."""
+        return FunctionList([FunctionSummary.of(v) for v in self.store.list(KIND)])
 
-    def _summary(self, v: Version) -> dict[str, Any]:
-        meta = v.metadata
-        return {
-            "name": v.name,
-            "version": v.version,
-            "latest_version": v.version,
-            "created_at": v.created_at.isoformat(),
-            "owner": v.owner,
-            "description": meta.get("description", ""),
-            "handler": meta.get("handler"),
-            "path": f"/nbdeploy/api/functions/{v.name}/invoke",
-            "aliases": list(v.aliases),
-        }
+    def get(self, name: str) -> FunctionInfo:
+        """The function with its signature, requirements, captured globals, source and every version.
 
-    def get(self, name: str) -> dict[str, Any]:
-        """Return the newest version's summary with its signature, requirements and every version."""
+        Raises :class:`NotFoundError` for an unknown name and :class:`InvalidNameError` for a malformed one.
+        """
         latest = self.store.get(KIND, name)
         versions = self.store.versions(KIND, name)
         meta = latest.metadata
-        return {
-            **self._summary(latest),
-            "signature": meta.get("signature", {}),
-            "requirements": meta.get("requirements", {}),
-            "captured": meta.get("captured", {}),
-            "timeout": meta.get("timeout", DEFAULT_TIMEOUT),
-            "source": meta.get("source", ""),
-            "aliases": self.store.catalog.aliases(KIND, name),
-            "versions": [
-                {"version": v.version, "created_at": v.created_at.isoformat(), "sha256": v.sha256, "size": v.size}
-                for v in versions
-            ],
-        }
+        summary = FunctionSummary.of(latest)
+        return FunctionInfo(
+            name=latest.name,
+            latest_version=latest.version,
+            created_at=latest.created_at,
+            owner=latest.owner,
+            description=summary.description,
+            handler=summary.handler,
+            path=summary.path,
+            signature=meta.get("signature", {}),
+            requirements=meta.get("requirements", {}),
+            captured=meta.get("captured", {}),
+            timeout=float(meta.get("timeout", DEFAULT_TIMEOUT)),
+            source=meta.get("source", ""),
+            aliases=self.store.catalog.aliases(KIND, name),
+            versions=[FunctionVersion(v.version, v.created_at, v.sha256, v.size, v.aliases) for v in versions],
+        )
 
     def list_signatures(self) -> list[dict[str, Any]]:
         """Return ``{"name", "description", "signature"}`` of every function's newest version (for OpenAPI)."""
@@ -242,7 +201,7 @@ class FunctionManager(SyncBridge):
 
     async def ainvoke(
         self, name: str, arguments: dict[str, Any], version: int | str | None = None, *, as_json: bool = False
-    ) -> Invocation:
+    ) -> InvokeResult:
         """Validate ``arguments`` against the signature and run the version on a serving replica.
 
         Raises :class:`SignatureError` (422) for bad arguments, :class:`UserCodeError` when the function
@@ -259,8 +218,8 @@ class FunctionManager(SyncBridge):
         if outcome.ok:
             elapsed = (time.perf_counter() - started) * 1000
             if as_json:
-                return Invocation(None, target.version, elapsed, result_json=outcome.value)
-            return Invocation(outcome.value, target.version, elapsed)
+                return InvokeResult(None, target.version, elapsed, result_json=outcome.value)
+            return InvokeResult(outcome.value, target.version, elapsed)
         if outcome.status == "error":
             raise UserCodeError(outcome.error_type, outcome.message, outcome.traceback)
         raise ClusterError(f"a worker could not load {name} v{target.version}: {outcome.message}")

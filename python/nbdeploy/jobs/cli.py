@@ -62,7 +62,7 @@ def jobs_put(path: str, name: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(version.to_json())
         return
-    params = ", ".join(p["name"] for p in version.metadata.get("parameters", [])) or "none"
+    params = ", ".join(p.name for p in version.parameters) or "none"
     click.echo(f"stored job {version.name} v{version.version} ({version.size:,d} B); parameters: {params}")
 
 
@@ -117,14 +117,14 @@ def jobs_run(
 @_json_option
 def jobs_list(as_json: bool) -> None:
     """List jobs (newest version of each)."""
-    versions = get_app().jobs.list()
+    versions = get_app().jobs.list().jobs
     if as_json:
         echo_json([v.to_json() for v in versions])
         return
     if not versions:
         click.echo("no jobs: store one with `nbdeploy jobs put notebook.ipynb`")
     for v in versions:
-        params = ", ".join(p["name"] for p in v.metadata.get("parameters", []))
+        params = ", ".join(p.name for p in v.parameters)
         click.echo(f"{v.name:<32} v{v.version:<4} {_fmt_time(v.created_at)}  parameters: {params or '-'}")
 
 
@@ -135,15 +135,14 @@ def jobs_show(name: str, as_json: bool) -> None:
     """Show a job's versions, parameters and schedules."""
     info = get_app().jobs.info(name)
     if as_json:
-        echo_json(info)
+        echo_json(info.to_json())
         return
-    click.echo(f"job {name}: v{info['latest']}, kernel {info['kernel'] or '-'}, schedules {info['schedules'] or '-'}")
-    for p in info["parameters"].values():
-        click.echo(
-            f"  {p['name']}: {p['inferred_type_name']} = {p['default']}" + (f"  # {p['help']}" if p["help"] else "")
-        )
-    for v in info["versions"]:
-        click.echo(f"  v{v['version']:<4} {v['created_at'][:19]}  {v['size']:>9,d} B  {v['sha256'][:12]}")
+    latest = info.latest
+    click.echo(f"job {name}: v{latest.version}, kernel {latest.kernel or '-'}, schedules {info.schedules or '-'}")
+    for p in latest.parameters:
+        click.echo(f"  {p.name}: {p.inferred_type_name} = {p.default}" + (f"  # {p.help}" if p.help else ""))
+    for v in info.versions:
+        click.echo(f"  v{v.version:<4} {_fmt_time(v.created_at)}  {v.size:>9,d} B  {v.sha256[:12]}")
 
 
 # --- schedules --------------------------------------------------------------------------------------------------
@@ -252,7 +251,7 @@ def runs_list(job: str | None, status: str | None, limit: int, as_json: bool) ->
     if not found:
         click.echo("no runs")
     for r in found:
-        click.echo(_run_line(r._info))
+        click.echo(_run_line(r.snapshot))
 
 
 @runs.command("show")
@@ -260,20 +259,18 @@ def runs_list(job: str | None, status: str | None, limit: int, as_json: bool) ->
 @_json_option
 def runs_show(run_id: int, as_json: bool) -> None:
     """Show a run: state, attempts, error, metrics."""
-    manager = get_app().runs
-    info = manager.info(run_id)
-    metrics = manager.metrics(run_id)
+    info = get_app().runs.detail(run_id)
     if as_json:
-        echo_json({**info.to_json(), "metrics": metrics, "artifacts": manager.artifacts(run_id)})
+        echo_json(info.to_json())
         return
     click.echo(_run_line(info))
     click.echo(f"  parameters: {info.parameters or '-'}   worker: {info.worker or '-'}")
     for attempt in info.history:
-        click.echo(f"  attempt {attempt['attempt']}: {attempt['status']} {attempt.get('error_message') or ''}".rstrip())
+        click.echo(f"  attempt {attempt.attempt}: {attempt.status} {attempt.error_message or ''}".rstrip())
     if info.error_traceback:
         click.echo(info.error_traceback)
-    for m in metrics:
-        click.echo(f"  metric {m['key']} = {m['value']}" + (f" (step {m['step']})" if m["step"] is not None else ""))
+    for m in info.metrics or ():
+        click.echo(f"  metric {m.key} = {m.value}" + (f" (step {m.step})" if m.step is not None else ""))
 
 
 @runs.command("output")

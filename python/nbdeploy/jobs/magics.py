@@ -82,7 +82,7 @@ class RunList(list):
     def _repr_html_(self) -> str:
         from .render import runs_html
 
-        return runs_html([r._info for r in self])
+        return runs_html([r.snapshot for r in self])
 
     def __repr__(self) -> str:
         return "\n".join(repr(r) for r in self) or "no runs"

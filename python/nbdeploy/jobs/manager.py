@@ -21,6 +21,7 @@ from ..store import Version, _owner
 from ..store.tables import utcnow
 from . import notebooks
 from .notify import normalize_notify
+from .records import Job, JobInfo, JobList, JobParameter
 from .tables import RunRow, ScheduleRow
 
 if TYPE_CHECKING:
@@ -69,12 +70,12 @@ class JobManager:
         self.store = app.store
 
     # --- notebooks ---------------------------------------------------------------------------------------
-    def put(self, path_or_notebook: Any, name: str | None = None, metadata: dict[str, Any] | None = None) -> Version:
+    def put(self, path_or_notebook: Any, name: str | None = None, metadata: dict[str, Any] | None = None) -> Job:
         """Store a notebook (a path, notebook JSON, a dict or a NotebookNode) as the next version of job ``name``.
 
-        ``name`` defaults to the file name for a path. Returns the stored :class:`~nbdeploy.store.Version`;
-        its metadata holds ``parameters``, ``kernel``, ``language`` and ``cells``. Raises
-        :class:`NotFoundError` for a missing file and :class:`InvalidInputError` for a bad notebook or name.
+        ``name`` defaults to the file name for a path. Returns the stored :class:`Job` version (its parameters,
+        kernel, language, cell count). Raises :class:`NotFoundError` for a missing file and
+        :class:`InvalidInputError` for a bad notebook or name; nothing is stored then.
         """
         if name is None:
             if isinstance(path_or_notebook, str | Path) and not str(path_or_notebook).lstrip().startswith("{"):
@@ -93,7 +94,7 @@ class JobManager:
         }
         if isinstance(path_or_notebook, str | Path) and "source" not in meta:
             meta["source"] = Path(path_or_notebook).name
-        return self.store.put("job", name, data, meta)
+        return Job.of(self.store.put("job", name, data, meta))
 
     def get(self, name: str, version: int | str | None = None) -> Version:
         """The stored version of job ``name`` (newest by default); raises :class:`NotFoundError`."""
@@ -108,38 +109,30 @@ class JobManager:
 
         return json.loads(self.store.artifacts.read_blob(self.get(name, version).sha256))
 
-    def parameters(self, name: str, version: int | str | None = None) -> dict[str, dict[str, str]]:
-        """The job's parameters: ``{name: {"name", "inferred_type_name", "default", "help"}}``, in cell order."""
-        return {p["name"]: dict(p) for p in self.get(name, version).metadata.get("parameters", [])}
+    def parameters(self, name: str, version: int | str | None = None) -> dict[str, JobParameter]:
+        """The job's parameters by name, in cell order (papermill's inspection: type, default, help)."""
+        return {p.name: p for p in Job.of(self.get(name, version)).parameters}
 
     def _declared(self, version: Version) -> dict[str, notebooks.Parameter]:
         return {p["name"]: notebooks.Parameter(**p) for p in version.metadata.get("parameters", [])}
 
-    def list(self) -> builtins.list[Version]:
+    def list(self) -> JobList:
         """The newest version of every job."""
-        return self.store.list("job")
+        return JobList([Job.of(v) for v in self.store.list("job")])
 
-    def versions(self, name: str) -> builtins.list[Version]:
+    def versions(self, name: str) -> builtins.list[Job]:
         """Every version of job ``name``, oldest first; raises :class:`NotFoundError` when there is none."""
         versions = self.store.versions("job", validate_name(name))
         if not versions:
             raise NotFoundError(f"no job named {name!r}: `nbdeploy jobs list` shows the jobs")
-        return versions
+        return [Job.of(v) for v in versions]
 
-    def info(self, name: str) -> dict[str, Any]:
-        """``{"name", "latest", "versions", "parameters", "kernel", "schedules"}`` of job ``name``."""
+    def info(self, name: str) -> JobInfo:
+        """Job ``name``: its newest version, every version, and the schedules that run it."""
         versions = self.versions(name)
-        latest = versions[-1]
         with self.store.catalog.session() as s:
             schedules = builtins.list(s.scalars(sa.select(ScheduleRow.id).where(ScheduleRow.job == name)))
-        return {
-            "name": name,
-            "latest": latest.version,
-            "kernel": latest.metadata.get("kernel"),
-            "parameters": self.parameters(name),
-            "versions": [v.to_json() for v in versions],
-            "schedules": schedules,
-        }
+        return JobInfo(name, versions[-1], versions, schedules)
 
     def delete(self, name: str) -> int:
         """Delete every version of job ``name`` (its run history stays); return how many versions.
@@ -179,7 +172,8 @@ class JobManager:
         ``dispatch`` (the default) a dispatcher is started in this process when none is alive. Raises
         :class:`NotFoundError` for an unknown job and :class:`InvalidInputError` for bad options or parameters.
         """
-        from .runs import Run, RunInfo
+        from .records import RunInfo
+        from .runs import Run
 
         job = self.get(validate_name(name), version)
         params = notebooks.coerce_parameters(parameters, self._declared(job), name)

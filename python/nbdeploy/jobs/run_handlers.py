@@ -1,96 +1,78 @@
-"""REST handlers of runs (routes relative to ``/nbdeploy/api``): ``GET /runs?job=&status=&schedule=&limit=``,
-``GET /runs/{id}``, ``GET /runs/{id}/output?format=ipynb|html``, ``GET /runs/{id}/log``,
-``POST /runs/{id}/cancel``. Catalog and store calls run in a thread, off the event loop."""
+"""REST routes of runs (relative to ``/nbdeploy/api``): ``GET /runs``, ``GET /runs/{id}``,
+``GET /runs/{id}/output?format=ipynb|html``, ``GET /runs/{id}/log``, ``POST /runs/{id}/cancel``.
+Catalog and store calls run in a thread, off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from ..exceptions import InvalidInputError
-from ..server_extension.base import NbdeployHandler
+from ..server_extension.base import NbdeployHandler, Raw, api
+from .records import OutputQuery, RunInfo, RunList, RunsQuery
 
 __all__ = ["default_handlers"]
 
-
-class _RunsBase(NbdeployHandler):
-    def finish_as(self, data: bytes | str, content_type: str) -> None:
-        """Finish with a body of this content type (Jupyter's APIHandler would otherwise force JSON's)."""
-        self.set_header("Content-Type", content_type)
-        try:
-            self.finish(data, set_content_type=content_type)  # type: ignore[call-arg]
-        except TypeError:  # a plain tornado handler (``nbdeploy serve``)
-            self.finish(data)
-
-    def runs(self) -> Any:
-        return self.nbd.runs
+RUNS = ("runs",)
 
 
-class RunsHandler(_RunsBase):
-    """``GET /runs``: runs, newest first, filtered by ``job``, ``status``, ``schedule``; ``limit``/``before``."""
-
-    async def get(self) -> None:
+class RunsHandler(NbdeployHandler):
+    @api(query=RunsQuery, responses={200: RunList}, tags=RUNS)
+    async def get(self, query: RunsQuery) -> RunList:
+        """Runs, newest first, filtered by job, status and schedule; ``limit`` and ``before`` page through."""
         runs = await asyncio.to_thread(
-            self.runs().list,
-            job=self.get_query_argument("job", None) or None,
-            status=self.get_query_argument("status", None) or None,
-            schedule_id=self.query_int("schedule"),
-            limit=self.query_int("limit", 100),
-            before_id=self.query_int("before"),
+            self.nbd.runs.list,
+            job=query.job,
+            status=query.status,
+            schedule_id=query.schedule,
+            limit=query.limit,
+            before_id=query.before,
         )
-        self.send_json({"runs": [r.to_json() for r in runs]})
+        return RunList([r.snapshot for r in runs])
 
 
-class RunHandler(_RunsBase):
-    """``GET /runs/{id}``: the run, with its metrics and artifacts."""
-
-    async def get(self, run_id: str) -> None:
-        def load() -> dict[str, Any]:
-            manager = self.runs()
-            data = manager.info(run_id).to_json()
-            data["metrics"] = manager.metrics(run_id)
-            data["artifacts"] = manager.artifacts(run_id)
-            return data
-
-        self.send_json(await asyncio.to_thread(load))
+class RunHandler(NbdeployHandler):
+    @api(responses={200: RunInfo}, errors=(404,), tags=RUNS)
+    async def get(self, run_id: int) -> RunInfo:
+        """A run, with its metrics and artifacts."""
+        return await asyncio.to_thread(self.nbd.runs.detail, run_id)
 
 
-class RunOutputHandler(_RunsBase):
-    """``GET /runs/{id}/output?format=ipynb|html``: the executed notebook (404 while there is none)."""
-
-    async def get(self, run_id: str) -> None:
-        fmt = self.get_query_argument("format", "ipynb")
-        if fmt not in ("ipynb", "html"):
-            raise InvalidInputError(f"format must be 'ipynb' or 'html', got {fmt!r}", "format")
-        if fmt == "ipynb":
-            data = await asyncio.to_thread(self.runs().output_bytes, run_id)
-            self.set_header("Content-Disposition", f'inline; filename="run-{int(run_id)}.ipynb"')
-            self.finish_as(data, "application/x-ipynb+json")
-            return
-        page = await asyncio.to_thread(self.runs().output, run_id, "html")
-        self.finish_as(page, "text/html; charset=utf-8")
-
-
-class RunLogHandler(_RunsBase):
-    """``GET /runs/{id}/log``: the run's captured output as text (404 until its first attempt ended)."""
-
-    async def get(self, run_id: str) -> None:
-        text = await asyncio.to_thread(self.runs().log, run_id)
-        self.finish_as(text, "text/plain; charset=utf-8")
+class RunOutputHandler(NbdeployHandler):
+    @api(
+        query=OutputQuery,
+        responses={200: {"application/x-ipynb+json": {"type": "object"}, "text/html": {"type": "string"}}},
+        errors=(404,),
+        tags=RUNS,
+    )
+    async def get(self, run_id: int, query: OutputQuery) -> Raw:
+        """The executed notebook (``?format=html``: rendered as a page); 404 while the run has none."""
+        if query.format == "ipynb":
+            data = await asyncio.to_thread(self.nbd.runs.output_bytes, run_id)
+            disposition = {"Content-Disposition": f'inline; filename="run-{run_id}.ipynb"'}
+            return Raw(data, "application/x-ipynb+json", disposition)
+        page = await asyncio.to_thread(self.nbd.runs.output, run_id, "html")
+        return Raw(page, "text/html; charset=utf-8")
 
 
-class RunCancelHandler(_RunsBase):
-    """``POST /runs/{id}/cancel``: ask for a cancel (202 with the run; a finished run is returned as is)."""
+class RunLogHandler(NbdeployHandler):
+    @api(responses={200: {"text/plain": {"type": "string"}}}, errors=(404,), tags=RUNS)
+    async def get(self, run_id: int) -> Raw:
+        """The run's captured output as text (404 until its first attempt ended)."""
+        text = await asyncio.to_thread(self.nbd.runs.log, run_id)
+        return Raw(text, "text/plain; charset=utf-8")
 
-    async def post(self, run_id: str) -> None:
-        info = await asyncio.to_thread(self.runs().cancel, run_id)
-        self.send_json(info.to_json(), status=202)
+
+class RunCancelHandler(NbdeployHandler):
+    @api(responses={202: RunInfo}, errors=(404,), tags=RUNS)
+    async def post(self, run_id: int) -> RunInfo:
+        """Ask for a run to be cancelled (202 with the run; a finished run is returned as it is)."""
+        return await asyncio.to_thread(self.nbd.runs.cancel, run_id)
 
 
+_RUN = r"/runs/(?P<run_id>[^/]+)"
 default_handlers = [
     (r"/runs", RunsHandler),
-    (r"/runs/(?P<run_id>[0-9]+)", RunHandler),
-    (r"/runs/(?P<run_id>[0-9]+)/output", RunOutputHandler),
-    (r"/runs/(?P<run_id>[0-9]+)/log", RunLogHandler),
-    (r"/runs/(?P<run_id>[0-9]+)/cancel", RunCancelHandler),
+    (_RUN, RunHandler),
+    (rf"{_RUN}/output", RunOutputHandler),
+    (rf"{_RUN}/log", RunLogHandler),
+    (rf"{_RUN}/cancel", RunCancelHandler),
 ]

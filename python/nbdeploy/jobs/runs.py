@@ -9,134 +9,19 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..exceptions import InvalidInputError, NotFoundError, RunFailedError
 from ..names import validate_name
+from .records import Metric, RunArtifact, RunInfo
 from .tables import RUN_STATES, TERMINAL_STATES, RunArtifactRow, RunMetricRow, RunRow
 
 if TYPE_CHECKING:
     from ..app import Nbdeploy
 
 __all__ = ["Run", "RunFailedError", "RunInfo", "RunManager"]
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """A snapshot of one run's catalog row."""
-
-    id: int
-    job: str
-    job_version: int | None
-    schedule_id: int | None
-    fire_time: datetime | None
-    trigger: str
-    parameters: dict[str, Any]
-    kernel: str | None
-    timeout: float | None
-    retries: int
-    attempt: int
-    status: str
-    queued_at: datetime
-    not_before: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    worker: str | None
-    current_cell: int | None
-    cell_count: int | None
-    cancel_requested: bool
-    error_type: str | None
-    error_message: str | None
-    error_cell: int | None
-    error_traceback: str | None
-    output_sha256: str | None
-    log_sha256: str | None
-    history: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
-
-    @classmethod
-    def from_row(cls, row: RunRow) -> RunInfo:
-        return cls(
-            id=row.id,
-            job=row.job,
-            job_version=row.job_version,
-            schedule_id=row.schedule_id,
-            fire_time=row.fire_time,
-            trigger=row.trigger,
-            parameters=dict(row.parameters or {}),
-            kernel=row.kernel,
-            timeout=row.timeout,
-            retries=row.retries,
-            attempt=row.attempt,
-            status=row.status,
-            queued_at=row.queued_at,
-            not_before=row.not_before,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            worker=row.worker,
-            current_cell=row.current_cell,
-            cell_count=row.cell_count,
-            cancel_requested=bool(row.cancel_requested),
-            error_type=row.error_type,
-            error_message=row.error_message,
-            error_cell=row.error_cell,
-            error_traceback=row.error_traceback,
-            output_sha256=row.output_sha256,
-            log_sha256=row.log_sha256,
-            history=builtins.list(row.history or []),
-        )
-
-    @property
-    def done(self) -> bool:
-        """Whether the run reached a terminal state (succeeded, failed, cancelled, timed_out)."""
-        return self.status in TERMINAL_STATES
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to finish (``None`` until both are known)."""
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of the run."""
-        iso = lambda d: d.isoformat() if d else None  # noqa: E731
-        return {
-            "id": self.id,
-            "job": self.job,
-            "job_version": self.job_version,
-            "schedule_id": self.schedule_id,
-            "fire_time": iso(self.fire_time),
-            "trigger": self.trigger,
-            "parameters": self.parameters,
-            "kernel": self.kernel,
-            "timeout": self.timeout,
-            "retries": self.retries,
-            "attempt": self.attempt,
-            "status": self.status,
-            "queued_at": iso(self.queued_at),
-            "not_before": iso(self.not_before),
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "duration": self.duration,
-            "worker": self.worker,
-            "progress": {"current_cell": self.current_cell, "cell_count": self.cell_count},
-            "cancel_requested": self.cancel_requested,
-            "error": None
-            if self.error_type is None
-            else {
-                "type": self.error_type,
-                "message": self.error_message,
-                "cell": self.error_cell,
-                "traceback": self.error_traceback,
-            },
-            "has_output": self.output_sha256 is not None,
-            "has_log": self.log_sha256 is not None,
-            "history": self.history,
-        }
 
 
 class Run:
@@ -158,6 +43,11 @@ class Run:
     def info(self) -> RunInfo:
         """A fresh snapshot of the run's row."""
         return self.refresh()._info
+
+    @property
+    def snapshot(self) -> RunInfo:
+        """The last snapshot read (no catalog query)."""
+        return self._info
 
     @property
     def status(self) -> str:
@@ -219,15 +109,15 @@ class Run:
     @property
     def metrics(self) -> dict[str, float]:
         """The last value of each metric the run logged with ``nbd.log_metric``."""
-        return {m["key"]: m["value"] for m in self._manager.metrics(self.id)}
+        return {m.key: m.value for m in self._manager.metrics(self.id)}
 
-    def metric_history(self) -> builtins.list[dict[str, Any]]:
-        """Every metric value logged, in order: ``{"key", "value", "step", "logged_at"}``."""
+    def metric_history(self) -> builtins.list[Metric]:
+        """Every metric value logged, in order."""
         return self._manager.metrics(self.id)
 
     @property
-    def artifacts(self) -> builtins.list[dict[str, Any]]:
-        """The artifacts attached with ``nbd.log_artifact``: ``{"name", "sha256", "size", "logged_at"}``."""
+    def artifacts(self) -> builtins.list[RunArtifact]:
+        """The artifacts attached with ``nbd.log_artifact``."""
         return self._manager.artifacts(self.id)
 
     def artifact(self, name: str) -> bytes:
@@ -307,6 +197,10 @@ class RunManager:
         """A :class:`Run` handle on run ``run_id``; raises :class:`NotFoundError`."""
         return Run(self, self.info(run_id))
 
+    def detail(self, run_id: int) -> RunInfo:
+        """The snapshot of run ``run_id`` with its metrics and artifacts; raises :class:`NotFoundError`."""
+        return self.info(run_id).with_details(self.metrics(run_id), self.artifacts(run_id))
+
     def list(
         self,
         job: str | None = None,
@@ -358,7 +252,7 @@ class RunManager:
             raise NotFoundError(f"run {run_id} has no log yet (it is {info.status}); wait for it with run.wait()")
         return self.store.artifacts.read_blob(info.log_sha256).decode("utf-8", "replace")
 
-    def metrics(self, run_id: int) -> builtins.list[dict[str, Any]]:
+    def metrics(self, run_id: int) -> builtins.list[Metric]:
         """Every metric the run's current attempt logged, in order."""
         with self.catalog.session() as s:
             row = self._row(s, run_id)
@@ -367,11 +261,9 @@ class RunManager:
                 .where(RunMetricRow.run_id == row.id, RunMetricRow.attempt == row.attempt)
                 .order_by(RunMetricRow.seq, RunMetricRow.id)
             )
-            return [
-                {"key": m.key, "value": m.value, "step": m.step, "logged_at": m.logged_at.isoformat()} for m in rows
-            ]
+            return [Metric(m.key, m.value, m.step, m.logged_at) for m in rows]
 
-    def artifacts(self, run_id: int) -> builtins.list[dict[str, Any]]:
+    def artifacts(self, run_id: int) -> builtins.list[RunArtifact]:
         """The artifacts the run's current attempt attached, in order (a later one of a name wins)."""
         with self.catalog.session() as s:
             row = self._row(s, run_id)
@@ -380,21 +272,16 @@ class RunManager:
                 .where(RunArtifactRow.run_id == row.id, RunArtifactRow.attempt == row.attempt)
                 .order_by(RunArtifactRow.seq, RunArtifactRow.id)
             )
-            latest: dict[str, dict[str, Any]] = {}
+            latest: dict[str, RunArtifact] = {}
             for a in rows:
-                latest[a.name] = {
-                    "name": a.name,
-                    "sha256": a.sha256,
-                    "size": a.size,
-                    "logged_at": a.logged_at.isoformat(),
-                }
+                latest[a.name] = RunArtifact(a.name, a.sha256, a.size, a.logged_at)
             return builtins.list(latest.values())
 
     def read_artifact(self, run_id: int, name: str) -> bytes:
         """The bytes of artifact ``name`` of a run; raises :class:`NotFoundError`."""
         for artifact in self.artifacts(run_id):
-            if artifact["name"] == name:
-                return self.store.artifacts.read_blob(artifact["sha256"])
+            if artifact.name == name:
+                return self.store.artifacts.read_blob(artifact.sha256)
         raise NotFoundError(f"run {run_id} has no artifact {name!r}")
 
     # --- writing (creation and requests only) ----------------------------------------------------------------

@@ -18,13 +18,14 @@ import sqlalchemy as sa
 
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_name
+from ..schema import Record
 from ..store import _owner
 from ..store.tables import utcnow
 from .cron import CronSpec
 from .notify import normalize_notify
 from .tables import ScheduleRow
 
-__all__ = ["CATCHUP", "UPDATABLE", "Schedule", "ScheduleManager", "next_fire_times"]
+__all__ = ["CATCHUP", "UPDATABLE", "Schedule", "ScheduleList", "ScheduleManager", "next_fire_times"]
 
 if TYPE_CHECKING:
     from ..app import Nbdeploy
@@ -45,8 +46,10 @@ UPDATABLE = (
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """A snapshot of one schedule. Methods act on the catalog and return a fresh snapshot."""
+class Schedule(Record):
+    """A cron schedule of a job: when it fires (``upcoming``: the next five ticks), with what, and its state.
+
+    A snapshot; its methods act on the catalog and return a fresh one."""
 
     id: int
     job: str
@@ -65,7 +68,10 @@ class Schedule:
     created_at: datetime
     updated_at: datetime
     owner: str | None
+    upcoming: tuple[datetime, ...] = ()
     _manager: ScheduleManager | None = field(default=None, repr=False, compare=False)
+
+    json_exclude = ("_manager",)
 
     @classmethod
     def from_row(cls, row: ScheduleRow, manager: ScheduleManager | None = None) -> Schedule:
@@ -87,6 +93,9 @@ class Schedule:
             created_at=row.created_at,
             updated_at=row.updated_at,
             owner=row.owner,
+            upcoming=tuple(
+                t.astimezone(ZoneInfo(row.timezone)) for t in CronSpec(row.cron, row.timezone).next_fire_times(5)
+            ),
             _manager=manager,
         )
 
@@ -120,29 +129,12 @@ class Schedule:
         """This schedule's runs, newest first."""
         return self._mgr().app.runs.list(schedule_id=self.id, limit=limit)
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict, with the next five fire times."""
-        iso = lambda d: d.isoformat() if d else None  # noqa: E731
-        return {
-            "id": self.id,
-            "job": self.job,
-            "cron": self.cron,
-            "timezone": self.timezone,
-            "parameters": self.parameters,
-            "kernel": self.kernel,
-            "catchup": self.catchup,
-            "max_concurrency": self.max_concurrency,
-            "timeout": self.timeout,
-            "retries": self.retries,
-            "notify": self.notify,
-            "paused": self.paused,
-            "next_fire_at": iso(self.next_fire_at),
-            "last_fire_at": iso(self.last_fire_at),
-            "next_fire_times": [t.isoformat() for t in self.next_fire_times(5)],
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-            "owner": self.owner,
-        }
+
+@dataclass(frozen=True)
+class ScheduleList(Record):
+    """Schedules, oldest first (``GET /schedules``)."""
+
+    schedules: builtins.list[Schedule]
 
 
 def _check_catchup(catchup: Any) -> str:

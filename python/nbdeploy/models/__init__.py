@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from ..app import delegate
 from .flavors import Flavor, available_flavors, register_flavor
-from .manager import ModelManager, ModelVersion, Prediction
+from .manager import ModelManager
 from .psi import DriftReport
+from .records import ModelInfo, ModelList, ModelVersion, Prediction
 
 __all__ = [
     "DriftReport",
     "Flavor",
+    "ModelInfo",
+    "ModelList",
     "ModelManager",
     "ModelVersion",
     "Prediction",

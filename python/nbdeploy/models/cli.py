@@ -32,7 +32,7 @@ def list_models(as_json: bool) -> None:
     """List stored models (their newest versions)."""
     from ..cli import echo_json
 
-    items = _manager().list()
+    items = [m.to_json() for m in _manager().list().models]
     if as_json:
         echo_json(items)
         return
@@ -49,7 +49,7 @@ def show(name: str) -> None:
     """Show a model's versions, aliases, metrics, signature and an example payload (JSON)."""
     from ..cli import echo_json
 
-    echo_json(_manager().info(name))
+    echo_json(_manager().info(name).to_json())
 
 
 @models.command("predict")
@@ -125,7 +125,7 @@ def stats(name: str, version: int | None, alias: str | None) -> None:
     """Serving statistics (requests, errors, latency) and input drift of NAME (JSON)."""
     from ..cli import echo_json
 
-    echo_json(_manager().report(name, *_version_or_alias(version, alias)))
+    echo_json(_manager().report(name, *_version_or_alias(version, alias)).to_json())
 
 
 @models.command("delete")

@@ -1,6 +1,6 @@
-"""REST routes of the models service (relative to ``/nbdeploy/api``): thin over :class:`ModelManager`.
+"""REST routes of the models service (relative to ``/nbdeploy/api``): thin over ``app.models``.
 
-``GET /models``, ``GET|DELETE /models/{name}``, ``DELETE /models/{name}/versions/{v}``,
+``GET /models``, ``GET|DELETE /models/{name}``, ``DELETE /models/{name}/versions/{number}``,
 ``PUT /models/{name}/aliases/{alias}`` (``{"version": N}``), ``POST /models/{name}/predict[?version=N|?alias=A]``
 (MLflow's scoring formats in, ``{"predictions": […], "version": N}`` out), ``GET /models/{name}/stats``
 (serving statistics and drift). Catalog and store calls run in a thread; the predict path resolves inline
@@ -10,91 +10,81 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from ..exceptions import InvalidInputError
-from ..server_extension.base import NbdeployHandler
+from ..server_extension.base import NbdeployHandler, Raw, api
+from .records import AliasSet, ModelInfo, ModelList, ModelReport, ModelVersion, PredictQuery, PredictResult
 
 __all__ = ["default_handlers"]
 
-
-def _version_query(handler: NbdeployHandler) -> tuple[int | None, str | None]:
-    """``?version=N`` and ``?alias=A``; 400 when the version is not a whole number."""
-    version = handler.get_query_argument("version", None) or None
-    alias = handler.get_query_argument("alias", None) or None
-    if version is not None and not version.isdigit():
-        raise InvalidInputError(
-            f"version must be a whole number, got {version!r} (use ?alias= for an alias)", "version"
-        )
-    return (int(version) if version is not None else None), alias
+TAGS = ("models",)
 
 
 class ModelsHandler(NbdeployHandler):
-    """``GET /models``: every stored model's newest version."""
-
-    async def get(self) -> None:
-        self.send_json({"models": await asyncio.to_thread(self.nbd.models.list)})
+    @api(responses={200: ModelList}, tags=TAGS)
+    async def get(self) -> ModelList:
+        """Every stored model's newest version."""
+        return await asyncio.to_thread(self.nbd.models.list)
 
 
 class ModelHandler(NbdeployHandler):
-    """``GET /models/{name}``: versions, aliases, metrics, signature and an example payload; ``DELETE``: remove
-    every version (it stops being served at once)."""
+    @api(responses={200: ModelInfo}, errors=(404,), tags=TAGS)
+    async def get(self, name: str) -> ModelInfo:
+        """A model: every version, aliases, metrics, signature and an example payload."""
+        return await asyncio.to_thread(self.nbd.models.info, name)
 
-    async def get(self, name: str) -> None:
-        self.send_json(await asyncio.to_thread(self.nbd.models.info, name))
-
+    @api(responses={204: None}, errors=(404,), tags=TAGS)
     async def delete(self, name: str) -> None:
+        """Delete every version of a model (it stops being served at once)."""
         await asyncio.to_thread(self.nbd.models.delete, name)
-        self.set_status(204)
-        self.finish()
 
 
 class VersionHandler(NbdeployHandler):
-    """``DELETE /models/{name}/versions/{version}``: remove one version (its aliases go with it)."""
-
-    async def delete(self, name: str, version: str) -> None:
-        if not version.isdigit():
-            raise InvalidInputError(f"version must be a whole number, got {version!r}", "version")
-        await asyncio.to_thread(self.nbd.models.delete_version, name, int(version))
-        self.set_status(204)
-        self.finish()
+    @api(responses={204: None}, errors=(404,), tags=TAGS)
+    async def delete(self, name: str, number: int) -> None:
+        """Delete one version of a model (its aliases go with it; its number is never reused)."""
+        await asyncio.to_thread(self.nbd.models.delete_version, name, number)
 
 
 class AliasHandler(NbdeployHandler):
-    """``PUT /models/{name}/aliases/{alias}`` with ``{"version": N}``: point the alias at that version."""
-
-    async def put(self, name: str, alias: str) -> None:
-        version = self.json_object().get("version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise InvalidInputError('the body must be {"version": N} with N a whole number', "version")
-        moved = await asyncio.to_thread(self.nbd.models.set_alias, name, alias, version)
-        self.send_json(moved.to_json())
+    @api(body=AliasSet, responses={200: ModelVersion}, errors=(404,), tags=TAGS)
+    async def put(self, name: str, alias: str, body: AliasSet) -> ModelVersion:
+        """Point an alias (e.g. ``production``) at a version."""
+        return await asyncio.to_thread(self.nbd.models.set_alias, name, alias, body.version)
 
 
 class PredictHandler(NbdeployHandler):
-    """``POST /models/{name}/predict``: predictions of the newest version, ``?version=N`` or ``?alias=A``."""
+    @api(
+        query=PredictQuery,
+        body=dict,
+        responses={200: PredictResult},
+        errors=(404, 422, 502, 504),
+        tags=TAGS,
+        metric="model",
+        operation_id="predict_model",
+    )
+    async def post(self, name: str, query: PredictQuery, body: dict[str, Any]) -> Raw:
+        """Predict with a model (the newest version, ``?version=N`` or ``?alias=A``).
 
-    async def post(self, name: str) -> None:
-        self.metric_target = f"model:{name}"
-        body = self.json_body()
-        version, alias = _version_query(self)
-        answer = await self.nbd.models.apredict(name, body, version, alias)
-        self.set_header("Content-Type", "application/json")
-        self.finish(f'{{"predictions":{answer.predictions_json},"version":{answer.version}}}')
+        The body is one of MLflow's scoring formats: ``dataframe_split``, ``dataframe_records``, ``instances`` or
+        ``inputs``; it is checked against the version's signature (422 naming each bad field).
+        """
+        answer = await self.nbd.models.apredict(name, body, query.version, query.alias)
+        return Raw(f'{{"predictions":{answer.predictions_json},"version":{answer.version}}}', "application/json")
 
 
 class StatsHandler(NbdeployHandler):
-    """``GET /models/{name}/stats``: requests, errors, latency and input drift (``?version=N|?alias=A``)."""
-
-    async def get(self, name: str) -> None:
-        version, alias = _version_query(self)
-        self.send_json(await asyncio.to_thread(self.nbd.models.report, name, version, alias))
+    @api(query=PredictQuery, responses={200: ModelReport}, errors=(404,), tags=TAGS)
+    async def get(self, name: str, query: PredictQuery) -> ModelReport:
+        """Requests, errors, latency and input drift of a model (of a version with ``?version=``/``?alias=``)."""
+        return await asyncio.to_thread(self.nbd.models.report, name, query.version, query.alias)
 
 
 _NAME = r"(?P<name>[^/]+)"
 default_handlers = [
     (r"/models", ModelsHandler),
     (rf"/models/{_NAME}", ModelHandler),
-    (rf"/models/{_NAME}/versions/(?P<version>[^/]+)", VersionHandler),
+    (rf"/models/{_NAME}/versions/(?P<number>[^/]+)", VersionHandler),
     (rf"/models/{_NAME}/aliases/(?P<alias>[^/]+)", AliasHandler),
     (rf"/models/{_NAME}/predict", PredictHandler),
     (rf"/models/{_NAME}/stats", StatsHandler),

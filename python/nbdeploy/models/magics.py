@@ -137,7 +137,7 @@ class ModelMagics(Magics):
         from ..app import default
 
         try:
-            rows = default().models.list()
+            rows = [m.to_json() for m in default().models.list().models]
         except NbdeployError as exc:
             print(f"cannot list models: {exc}")
             return

@@ -7,113 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._sync import SyncBridge
-from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError, UserCodeError
+from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError
 from ..names import validate_name
 from ..runtime.messages import ModelCall, Outcome
 from ..runtime.pool import PoolCache
 from ..store import Store, Version, VersionCache
 from .monitor import Monitor, merge_snapshots, read_snapshots
+from .records import ModelInfo, ModelList, ModelReport, ModelVersion, Prediction
 from .signature import Rows, example_payload, infer_signature, parse_payload, payload_schema, rows_from_python
 
 if TYPE_CHECKING:
     from ..app import Nbdeploy
 
-__all__ = ["ModelManager", "ModelVersion", "Prediction"]
+__all__ = ["ModelManager"]
 
 KIND = "model"
 DEFAULT_TIMEOUT = 60.0
 EXAMPLE_ROWS = 5
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One stored model version: what ``put`` returns and ``versions`` lists."""
-
-    name: str
-    version: int
-    flavor: str
-    format: str
-    created_at: datetime
-    sha256: str
-    size: int
-    signature: dict[str, Any] | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, Any] = field(default_factory=dict)
-    libraries: dict[str, str] = field(default_factory=dict)
-    aliases: tuple[str, ...] = ()
-    owner: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_version(cls, v: Version) -> ModelVersion:
-        m = v.metadata
-        return cls(
-            name=v.name,
-            version=v.version,
-            flavor=m.get("flavor", "generic"),
-            format=m.get("format", ""),
-            created_at=v.created_at,
-            sha256=v.sha256,
-            size=v.size,
-            signature=m.get("signature"),
-            metrics=dict(m.get("metrics") or {}),
-            params=dict(m.get("params") or {}),
-            tags=dict(m.get("tags") or {}),
-            libraries=dict(m.get("libraries") or {}),
-            aliases=v.aliases,
-            owner=v.owner,
-            metadata=m,
-        )
-
-    @property
-    def path(self) -> str:
-        """The predict route, relative to a server's base URL."""
-        return f"/nbdeploy/api/models/{self.name}/predict"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (without the training profile)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "flavor": self.flavor,
-            "format": self.format,
-            "created_at": self.created_at.isoformat(),
-            "sha256": self.sha256,
-            "size": self.size,
-            "signature": self.signature,
-            "metrics": self.metrics,
-            "params": self.params,
-            "tags": self.tags,
-            "libraries": self.libraries,
-            "aliases": list(self.aliases),
-            "owner": self.owner,
-            "method": self.metadata.get("method", "predict"),
-            "serving": self.metadata.get("serving", {}),
-            "note": self.metadata.get("note", ""),
-            "path": self.path,
-        }
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One request's answer: predictions (as a JSON string), the version that made them, server time."""
-
-    predictions_json: str
-    version: int
-    duration_ms: float
-    batch_rows: int = 0
-
-    @property
-    def predictions(self) -> Any:
-        import json
-
-        return json.loads(self.predictions_json)
 
 
 class ModelManager(SyncBridge):
@@ -234,9 +147,9 @@ class ModelManager(SyncBridge):
             for v in self.store.list(KIND)
         ]
 
-    def list(self) -> list[dict[str, Any]]:
-        """Summaries of every model's newest version."""
-        return [ModelVersion.from_version(v).to_json() for v in self.store.list(KIND)]
+    def list(self) -> ModelList:
+        """Every model's newest version."""
+        return ModelList([ModelVersion.from_version(v) for v in self.store.list(KIND)])
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every live version of ``name``, oldest first; raises :class:`NotFoundError` when there is none."""
@@ -245,17 +158,17 @@ class ModelManager(SyncBridge):
             raise NotFoundError(f"no model named {name!r}: `nbd.models.list()` shows the stored ones")
         return [ModelVersion.from_version(v) for v in found]
 
-    def info(self, name: str) -> dict[str, Any]:
-        """The newest version's description with every version, the aliases and an example payload."""
+    def info(self, name: str) -> ModelInfo:
+        """A model: its newest version, every version, the aliases and an example predict payload."""
         versions = self.versions(name)
         latest = versions[-1]
-        return {
-            **latest.to_json(),
-            "latest_version": latest.version,
-            "aliases": self.store.catalog.aliases(KIND, name),
-            "example": example_payload(latest.signature, latest.metadata.get("example")),
-            "versions": [v.to_json() for v in versions],
-        }
+        return ModelInfo(
+            name=name,
+            latest=latest,
+            versions=versions,
+            aliases=self.store.catalog.aliases(KIND, name),
+            example=example_payload(latest.signature, latest.metadata.get("example")),
+        )
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``alias`` (e.g. ``production``) at ``version`` of ``name`` and return that version."""
@@ -321,8 +234,9 @@ class ModelManager(SyncBridge):
     ) -> Prediction:
         """Predict an MLflow scoring payload ``body`` (or, with ``python``, a DataFrame/array/list) with a version.
 
-        Raises :class:`NotFoundError` (404), :class:`InvalidInputError` (400), :class:`SignatureError` (422) for
-        input that does not fit the signature, :class:`UserCodeError` when the model raises,
+        Raises :class:`NotFoundError` (404), :class:`InvalidInputError` (400: malformed, or the model raised on
+        this input, as MLflow's scoring server answers), :class:`SignatureError` (422) for input that does not fit
+        the signature,
         :class:`ClusterTimeoutError` / :class:`ClusterError` when the cluster fails.
         """
         started = time.perf_counter()
@@ -343,8 +257,12 @@ class ModelManager(SyncBridge):
                 return Prediction(outcome.value, target.version, elapsed, outcome.batch_rows)
             if outcome.status == "invalid":
                 raise SignatureError(outcome.message, outcome.fields)
-            if outcome.status == "error":
-                raise UserCodeError(outcome.error_type, outcome.message, outcome.traceback)
+            if outcome.status == "error":  # as MLflow's scoring server: the model refused this input, a 400
+                raise InvalidInputError(
+                    f"model {name} v{target.version} could not predict this input: {outcome.error_type}: "
+                    f"{outcome.message}; GET /models/{name} shows its signature and an example payload",
+                    "body",
+                )
             raise ClusterError(f"a worker could not load model {name} v{target.version}: {outcome.message}")
         except NbdeployError as exc:
             status = exc.http_status
@@ -397,14 +315,14 @@ class ModelManager(SyncBridge):
         columns = served.get("columns") or [f"x{i}" for i in range(len(rows[0]) if rows else 0)]
         return drift_report(name, target.version, target.metadata.get("profile"), columns, rows)
 
-    def report(self, name: str, version: int | str | None = None, alias: str | None = None) -> dict[str, Any]:
+    def report(self, name: str, version: int | str | None = None, alias: str | None = None) -> ModelReport:
         """``{"name", "stats", "drift"}``: :meth:`stats` without the raw samples and latencies, and the drift
         of the version as JSON (what ``GET /models/{name}/stats`` and ``nbdeploy models stats`` show)."""
         stats = self.stats(name)
         for v in stats["versions"].values():
             v.pop("sample", None)
         stats.pop("latencies", None)
-        return {"name": name, "stats": stats, "drift": self.drift(name, version, alias).to_json()}
+        return ModelReport(name, stats, self.drift(name, version, alias).to_json())
 
     def plot(self, name: str, version: int | str | None = None, alias: str | None = None) -> Any:
         """A matplotlib figure of the model's serving latency and input drift."""

@@ -1,41 +1,230 @@
-"""What every nbdeploy REST handler shares, whichever server mounts it.
+"""What every nbdeploy REST handler shares, whichever server mounts it: the boundary.
 
-Each service's ``handlers.py`` defines its handlers as subclasses of :class:`NbdeployHandler` (a mixin with
-no server of its own) and exports ``default_handlers = [(route, class), …]`` with routes relative to
-``/nbdeploy/api``. :func:`bind_handlers` turns them into concrete tornado handlers for one server by mixing
-in that server's authenticated base class: Jupyter's ``APIHandler`` in the extension, the token-checking
-:class:`TokenAuthHandler` in ``nbdeploy serve``. Handlers stay thin: parse, call a manager, render.
+Each service's ``handlers.py`` defines its handlers as subclasses of :class:`NbdeployHandler` (a mixin with no
+server of its own) and exports ``default_handlers = [(route, class), …]`` with routes relative to
+``/nbdeploy/api``. :func:`bind_handlers` turns them into concrete tornado handlers for one server by mixing in that
+server's authenticated base class: Jupyter's ``APIHandler`` in the extension, the token-checking handler of
+``nbdeploy serve``.
+
+Every handler method is declared with :func:`api`: what its path parameters, query and body are (records of
+:mod:`nbdeploy.schema`) and what it answers. The declaration is the OpenAPI document (:mod:`.openapi`) *and* the
+parsing: a request is parsed once, here, against the schemas the document publishes, before the handler runs —
+a body over the size limit is a 413 (read and dropped, never a reset connection), malformed JSON, JSON nested
+deeper than :data:`~nbdeploy.schema.MAX_JSON_DEPTH`, a bad name or id, a field of the wrong type are 400s naming
+the field. Handlers stay thin: they get typed arguments, call a manager, return a record.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
+import math
+import re
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tornado import web
 
 from ..exceptions import InvalidInputError, NbdeployError, PayloadTooLargeError, UserCodeError
+from ..names import NAME_MAX, NAME_PATTERN
 from ..runtime.encoding import dumps
+from ..schema import ID_MAX, Record, check_depth
 
-__all__ = ["API_PREFIX", "NbdeployHandler", "bind_handlers", "collect_handlers"]
+__all__ = [
+    "API_PREFIX",
+    "PATH_PARAMETERS",
+    "NbdeployHandler",
+    "Operation",
+    "Raw",
+    "api",
+    "bind_handlers",
+    "collect_handlers",
+]
 
 API_PREFIX = "/nbdeploy/api"
-
+READ_CAP = 1 << 30  # a body over the limit is read and dropped up to this size, so the client gets its 413
 log = logging.getLogger("nbdeploy.server")
 
+_NAME_RE = re.compile(NAME_PATTERN)
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: "²".isdigit() is true, int("²") is not
 
+
+@dataclass(frozen=True)
+class PathParameter:
+    """How a path parameter is published (``schema``) and parsed (``parse``: text -> value, or ``None`` when
+    malformed)."""
+
+    schema: dict[str, Any]
+    parse: Callable[[str], Any]
+    description: str
+
+
+def _id(text: str) -> int | None:
+    return int(text) if _DIGITS.fullmatch(text) and 1 <= int(text) <= ID_MAX else None
+
+
+def _name(text: str) -> str | None:
+    return text if len(text) <= NAME_MAX and _NAME_RE.fullmatch(text) else None
+
+
+def _version_ref(text: str) -> int | str | None:
+    return _id(text) if text[:1].isascii() and text[:1].isdigit() else _name(text)
+
+
+_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX}
+_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
+
+#: every path parameter, by the name its route group uses
+PATH_PARAMETERS: dict[str, PathParameter] = {
+    "name": PathParameter(_NAME_SCHEMA, _name, "a name: 1-64 of a-z 0-9 . _ -"),
+    "alias": PathParameter(_NAME_SCHEMA, _name, "an alias name, e.g. production"),
+    "run_id": PathParameter(_ID_SCHEMA, _id, "a run id"),
+    "schedule_id": PathParameter(_ID_SCHEMA, _id, "a schedule id"),
+    "number": PathParameter(_ID_SCHEMA, _id, "a version number"),
+    "version": PathParameter(
+        {"oneOf": [_ID_SCHEMA, _NAME_SCHEMA]}, _version_ref, "a version number or an alias (e.g. 3 or production)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A non-JSON answer: ``content`` sent as it is with ``content_type``."""
+
+    content: bytes | str
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The declaration of one handler method (see :func:`api`)."""
+
+    summary: str
+    description: str
+    tags: tuple[str, ...]
+    query: type[Record] | None
+    body: Any  # a Record class, ``dict`` (any JSON object, checked only for shape and depth) or None
+    body_required: bool
+    responses: dict[int, Any]  # status -> Record class, None (no body) or a content type string (Raw)
+    errors: tuple[int, ...]
+    metric: str | None
+    operation_id: str | None
+
+
+def api(
+    *,
+    responses: dict[int, Any],
+    query: type[Record] | None = None,
+    body: Any = None,
+    body_required: bool | None = None,
+    errors: Sequence[int] = (),
+    tags: Sequence[str] = (),
+    metric: str | None = None,
+    operation_id: str | None = None,
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
+    """Declare a handler method: its ``query`` record, ``body`` (a record, or ``dict`` for any JSON object),
+    ``responses`` (``{201: Run}``; ``None`` for no body; a content-type string for :class:`Raw` answers), the
+    error statuses it may answer beyond the common ones, and ``metric`` (``"function"``: requests are counted
+    per ``function:<name>``). The method receives the parsed path parameters, ``query=`` and ``body=``, and
+    returns a record (sent as JSON with the first declared status), a :class:`Raw` or ``None``."""
+
+    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+        doc = (method.__doc__ or "").strip().split("\n", 1)
+        op = Operation(
+            summary=doc[0],
+            description=doc[1].strip() if len(doc) > 1 else "",
+            tags=tuple(tags),
+            query=query,
+            body=body,
+            body_required=body is not None if body_required is None else body_required,
+            responses=dict(responses),
+            errors=tuple(errors),
+            metric=metric,
+            operation_id=operation_id,
+        )
+
+        @functools.wraps(method)
+        async def handle(self: NbdeployHandler, **path: str) -> None:
+            kwargs: dict[str, Any] = {name: self.path_argument(name, value) for name, value in path.items()}
+            if op.metric and "name" in kwargs:
+                self.metric_target = f"{op.metric}:{kwargs['name']}"
+            if op.query is not None:
+                kwargs["query"] = parse_query(op.query, self.request.query_arguments)
+            if op.body is not None:
+                data = self.json_body(required=op.body_required)
+                if op.body is dict:
+                    if data is None and not op.body_required:
+                        data = {}
+                    if not isinstance(data, dict):
+                        raise InvalidInputError("the request body must be a JSON object", "body")
+                    kwargs["body"] = data
+                elif op.body is Any:
+                    kwargs["body"] = data
+                elif data is None and op.body_required:
+                    raise InvalidInputError("the request body must be a JSON object", "body")
+                else:
+                    kwargs["body"] = op.body.parse(data) if data is not None else None
+            self.send_result(await method(self, **kwargs), op)
+
+        handle.operation = op  # type: ignore[attr-defined]
+        return handle
+
+    return decorate
+
+
+def parse_query(cls: type[Record], arguments: dict[str, list[bytes]]) -> Record:
+    """Build the query record ``cls`` from tornado's query arguments (strings converted to the fields' JSON
+    types first, then validated like a body). Unknown query arguments are ignored."""
+    from ..schema import _hints, scalar_type
+
+    hints = _hints(cls)
+    data: dict[str, Any] = {}
+    for f in cls._fields():
+        key = cls._key(f.name)
+        if key not in arguments or not arguments[key]:
+            continue
+        raw = arguments[key][-1].decode("utf-8", "replace")
+        if raw == "":
+            continue
+        kind = {int: "int", float: "float", bool: "bool"}.get(scalar_type(hints[f.name]), "str")
+        data[key] = _convert_query(key, raw, kind)
+    return cls.parse(data, label="query argument")
+
+
+def _convert_query(key: str, raw: str, kind: str) -> Any:
+    if kind == "int":
+        if not re.fullmatch(r"-?[0-9]{1,19}", raw):
+            raise InvalidInputError(f"query argument {key} must be a whole number, got {raw[:40]!r}", key)
+        return int(raw)
+    if kind == "float":
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InvalidInputError(f"query argument {key} must be a number, got {raw[:40]!r}", key)
+        return value
+    if kind == "bool":
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise InvalidInputError(f"query argument {key} must be true or false, got {raw[:40]!r}", key)
+        return raw.lower() in ("true", "1")
+    return raw
+
+
+@web.stream_request_body
 class NbdeployHandler(web.RequestHandler):
-    """Mixin for nbdeploy's REST handlers: JSON in and out, errors as JSON, per-target metrics.
+    """Mixin for nbdeploy's REST handlers: the boundary (limits, parsing), JSON errors, per-target metrics.
 
     ``self.nbd`` is the server's :class:`~nbdeploy.app.Nbdeploy`.
     """
 
-    #: label recorded in the metrics for this request, e.g. ``function:greet`` (set by the handler)
+    #: label recorded in the metrics for this request, e.g. ``function:greet`` (set once the name is valid)
     metric_target: str | None = None
     _started: float = 0.0
 
@@ -50,44 +239,97 @@ class NbdeployHandler(web.RequestHandler):
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         self._started = time.perf_counter()
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._too_large = False
         super().initialize(**kwargs)  # type: ignore[misc]
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        result = super().prepare()  # the server's authentication comes first
+        if result is not None:
+            await result
+        limit = self._limit()
+        length = self.request.headers.get("Content-Length", "")
+        if length.isascii() and length.isdigit() and int(length) > limit:
+            self._too_large = True
+        if self.request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            self.request.connection.set_max_body_size(READ_CAP)  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._too_large or self._received > self._limit():
+            self._too_large = True
+            self._chunks.clear()  # read and dropped: the client still gets its 413
+            return
+        self._chunks.append(chunk)
+
+    def _limit(self) -> int:
+        return int(self.nbd.settings.max_body_bytes)
+
     # --- input --------------------------------------------------------------------------------------
+    def path_argument(self, name: str, value: str) -> Any:
+        """Parse a path parameter by its name (see :data:`PATH_PARAMETERS`); 400 naming it when malformed."""
+        spec = PATH_PARAMETERS.get(name)
+        if spec is None:
+            return value
+        parsed = spec.parse(value)
+        if parsed is None:
+            shown = value if len(value) <= 80 else value[:80] + "…"
+            raise InvalidInputError(f"{name} {shown!r} is not {spec.description}", name)
+        return parsed
+
+    def body_bytes(self) -> bytes:
+        """The request body; 413 when it was over the limit."""
+        if self._too_large:
+            limit = self._limit()
+            raise PayloadTooLargeError(
+                f"the request body ({self._received:,d} bytes or more) is over the limit of {limit:,d} bytes "
+                "(setting max_body_bytes, NBDEPLOY_MAX_BODY_BYTES)"
+            )
+        return b"".join(self._chunks)
+
     def json_body(self, *, required: bool = True) -> Any:
-        """Return the request body parsed as JSON; 400 when malformed, 413 when over the size limit."""
-        body = self.request.body or b""
-        limit = self.nbd.settings.max_body_bytes
-        if len(body) > limit:
-            raise PayloadTooLargeError(f"request body of {len(body)} bytes is over the limit of {limit} bytes")
+        """The request body parsed as JSON (``None`` when empty and not ``required``); 400 when malformed or
+        nested deeper than the limit, 413 when over the size limit."""
+        body = self.body_bytes()
         if not body.strip():
             if required:
                 raise InvalidInputError("the request needs a JSON body", "body")
             return None
         try:
-            return json.loads(body)
+            data = json.loads(body)
+        except RecursionError as exc:
+            raise InvalidInputError("the request body nests too deeply", "body") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"the request body is not valid JSON: {exc}", "body") from exc
-
-    def json_object(self) -> dict[str, Any]:
-        """Return the JSON body, which must be an object (empty body → ``{}``)."""
-        data = self.json_body(required=False)
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise InvalidInputError("the request body must be a JSON object", "body")
+        check_depth(data, "body")
         return data
 
-    def query_int(self, name: str, default: int | None = None) -> int | None:
-        """Return the query argument ``name`` as an int (``default`` when absent); 400 when it is not one."""
-        value = self.get_query_argument(name, None)
-        if value is None or value == "":
-            return default
-        try:
-            return int(value)
-        except ValueError as exc:
-            raise InvalidInputError(f"query argument {name} must be a whole number, got {value!r}", name) from exc
-
     # --- output -------------------------------------------------------------------------------------
+    def send_result(self, result: Any, op: Operation) -> None:
+        """Send what a handler returned, with the operation's first declared status."""
+        status = next(iter(op.responses))
+        if isinstance(result, Raw):
+            self.set_status(status)
+            for key, value in result.headers.items():
+                self.set_header(key, value)
+            self.finish_as(result.content, result.content_type)
+        elif result is None:
+            self.set_status(204 if status == 204 else status)
+            self.finish()
+        elif isinstance(result, Record):
+            self.send_json(result.to_json(), status)
+        else:
+            self.send_json(result, status)
+
+    def finish_as(self, data: bytes | str, content_type: str) -> None:
+        """Finish with a body of this content type (Jupyter's APIHandler would otherwise force JSON's)."""
+        self.set_header("Content-Type", content_type)
+        try:
+            self.finish(data, set_content_type=content_type)  # type: ignore[call-arg]
+        except TypeError:  # a plain tornado handler (``nbdeploy serve``)
+            self.finish(data)
+
     def send_json(self, data: Any, status: int = 200) -> None:
         """Write ``data`` as JSON (numpy/pandas/datetime values encoded) and finish."""
         self.set_status(status)
@@ -112,8 +354,10 @@ class NbdeployHandler(web.RequestHandler):
         self.finish(dumps(body))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, NbdeployError):
-            log.info("%s %s -> %s %s", self.request.method, self.request.uri, value.http_status, value)
+        if isinstance(value, NbdeployError) and not isinstance(value, UserCodeError | PayloadTooLargeError):
+            log.info("%s %s -> %s %s", self.request.method, self.request.path, value.http_status, value)
+        elif isinstance(value, NbdeployError):
+            log.info("%s %s -> %s %s", self.request.method, self.request.path, value.http_status, type(value).__name__)
         else:
             super().log_exception(typ, value, tb)
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from .base import NbdeployHandler
+from ..runtime.records import ClusterStatus
+from .base import NbdeployHandler, api
 
 __all__ = ["ClusterHandler", "default_handlers"]
 
 
 class ClusterHandler(NbdeployHandler):
-    """The cluster panel's data: :meth:`app.runtime.status` as JSON (502/504 when the cluster fails)."""
-
-    async def get(self) -> None:
-        self.send_json(await self.nbd.runtime.status_async())
+    @api(responses={200: ClusterStatus}, errors=(502, 504), tags=("cluster",))
+    async def get(self) -> ClusterStatus:
+        """The cluster: scheduler, dashboard, workers and running tasks (502/504 when it does not answer)."""
+        return ClusterStatus.of(await self.nbd.runtime.status_async())
 
 
 default_handlers = [(r"/cluster", ClusterHandler)]

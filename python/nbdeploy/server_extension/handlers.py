@@ -3,37 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from .._version import __version__
 from ..runtime.encoding import dumps
-from .base import NbdeployHandler
+from ..schema import Record
+from .base import NbdeployHandler, Raw, api
 
-__all__ = ["default_handlers"]
+__all__ = ["ServerStatus", "SettingValue", "default_handlers"]
+
+
+@dataclass(frozen=True)
+class SettingValue(Record):
+    """A setting's value (secrets masked) and where it came from."""
+
+    value: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ServerStatus(Record):
+    """The version of nbdeploy this server runs and its settings."""
+
+    version: str
+    settings: dict[str, SettingValue]
 
 
 class StatusHandler(NbdeployHandler):
-    """``GET /status``: version and settings of the serving process (secrets masked)."""
-
-    async def get(self) -> None:
+    @api(responses={200: ServerStatus}, tags=("server",))
+    async def get(self) -> ServerStatus:
+        """Version and settings of the serving process (secrets masked)."""
         rows = self.nbd.settings.describe()
-        self.send_json(
-            {
-                "version": __version__,
-                "settings": {name: {"value": value, "source": source} for name, value, source in rows},
-            }
-        )
+        return ServerStatus(__version__, {name: SettingValue(value, source) for name, value, source in rows})
 
 
 class OpenAPIHandler(NbdeployHandler):
-    """``GET /openapi.json``: the API with every deployed function's and model's request schema."""
-
-    async def get(self) -> None:
+    @api(responses={200: {"application/json": {"type": "object"}}}, tags=("server",))
+    async def get(self) -> Raw:
+        """This API's OpenAPI document, with a typed path per deployed function and model."""
         from .openapi import build_openapi
 
         functions = await asyncio.to_thread(self.nbd.functions.list_signatures)
-        model_entries = await asyncio.to_thread(self.nbd.models.list_signatures)
-        self.set_header("Content-Type", "application/json")
-        self.finish(dumps(build_openapi(self.application, functions, model_entries)))
+        models = await asyncio.to_thread(self.nbd.models.list_signatures)
+        extra = self.settings.get("nbdeploy_extra_routes", [])
+        return Raw(dumps(build_openapi(functions, models, extra_routes=extra)), "application/json")
 
 
 default_handlers = [(r"/status", StatusHandler), (r"/openapi.json", OpenAPIHandler)]

@@ -6,14 +6,16 @@ import asyncio
 import hmac
 import logging
 import signal
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from tornado import httpserver, web
 
 from ..app import Nbdeploy, set_default
 from ..config import Settings
 from ..exceptions import AuthError
-from .base import NbdeployHandler, bind_handlers, collect_handlers
+from ..schema import Record
+from .base import NbdeployHandler, Raw, api, bind_handlers, collect_handlers
 
 __all__ = ["StandaloneServer", "TokenAuthHandler"]
 
@@ -32,28 +34,34 @@ class TokenAuthHandler(web.RequestHandler):
             raise AuthError("wrong token: use the token `nbdeploy serve` printed or NBDEPLOY_TOKEN")
 
 
-class HealthHandler(NbdeployHandler):
-    """``GET /healthz``: unauthenticated liveness probe."""
+@dataclass(frozen=True)
+class Health(Record):
+    """The server answers."""
 
-    async def get(self) -> None:
-        self.send_json({"status": "ok"})
+    status: Literal["ok"]
+
+
+class HealthHandler(NbdeployHandler):
+    @api(responses={200: Health}, tags=("server",))
+    async def get(self) -> Health:
+        """Liveness probe (``nbdeploy serve`` only; the one route without authentication)."""
+        return Health("ok")
 
 
 class MetricsHandler(NbdeployHandler):
-    """``GET /metrics``: Prometheus metrics (authenticated like every other route)."""
-
-    async def get(self) -> None:
+    @api(responses={200: {"text/plain": {"type": "string"}}}, tags=("server",))
+    async def get(self) -> Raw:
+        """Prometheus metrics: requests, errors and latency per function and model."""
         from . import metrics
 
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(metrics.render())
+        return Raw(metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 
 
 class NotFoundHandler(NbdeployHandler):
     """Any other path: a JSON 404."""
 
-    def prepare(self) -> None:
-        super().prepare()  # authenticate first: unknown routes do not reveal themselves to strangers
+    async def prepare(self) -> None:
+        await super().prepare()  # authenticate first: unknown routes do not reveal themselves to strangers
         raise web.HTTPError(404, f"no route {self.request.path}")
 
 
@@ -91,6 +99,7 @@ class StandaloneServer:
             nbdeploy=self.app,
             nbdeploy_token=self.token,
             nbdeploy_debug=self.debug,
+            nbdeploy_extra_routes=[("/healthz", HealthHandler), ("/metrics", MetricsHandler)],
         )
 
     @property

@@ -17,6 +17,7 @@ from typing import IO, Any
 from ..app import delegate
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_kind, validate_name
+from ..schema import Record
 from .artifacts import ArtifactStore, BlobInfo, Data
 from .catalog import Catalog
 from .tables import ArtifactVersionRow
@@ -35,8 +36,8 @@ RESERVED_ALIASES = ("latest",)
 
 
 @dataclass(frozen=True)
-class Version:
-    """One immutable stored version of a named artifact."""
+class Version(Record):
+    """One immutable stored version of a named artifact: its number, content hash, size and metadata."""
 
     kind: str
     name: str
@@ -52,20 +53,6 @@ class Version:
     def ref(self) -> str:
         """``name@version``, the reference that always means exactly this version."""
         return f"{self.name}@{self.version}"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of this version."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "version": self.version,
-            "sha256": self.sha256,
-            "size": self.size,
-            "created_at": self.created_at.isoformat(),
-            "owner": self.owner,
-            "metadata": self.metadata,
-            "aliases": builtins.list(self.aliases),
-        }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""The typed cluster status that ``GET /cluster`` sends (built from :func:`nbdeploy.runtime.status`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..schema import Record
+
+__all__ = ["ClusterStatus", "WorkerStatus"]
+
+
+@dataclass(frozen=True)
+class WorkerStatus(Record):
+    """One Dask worker: its address and name, threads, memory limit (bytes), GPUs and tasks executing."""
+
+    address: str
+    name: str
+    nthreads: int
+    memory_limit: int
+    gpus: int
+    executing: int
+
+
+@dataclass(frozen=True)
+class ClusterStatus(Record):
+    """The cluster: its mode, scheduler, dashboard (``dashboard_url``: through this server, authenticated),
+    owner and workers, with totals (task counts lag by up to a second)."""
+
+    mode: str
+    setting: str
+    scheduler_address: str | None
+    dashboard_link: str | None
+    owner_pid: int | None
+    started_at: str | None
+    workers: list[WorkerStatus]
+    total_threads: int
+    total_memory: int
+    tasks_running: int
+    dashboard_url: str | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> ClusterStatus:
+        """Build from the dict :func:`nbdeploy.runtime.status` returns (unknown keys ignored)."""
+        fields = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
+        fields["workers"] = [WorkerStatus(**w) for w in data.get("workers", [])]
+        return cls(**fields)
