@@ -92,7 +92,7 @@ SERVICES: tuple[Service, ...] = (
             "schedules": "nbdeploy.jobs.schedules:ScheduleManager",
             "runs": "nbdeploy.jobs.runs:RunManager",
         },
-        handlers=("nbdeploy.jobs.handlers", "nbdeploy.jobs.run_handlers"),
+        handlers=("nbdeploy.jobs.handlers", "nbdeploy.jobs.run_handlers", "nbdeploy.jobs.notebook_handlers"),
         cli={
             "jobs": "nbdeploy.jobs.cli:jobs",
             "schedules": "nbdeploy.jobs.cli:schedules",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._sync import SyncBridge
 from ..exceptions import ClusterError, NotFoundError, UserCodeError
+from ..forms import schema_fields
 from ..names import validate_name
 from ..runtime.messages import FunctionCall, Outcome
 from ..runtime.pool import PoolCache
@@ -143,6 +144,7 @@ class FunctionManager(SyncBridge):
             handler=summary.handler,
             path=summary.path,
             signature=meta.get("signature", {}),
+            form=schema_fields(meta.get("signature", {}).get("request", {})),
             requirements=meta.get("requirements", {}),
             captured=meta.get("captured", {}),
             timeout=float(meta.get("timeout", DEFAULT_TIMEOUT)),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..forms import FormField
 from ..schema import Record
 from ..store import Version
 
@@ -62,8 +63,9 @@ class FunctionVersion(Record):
 
 @dataclass(frozen=True)
 class FunctionInfo(Record):
-    """A function with its signature (JSON schemas of its arguments and result), requirements, captured
-    globals, timeout, source and every version; ``aliases`` maps each alias to the version it names."""
+    """A function with its signature (JSON schemas of its arguments and result) and the form to call it with,
+    requirements, captured globals, timeout, source and every version; ``aliases`` maps each alias to the
+    version it names."""
 
     name: str
     latest_version: int
@@ -73,6 +75,7 @@ class FunctionInfo(Record):
     handler: str | None
     path: str
     signature: dict[str, Any]
+    form: list[FormField]
     requirements: dict[str, str]
     captured: dict[str, str]
     timeout: float

@@ -121,7 +121,6 @@ class JobMagics(Magics):
     def _schedule(self, args: Any) -> Any:
         from ..app import default
         from .dispatcher import leader_alive
-        from .manager import name_from_path
         from .notebooks import load_notebook
 
         path = find_notebook_path(self.shell.user_ns, _unquote(args.path))
@@ -133,24 +132,26 @@ class JobMagics(Magics):
                 f"the notebook has unsaved changes: this cell is not in the saved file {path.name}. Save it "
                 "(Ctrl-S) and run %schedule again, or add --force to schedule the saved version as it is"
             )
-        name = _unquote(args.name) or name_from_path(path)
         app = default()
-        jobs = app.jobs
-        version = jobs.put(strip_magic_lines(nb), name, metadata={"source": path.name})
-        schedule = app.schedules.add(
-            name,
-            _unquote(args.cron),
-            _unquote(args.timezone),
-            _assignments(args.parameter),
-            args.catchup,
+        done = app.jobs.schedule_notebook(
+            strip_magic_lines(nb),
+            path=str(path),
+            name=_unquote(args.name),
+            when="schedule",
+            parameters=_assignments(args.parameter),
+            cron=_unquote(args.cron),
+            timezone=_unquote(args.timezone) or "UTC",
+            catchup=args.catchup,
             timeout=args.timeout,
             retries=args.retries,
             notify=_unquote(args.notify),
         )
-        nxt = ", ".join(f"{t:%Y-%m-%d %H:%M %Z}" for t in schedule.next_fire_times(3))
-        print(f"scheduled {path.name} as job {name!r} v{version.version}: schedule {schedule.id} on "
+        schedule, job = done.schedule, done.job
+        assert schedule is not None
+        nxt = ", ".join(f"{t:%Y-%m-%d %H:%M %Z}" for t in schedule.upcoming[:3])
+        print(f"scheduled {path.name} as job {job.name!r} v{job.version}: schedule {schedule.id} on "
               f"'{schedule.cron}' ({schedule.timezone}); next runs: {nxt}")  # fmt: skip
-        if not leader_alive(jobs.store):
+        if not leader_alive(app.store):
             print(
                 "note: no scheduler is running right now; schedules fire while Jupyter (with nbdeploy), "
                 "`nbdeploy serve` or `nbdeploy scheduler` runs"

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..exceptions import ConflictError, InvalidInputError, NotFoundError
+from ..exceptions import ConflictError, InvalidInputError, NotFoundError, SignatureError
 from ..names import validate_name
 from ..store import Version, _owner
 from ..store.tables import utcnow
 from . import notebooks
 from .notify import normalize_notify
-from .records import Job, JobInfo, JobList, JobParameter
+from .records import Job, JobInfo, JobList, JobParameter, NotebookInfo, NotebookScheduled
 from .tables import RunRow, ScheduleRow
 
 if TYPE_CHECKING:
@@ -207,3 +207,80 @@ class JobManager:
 
             ensure_dispatcher(self.store, [info.id])
         return Run(self.app.runs, info)
+
+    # --- "schedule this notebook" (the lab's dialog, the %schedule magic) ---------------------------------------
+    def inspect_notebook(self, notebook: Any, path: str | None = None) -> NotebookInfo:
+        """What ``notebook`` (a path, JSON, a dict) would be as a job: the name its ``path`` gives, its kernelspec,
+        its parameters and the form fields to fill them in. Raises :class:`InvalidInputError` for a bad notebook."""
+        from ..forms import parameter_fields
+
+        nb, _ = notebooks.load_notebook(notebook)
+        parameters = [JobParameter.of(p.to_json()) for p in notebooks.inspect_parameters(nb).values()]
+        if path is None and isinstance(notebook, str | Path) and not str(notebook).lstrip().startswith("{"):
+            path = str(notebook)
+        return NotebookInfo(
+            name=name_from_path(path) if path else "job",
+            kernel=notebooks.kernel_name(nb),
+            language=notebooks.language(nb),
+            cells=len(nb["cells"]),
+            has_parameters_cell=notebooks.parameters_cell(nb) is not None,
+            parameters=parameters,
+            form=parameter_fields(parameters),
+        )
+
+    def schedule_notebook(
+        self,
+        notebook: Any,
+        *,
+        path: str | None = None,
+        name: str | None = None,
+        when: str = "now",
+        parameters: dict[str, Any] | None = None,
+        inputs: dict[str, str | bool] | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        catchup: str = "latest",
+        timeout: float | None = None,
+        retries: int = 0,
+        notify: Any = None,
+        kernel: str | None = None,
+    ) -> NotebookScheduled:
+        """Store ``notebook`` as the next version of job ``name`` (default: from ``path``) and run it now
+        (``when="now"``) or on ``cron`` in ``timezone`` (``when="schedule"``).
+
+        ``inputs`` are what a person typed into the notebook's form (see :mod:`nbdeploy.forms`), ``parameters``
+        values as they are. Everything is checked before anything is stored: raises :class:`SignatureError`
+        (422, an error per parameter) for inputs that do not fit, :class:`InvalidInputError` for a bad notebook,
+        name, cron, time zone or option.
+        """
+        from ..forms import coerce
+        from .cron import CronSpec
+
+        info = self.inspect_notebook(notebook, path)
+        name = validate_name(name or info.name)
+        values = dict(parameters or {})
+        if inputs:
+            typed = coerce(info.form, inputs)
+            if typed.errors:
+                detail = "; ".join(f"{k}: {v}" for k, v in typed.errors.items())
+                raise SignatureError(f"some parameters do not fit: {detail}", typed.errors)
+            values.update(typed.values)
+        declared = {p.name: notebooks.Parameter(**p.to_json()) for p in info.parameters}
+        values = notebooks.coerce_parameters(values, declared, name)
+        validate_run_options(timeout, retries, kernel)
+        normalize_notify(notify)
+        if when == "schedule":
+            if not cron:
+                raise InvalidInputError("a schedule needs a cron expression, e.g. '0 6 * * *'", "cron")
+            CronSpec(cron, timezone)
+        elif when != "now":
+            raise InvalidInputError(f"when must be 'now' or 'schedule', got {when!r}", "when")
+        meta = {"source": Path(path).name} if path else None
+        job = self.put(notebook, name, metadata=meta)
+        if when == "now":
+            run = self.run(name, values, kernel=kernel, timeout=timeout, retries=retries, notify=notify)
+            return NotebookScheduled(job, run.snapshot, None)
+        schedule = self.app.schedules.add(
+            name, cron, timezone, values, catchup, timeout=timeout, retries=retries, notify=notify, kernel=kernel
+        )
+        return NotebookScheduled(job, None, schedule)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from ..forms import FormField
 from ..schema import Id, KernelName, Name, Record, Rule, Seconds
 from ..store import Version
+from .schedules import Schedule
 from .tables import TERMINAL_STATES, RunRow
 
 __all__ = [
@@ -35,6 +37,10 @@ Notify = Annotated[
     Rule(description="a webhook URL, or {url, on: [failure, success]}: a JSON POST when a run ends so"),
 ]
 VersionRef = Annotated[int | str, Rule(description="a version number or an alias")]
+Cron = Annotated[str, Rule(max_length=128, description="5-field cron expression", example="0 6 * * *")]
+TimeZone = Annotated[str, Rule(max_length=64, description="an IANA time zone", example="Europe/Berlin")]
+Catchup = Literal["none", "latest", "all"]
+Concurrency = Annotated[int, Rule(minimum=1, maximum=1000)]
 
 
 # --- jobs ---------------------------------------------------------------------------------------------------
@@ -338,10 +344,6 @@ class OutputQuery(Record):
 
 
 # --- schedules -----------------------------------------------------------------------------------------------
-Cron = Annotated[str, Rule(max_length=128, description="5-field cron expression", example="0 6 * * *")]
-TimeZone = Annotated[str, Rule(max_length=64, description="an IANA time zone", example="Europe/Berlin")]
-Catchup = Literal["none", "latest", "all"]
-Concurrency = Annotated[int, Rule(minimum=1, maximum=1000)]
 
 
 @dataclass(frozen=True)
@@ -389,3 +391,73 @@ class SchedulesQuery(Record):
 
     request = True
     job: Name | None = None
+
+
+# --- "Schedule this notebook" ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NotebookInspect(Record):
+    """``POST /notebooks/inspect``: a notebook's JSON, and its file path (the job's name comes from it)."""
+
+    request = True
+    notebook: dict[str, Any]
+    path: Annotated[str, Rule(max_length=4096)] | None = None
+
+
+@dataclass(frozen=True)
+class NotebookInfo(Record):
+    """What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has
+    a ``parameters`` cell, its parameters and the form fields to fill them in."""
+
+    name: str
+    kernel: str | None
+    language: str
+    cells: int
+    has_parameters_cell: bool
+    parameters: list[JobParameter]
+    form: list[FormField]
+
+
+@dataclass(frozen=True)
+class NotebookSchedule(Record):
+    """``POST /notebooks/schedule``: store the notebook as the next version of job ``name`` (default: from
+    ``path``) and run it now (``when: "now"``) or on ``cron`` (``when: "schedule"``). ``inputs`` are what was
+    typed into its form (coerced here, 422 naming each bad field); ``parameters`` are values as they are."""
+
+    request = True
+    notebook: dict[str, Any]
+    path: Annotated[str, Rule(max_length=4096)] | None = None
+    name: Name | None = None
+    when: Literal["now", "schedule"] = "now"
+    inputs: dict[str, str | bool] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    cron: Cron | None = None
+    timezone: TimeZone = "UTC"
+    catchup: Catchup = "latest"
+    timeout: Seconds | None = None
+    retries: Retries = 0
+    notify: Notify | None = None
+    kernel: KernelName | None = None
+
+
+@dataclass(frozen=True)
+class NotebookScheduled(Record):
+    """What ``POST /notebooks/schedule`` did: the job version it stored, and the run or the schedule."""
+
+    job: Job
+    run: RunInfo | None
+    schedule: Schedule | None
+
+
+@dataclass(frozen=True)
+class HtmlSave(Record):
+    """``POST /runs/{id}/html``: save the run's output as HTML beside the notebook at ``notebook_path``."""
+
+    request = True
+    notebook_path: Annotated[str, Rule(max_length=4096, pattern=r"\.ipynb$")]
+
+
+@dataclass(frozen=True)
+class HtmlSaved(Record):
+    """Where the run's HTML was saved (``<notebook stem>-run-<id>.html`` beside the notebook)."""
+
+    path: str

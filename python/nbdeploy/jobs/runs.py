@@ -277,6 +277,23 @@ class RunManager:
                 latest[a.name] = RunArtifact(a.name, a.sha256, a.size, a.logged_at)
             return builtins.list(latest.values())
 
+    @staticmethod
+    def html_output_path(notebook_path: str, run_id: int) -> str:
+        """Where the HTML of run ``run_id`` of a notebook goes: beside it, ``<stem>-run-<id>.html``
+        (``reports/Sales Q1.ipynb``, 12 → ``reports/Sales Q1-run-12.html``)."""
+        folder, _, base = str(notebook_path).replace("\\", "/").rpartition("/")
+        stem = base[:-6] if base.lower().endswith(".ipynb") else base
+        return f"{folder + '/' if folder else ''}{stem or 'notebook'}-run-{int(run_id)}.html"
+
+    def save_html(self, run_id: int, notebook_path: str) -> str:
+        """Write the run's output as HTML beside the notebook at the local ``notebook_path``; return the file's
+        path. Raises :class:`NotFoundError` while the run has no output."""
+        page = self.output(run_id, "html")
+        target = self.html_output_path(notebook_path, run_id)
+        with open(target, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        return target
+
     def read_artifact(self, run_id: int, name: str) -> bytes:
         """The bytes of artifact ``name`` of a run; raises :class:`NotFoundError`."""
         for artifact in self.artifacts(run_id):

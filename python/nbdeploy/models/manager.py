@@ -160,15 +160,18 @@ class ModelManager(SyncBridge):
 
     def info(self, name: str) -> ModelInfo:
         """A model: its newest version, every version, the aliases and an example predict payload."""
+        from ..forms import column_fields
+
         versions = self.versions(name)
         latest = versions[-1]
-        return ModelInfo(
-            name=name,
-            latest=latest,
-            versions=versions,
-            aliases=self.store.catalog.aliases(KIND, name),
-            example=example_payload(latest.signature, latest.metadata.get("example")),
-        )
+        example = example_payload(latest.signature, latest.metadata.get("example"))
+        form = []
+        signature = latest.signature or {}
+        if signature.get("type") == "dataframe":
+            split = example.get("dataframe_split") or {}
+            rows = split.get("data") or [[]]
+            form = column_fields(signature["columns"], dict(zip(split.get("columns") or [], rows[0], strict=False)))
+        return ModelInfo(name, latest, versions, self.store.catalog.aliases(KIND, name), example, form)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``alias`` (e.g. ``production``) at ``version`` of ``name`` and return that version."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..forms import FormField
 from ..schema import Id, Name, Record, VersionNumber
 from ..store import Version
 
@@ -87,14 +88,15 @@ class ModelList(Record):
 
 @dataclass(frozen=True)
 class ModelInfo(Record):
-    """A model: its newest version, every version, its aliases (alias -> version) and an example payload of
-    its predict route."""
+    """A model: its newest version, every version, its aliases (alias -> version), an example payload of its
+    predict route and, for a model of named columns, the form to try one row with."""
 
     name: str
     latest: ModelVersion
     versions: list[ModelVersion]
     aliases: dict[str, int]
     example: dict[str, Any] | None
+    form: list[FormField]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from .._version import __version__
+from ..forms import FormInputs, FormValues, coerce
 from ..runtime.encoding import dumps
 from ..schema import Record
 from .base import NbdeployHandler, Raw, api
@@ -37,6 +38,13 @@ class StatusHandler(NbdeployHandler):
         return ServerStatus(__version__, {name: SettingValue(value, source) for name, value, source in rows})
 
 
+class FormsHandler(NbdeployHandler):
+    @api(body=FormInputs, responses={200: FormValues}, tags=("server",))
+    async def post(self, body: FormInputs) -> FormValues:
+        """Turn what was typed into a form's fields into JSON values, with an error per field that does not fit."""
+        return coerce(body.fields, body.inputs, body.include_defaults)
+
+
 class OpenAPIHandler(NbdeployHandler):
     @api(responses={200: {"application/json": {"type": "object"}}}, tags=("server",))
     async def get(self) -> Raw:
@@ -49,4 +57,8 @@ class OpenAPIHandler(NbdeployHandler):
         return Raw(dumps(build_openapi(functions, models, extra_routes=extra)), "application/json")
 
 
-default_handlers = [(r"/status", StatusHandler), (r"/openapi.json", OpenAPIHandler)]
+default_handlers = [
+    (r"/status", StatusHandler),
+    (r"/openapi.json", OpenAPIHandler),
+    (r"/forms/coerce", FormsHandler),
+]
