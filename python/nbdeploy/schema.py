@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import types
 import typing
@@ -90,9 +89,16 @@ Timestamp = Annotated[dt.datetime, Rule(format="date-time")]
 
 
 # --- schemas from type hints ------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1024)
+_HINTS: dict[type, dict[str, Any]] = {}
+_VALIDATORS: dict[type, Any] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, include_extras=True)
+    """``cls``'s type hints, extras kept (cached: records are immutable classes)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls, include_extras=True)
+    return hints
 
 
 def schema_of(hint: Any) -> dict[str, Any]:
@@ -185,7 +191,7 @@ def _to_json_schema(schema: Any, defs: dict[str, Any]) -> Any:
         return [_to_json_schema(s, defs) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in ("properties", "$defs"):  # a map of names to schemas: every name is kept
             out[key] = {name: _to_json_schema(v, defs) for name, v in value.items()}
@@ -200,13 +206,16 @@ def _to_json_schema(schema: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
-@functools.lru_cache(maxsize=512)
 def _validator(cls: type[Record]) -> Any:
-    import jsonschema
+    """The JSON-schema validator of ``cls`` (built once per record class)."""
+    validator = _VALIDATORS.get(cls)
+    if validator is None:
+        import jsonschema
 
-    defs = {name: _to_json_schema(s, {}) for name, s in components([cls]).items()}
-    root = {"$ref": f"#/$defs/{cls.__name__}", "$defs": defs}
-    return jsonschema.Draft202012Validator(root, format_checker=None)
+        defs = {name: _to_json_schema(s, {}) for name, s in components([cls]).items()}
+        root = {"$ref": f"#/$defs/{cls.__name__}", "$defs": defs}
+        validator = _VALIDATORS[cls] = jsonschema.Draft202012Validator(root, format_checker=None)
+    return validator
 
 
 def _where(path: Any, root: str) -> str:

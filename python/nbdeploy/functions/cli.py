@@ -23,6 +23,7 @@ def _manager():
 @click.option("--requirements", default=None, help='Extra requirements, e.g. "scikit-learn>=1.5".')
 @click.option("--description", default=None, help="One line describing the function.")
 @click.option("--timeout", default=None, type=float, help="Seconds a call may take (default 60).")
+@click.option("--gpu", is_flag=True, help="Serve it on GPU workers (Dask resource GPU=1).")
 def deploy(
     target: str,
     name: str | None,
@@ -31,6 +32,7 @@ def deploy(
     requirements: str | None,
     description: str | None,
     timeout: float | None,
+    gpu: bool,
 ) -> None:
     """Deploy a handler from TARGET: `path.py:handler`, `path.py`, or `notebook.ipynb --handler h`."""
     path, fn = target, None
@@ -45,6 +47,7 @@ def deploy(
         requirements=requirements,
         description=description,
         timeout=timeout,
+        resources={"GPU": 1} if gpu else None,
     )
     v = deployment.version
     click.echo(f"deployed {v.name} v{v.version} (sha256 {v.sha256[:12]}): POST {deployment.path}")

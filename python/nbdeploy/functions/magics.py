@@ -38,6 +38,12 @@ def example_arguments(signature: dict[str, Any]) -> dict[str, Any]:
 class DeployMagics(Magics):
     """The ``%%deploy`` cell magic."""
 
+    def _shell(self) -> Any:
+        """The IPython shell these magics are registered with."""
+        if self.shell is None:
+            raise RuntimeError("these magics are not registered with an IPython shell")
+        return self.shell
+
     @magic_arguments()
     @argument("name", help="Name of the function (lower-case letters, digits, '.', '_', '-').")
     @argument("--handler", default=None, help="The function to serve (default: the last one the cell defines).")
@@ -45,11 +51,12 @@ class DeployMagics(Magics):
     @argument("--requirements", default=None, help='Extra requirements, e.g. "scikit-learn>=1.5,pandas".')
     @argument("--description", default=None, help="One line describing the function.")
     @argument("--timeout", default=None, type=float, help="Seconds a call may take (default 60).")
+    @argument("--gpu", action="store_true", help="Serve it on GPU workers (Dask resource GPU=1).")
     @cell_magic
     def deploy(self, line: str, cell: str) -> Any:
         """Run the cell; if it succeeds, deploy its handler as a new version of NAME."""
         args = parse_argstring(self.deploy, line)
-        result = self.shell.run_cell(cell)
+        result = self._shell().run_cell(cell)
         if not result.success:
             print(f"not deployed: the cell failed, so {args.name!r} keeps serving its previous version")
             return None
@@ -58,13 +65,14 @@ class DeployMagics(Magics):
         try:
             deployment = default().functions.deploy_cell(
                 cell,
-                self.shell.user_ns,
+                self._shell().user_ns,
                 args.name,
                 handler=args.handler,
                 capture=[c.strip() for c in args.capture.split(",") if c.strip()] if args.capture else None,
                 requirements=args.requirements,
                 description=args.description,
                 timeout=args.timeout,
+                resources={"GPU": 1} if args.gpu else None,
             )
         except NbdeployError as exc:
             print(f"not deployed: {exc}")

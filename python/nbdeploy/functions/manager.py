@@ -5,6 +5,7 @@ No tornado here: the REST handlers, the CLI and the magics all call :class:`Func
 
 from __future__ import annotations
 
+import builtins
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -53,29 +54,41 @@ class FunctionManager(SyncBridge):
         requirements: str | Iterable[str] | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        resources: dict[str, float] | None = None,
     ) -> Any:
         """Deploy ``fn`` as the next version of ``name`` (default: the function's name) and return the
         :class:`Deployment`. Without ``fn`` it returns a decorator that deploys and returns the function.
+
+        ``timeout``: seconds a call may take (default 60). ``resources``: Dask resources its replicas need, e.g.
+        ``{"GPU": 1}`` (served only by workers that offer them; a clear error when none does).
         """
         if fn is None:
 
             def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
                 self.deploy(
-                    f, name, capture=capture, requirements=requirements, description=description, timeout=timeout
+                    f,
+                    name,
+                    capture=capture,
+                    requirements=requirements,
+                    description=description,
+                    timeout=timeout,
+                    resources=resources,
                 )
                 return f
 
             return decorator
         package = capture_function(fn, capture=capture, requirements=requirements, description=description)
-        return self.deploy_package(package, name or fn.__name__.replace("_", "-").lower(), timeout=timeout)
+        name = name or fn.__name__.replace("_", "-").lower()
+        return self.deploy_package(package, name, timeout=timeout, resources=resources)
 
     def deploy_cell(
         self, source: str, namespace: dict[str, Any], name: str, *, handler: str | None = None, **options: Any
     ) -> Deployment:
         """Deploy the handler a notebook cell defines (it must have run in ``namespace`` already)."""
         validate_name(name)
-        timeout = options.pop("timeout", None)
-        return self.deploy_package(capture_cell(source, namespace, handler=handler, **options), name, timeout=timeout)
+        timeout, resources = options.pop("timeout", None), options.pop("resources", None)
+        package = capture_cell(source, namespace, handler=handler, **options)
+        return self.deploy_package(package, name, timeout=timeout, resources=resources)
 
     def deploy_file(
         self, path: str | Path, name: str | None = None, *, handler: str | None = None, **options: Any
@@ -83,23 +96,37 @@ class FunctionManager(SyncBridge):
         """Deploy a handler from a ``.py`` file or a notebook (see :func:`capture_file`)."""
         if name is not None:
             validate_name(name)
-        timeout = options.pop("timeout", None)
+        timeout, resources = options.pop("timeout", None), options.pop("resources", None)
         package = capture_file(path, handler=handler, **options)
-        return self.deploy_package(package, name or package.handler.replace("_", "-").lower(), timeout=timeout)
+        name = name or package.handler.replace("_", "-").lower()
+        return self.deploy_package(package, name, timeout=timeout, resources=resources)
 
-    def deploy_package(self, package: Package, name: str, *, timeout: float | None = None) -> Deployment:
-        """Store a captured package as a new immutable version; nothing is stored if it cannot be pickled."""
+    def deploy_package(
+        self,
+        package: Package,
+        name: str,
+        *,
+        timeout: float | None = None,
+        resources: dict[str, float] | None = None,
+    ) -> Deployment:
+        """Store a captured package as a new immutable version; nothing is stored if it cannot be pickled or an
+        option is malformed (:class:`InvalidInputError`)."""
+        from ..runtime.resources import normalize_resources
+
         validate_name(name)
+        resources = normalize_resources(resources)
         data = package.to_bytes()  # raises before anything is written
         metadata = package.metadata()
         metadata["timeout"] = float(timeout) if timeout else DEFAULT_TIMEOUT
+        if resources:
+            metadata["resources"] = resources
         version = self.store.put(KIND, name, data, metadata)
         notes = tuple(self._check_workers(package.imports))
         for note in notes:
             warnings.warn(note, stacklevel=3)
         return Deployment(version, f"/nbdeploy/api/functions/{name}/invoke", notes)
 
-    def _check_workers(self, modules: list[str]) -> list[str]:
+    def _check_workers(self, modules: builtins.list[str]) -> builtins.list[str]:
         """Warn about imported packages the cluster's workers lack (only when a cluster is already up)."""
         if not modules:
             return []
@@ -108,7 +135,7 @@ class FunctionManager(SyncBridge):
         except Exception:  # no cluster running: a deploy needs none, so there is nothing to check
             return []
 
-    async def _acheck_workers(self, modules: list[str]) -> list[str]:
+    async def _acheck_workers(self, modules: builtins.list[str]) -> builtins.list[str]:
         from .worker import missing_modules
 
         client = await self.app.runtime.async_client()
@@ -153,14 +180,14 @@ class FunctionManager(SyncBridge):
             versions=[FunctionVersion(v.version, v.created_at, v.sha256, v.size, v.aliases) for v in versions],
         )
 
-    def list_signatures(self) -> list[dict[str, Any]]:
+    def list_signatures(self) -> builtins.list[dict[str, Any]]:
         """Return ``{"name", "description", "signature"}`` of every function's newest version (for OpenAPI)."""
         return [
             {"name": v.name, "description": v.metadata.get("description", ""), "signature": v.metadata.get("signature")}
             for v in self.store.list(KIND)
         ]
 
-    def versions(self, name: str) -> list[Version]:
+    def versions(self, name: str) -> builtins.list[Version]:
         """Return every version of ``name``, oldest first."""
         found = self.store.versions(KIND, name)
         if not found:
@@ -190,15 +217,16 @@ class FunctionManager(SyncBridge):
             raise
 
     # --- invoking ---------------------------------------------------------------------------------
-    async def _pool(self) -> Any:
+    async def _pool(self, resources: dict[str, float] | None = None) -> Any:
         from ..runtime.pool import ActorPool
         from .worker import FunctionActor
 
         client = await self.app.runtime.async_client()
         store_url = self.store.url
+        key = (id(client), store_url, tuple(sorted((resources or {}).items())))
         return await self._pools.get(
-            (id(client), store_url),
-            lambda: ActorPool.connect(client.scheduler.address, FunctionActor, (store_url,)),
+            key,
+            lambda: ActorPool.connect(client.scheduler.address, FunctionActor, (store_url,), resources=resources),
         )
 
     async def ainvoke(
@@ -213,7 +241,7 @@ class FunctionManager(SyncBridge):
         target = self.resolve(name, version)
         meta = target.metadata
         validate_arguments(meta.get("signature", {}).get("request", {}), arguments)
-        pool = await self._pool()
+        pool = await self._pool(meta.get("resources"))
         timeout = meta.get("timeout", DEFAULT_TIMEOUT)
         call = FunctionCall(target.sha256, f"{target.name} v{target.version}", arguments, as_json, timeout)
         outcome: Outcome = await pool.call(call, timeout=timeout)
@@ -236,8 +264,13 @@ class FunctionManager(SyncBridge):
 
         target = self.resolve(name, version)
         validate_arguments(target.metadata.get("signature", {}).get("request", {}), kwargs)
+        from ..runtime.tasks import check_resources
+
         call = FunctionCall(target.sha256, f"{target.name} v{target.version}", kwargs)
-        return self.app.runtime.client().submit(run_task, self.store.url, call, pure=False)
+        resources = target.metadata.get("resources")
+        client = self.app.runtime.client()
+        check_resources(client, resources)
+        return client.submit(run_task, self.store.url, call, pure=False, resources=resources)
 
     async def aclose(self) -> None:
         """Close the serving pools of the running event loop's clients."""

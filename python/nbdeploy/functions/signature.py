@@ -110,7 +110,7 @@ def _check(value: Any, schema: dict[str, Any]) -> str | None:
         "null": value is None,
         "array": isinstance(value, list),
         "object": isinstance(value, dict),
-    }.get(kind, True)
+    }.get(str(kind), True)
     if not ok:
         return f"expected {kind}, got {_json_type(value)}"
     if kind == "array" and "items" in schema:

@@ -122,6 +122,7 @@ class Scheduler:
                     cancel_requested=False,
                     history=[],
                     notify=row.notify,
+                    resources=row.resources,
                     owner=row.owner,
                 )
                 for fire_time in fire_times

@@ -77,6 +77,7 @@ class JobRunsHandler(_JobsBase):
             retries=body.retries,
             version=body.version,
             notify=body.notify,
+            resources=body.resources,
         )
         self.location(f"/runs/{run.id}")
         return run.snapshot

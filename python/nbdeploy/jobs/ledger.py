@@ -311,6 +311,7 @@ class RunLedger:
                 "parameters": dict(row.parameters or {}),
                 "kernel": row.kernel,
                 "timeout": row.timeout,
+                "resources": row.resources,
                 "store_url": self.store.url,
                 "catalog_url": self.store.catalog.url,
             }, None

@@ -92,6 +92,12 @@ class RunList(list):
 class JobMagics(Magics):
     """``%schedule``, ``%run_job`` and ``%runs``."""
 
+    def _shell(self) -> Any:
+        """The IPython shell these magics are registered with."""
+        if self.shell is None:
+            raise RuntimeError("these magics are not registered with an IPython shell")
+        return self.shell
+
     @magic_arguments()
     @argument("cron", help='5-field cron expression, quoted: "*/15 * * * *".')
     @argument("--name", default=None, help="Job name (default: from the notebook's file name).")
@@ -123,9 +129,9 @@ class JobMagics(Magics):
         from .dispatcher import leader_alive
         from .notebooks import load_notebook
 
-        path = find_notebook_path(self.shell.user_ns, _unquote(args.path))
+        path = find_notebook_path(self._shell().user_ns, _unquote(args.path))
         nb, _ = load_notebook(path)
-        raw = self.shell.history_manager.input_hist_raw
+        raw = self._shell().history_manager.input_hist_raw
         current = raw[-1] if raw else ""
         if current and "%schedule" in current and not cell_is_saved(nb, current) and not args.force:
             raise InvalidInputError(
@@ -173,7 +179,7 @@ class JobMagics(Magics):
         try:
             args = parse_argstring(self.run_job, line)
             run = default().jobs.run(
-                _unquote(args.name),
+                _unquote(args.name) or "",
                 _assignments(args.parameter),
                 kernel=_unquote(args.kernel),
                 timeout=args.timeout,

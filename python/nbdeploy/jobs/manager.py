@@ -164,14 +164,18 @@ class JobManager:
         version: int | str | None = None,
         notify: Any = None,
         dispatch: bool = True,
+        resources: dict[str, float] | None = None,
     ) -> Run:
         """Queue a run of job ``name`` and return its :class:`~nbdeploy.jobs.runs.Run` (``run.wait()`` waits for it).
 
         ``kernel`` defaults to the notebook's own kernelspec; ``timeout`` is in seconds for the whole run;
-        ``retries`` extra attempts follow a failure, time-out or loss, with exponential back-off. With
-        ``dispatch`` (the default) a dispatcher is started in this process when none is alive. Raises
-        :class:`NotFoundError` for an unknown job and :class:`InvalidInputError` for bad options or parameters.
+        ``retries`` extra attempts follow a failure, time-out or loss, with exponential back-off;
+        ``resources`` are the Dask resources the run needs (``{"GPU": 1}``: it runs on a GPU worker, and fails
+        with a clear error when no worker offers it). With ``dispatch`` (the default) a dispatcher is started in
+        this process when none is alive. Raises :class:`NotFoundError` for an unknown job and
+        :class:`InvalidInputError` for bad options or parameters.
         """
+        from ..runtime.resources import normalize_resources
         from .records import RunInfo
         from .runs import Run
 
@@ -179,6 +183,7 @@ class JobManager:
         params = notebooks.coerce_parameters(parameters, self._declared(job), name)
         timeout, retries, kernel = validate_run_options(timeout, retries, kernel)
         notify = normalize_notify(notify)
+        resources = normalize_resources(resources)
         now = utcnow()
         with self.store.catalog.session() as s:
             row = RunRow(
@@ -197,6 +202,7 @@ class JobManager:
                 cancel_requested=False,
                 history=[],
                 notify=notify,
+                resources=resources,
                 owner=_owner(),
             )
             s.add(row)
@@ -280,6 +286,7 @@ class JobManager:
         if when == "now":
             run = self.run(name, values, kernel=kernel, timeout=timeout, retries=retries, notify=notify)
             return NotebookScheduled(job, run.snapshot, None)
+        assert cron is not None  # checked above
         schedule = self.app.schedules.add(
             name, cron, timezone, values, catchup, timeout=timeout, retries=retries, notify=notify, kernel=kernel
         )

@@ -37,6 +37,10 @@ Notify = Annotated[
     Rule(description="a webhook URL, or {url, on: [failure, success]}: a JSON POST when a run ends so"),
 ]
 VersionRef = Annotated[int | str, Rule(description="a version number or an alias")]
+Resources = Annotated[
+    dict[str, Annotated[float, Rule(minimum=0, exclusive_minimum=True)]],
+    Rule(description='Dask resources the run needs, e.g. {"GPU": 1}: it runs on a worker that offers them'),
+]
 Cron = Annotated[str, Rule(max_length=128, description="5-field cron expression", example="0 6 * * *")]
 TimeZone = Annotated[str, Rule(max_length=64, description="an IANA time zone", example="Europe/Berlin")]
 Catchup = Literal["none", "latest", "all"]
@@ -139,6 +143,7 @@ class RunRequest(Record):
     retries: Retries = 0
     version: VersionRef | None = None
     notify: Notify | None = None
+    resources: Resources | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,7 @@ class RunAttempt(Record):
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> RunAttempt:
-        known = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
+        known: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
 
@@ -214,6 +219,7 @@ class RunInfo(Record):
     kernel: str | None
     timeout: float | None
     retries: int
+    resources: dict[str, float] | None
     attempt: int
     status: RunStatus
     queued_at: datetime
@@ -254,6 +260,7 @@ class RunInfo(Record):
             kernel=row.kernel,
             timeout=row.timeout,
             retries=row.retries,
+            resources=row.resources,
             attempt=row.attempt,
             status=row.status,  # type: ignore[arg-type]
             queued_at=row.queued_at,
@@ -362,6 +369,7 @@ class ScheduleCreate(Record):
     retries: Retries = 0
     notify: Notify | None = None
     kernel: KernelName | None = None
+    resources: Resources | None = None
 
 
 @dataclass(frozen=True)
@@ -378,6 +386,7 @@ class SchedulePatch(Record):
     retries: Retries | None = None
     notify: Notify | None = None
     kernel: KernelName | None = None
+    resources: Resources | None = None
     paused: bool | None = None
 
     def changes(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_name
+from ..runtime.resources import normalize_resources
 from ..schema import Record
 from ..store import _owner
 from ..store.tables import utcnow
@@ -41,6 +42,7 @@ UPDATABLE = (
     "timeout",
     "retries",
     "notify",
+    "resources",
     "paused",
 )
 
@@ -62,6 +64,7 @@ class Schedule(Record):
     timeout: float | None
     retries: int
     notify: dict[str, Any] | None
+    resources: dict[str, float] | None
     paused: bool
     next_fire_at: datetime | None
     last_fire_at: datetime | None
@@ -87,6 +90,7 @@ class Schedule(Record):
             timeout=row.timeout,
             retries=row.retries,
             notify=row.notify,
+            resources=row.resources,
             paused=bool(row.paused),
             next_fire_at=row.next_fire_at,
             last_fire_at=row.last_fire_at,
@@ -180,6 +184,7 @@ class ScheduleManager:
         notify: Any = None,
         kernel: str | None = None,
         now: datetime | None = None,
+        resources: dict[str, float] | None = None,
     ) -> Schedule:
         """Schedule job ``job`` on ``cron`` (5 fields) in ``timezone``; return the new :class:`Schedule`.
 
@@ -205,6 +210,7 @@ class ScheduleManager:
             timeout=timeout,
             retries=retries,
             notify=normalize_notify(notify),
+            resources=normalize_resources(resources),
             paused=False,
             next_fire_at=spec.next_after(now),
             created_at=now,
@@ -268,6 +274,8 @@ class ScheduleManager:
             values["max_concurrency"] = _check_concurrency(changes["max_concurrency"])
         if "notify" in changes:
             values["notify"] = normalize_notify(changes["notify"])
+        if "resources" in changes:
+            values["resources"] = normalize_resources(changes["resources"])
         spec = CronSpec(changes.get("cron", current.cron), changes.get("timezone", current.timezone))
         retime = "cron" in changes or "timezone" in changes
         values["cron"], values["timezone"] = spec.expr, spec.timezone

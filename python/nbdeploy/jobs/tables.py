@@ -50,6 +50,7 @@ class ScheduleRow(Base):
     timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
     retries: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     notify: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    resources: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     paused: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -105,6 +106,7 @@ class RunRow(Base):
     log_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     notify: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    resources: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 

@@ -8,6 +8,7 @@ CSV URL on any fsspec store (read by the workers themselves); output is a lazy D
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ..exceptions import InvalidInputError, MissingDependencyError, SignatureError
@@ -119,10 +120,17 @@ def predict_batch(
             sample = pd.DataFrame(example, columns=columns)
         else:
             sample = pd.DataFrame(example, columns=list(frame.columns)[: len(example[0]) if example else 0])
-    meta = client.submit(predict_partition, sample, store_url, target.sha256, columns, pure=False).result()
-    predictions = frame.map_partitions(
-        predict_partition, store_url, target.sha256, columns, meta=meta.iloc[:0], enforce_metadata=False
-    )
+    resources = (target.metadata.get("serving") or {}).get("resources")
+    runtime.check_resources(client, resources)  # a model for GPU workers predicts only there
+    meta = client.submit(
+        predict_partition, sample, store_url, target.sha256, columns, pure=False, resources=resources
+    ).result()
+    import dask
+
+    with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
+        predictions = frame.map_partitions(
+            predict_partition, store_url, target.sha256, columns, meta=meta.iloc[:0], enforce_metadata=False
+        )
     if output is None:
         return predictions
     with runtime.cluster_errors("the batch prediction"):

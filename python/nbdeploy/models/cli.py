@@ -73,8 +73,10 @@ def predict(name: str, payload: str | None, path: str | None, version: int | Non
             body, python = json.loads(payload), False
         except ValueError as exc:
             raise InvalidInputError(f"--json is not valid JSON: {exc}", "json") from exc
-    else:
+    elif path is not None:
         body, python = _read_rows(path), True
+    else:
+        raise InvalidInputError("give the rows to predict: --json PAYLOAD or --input FILE", "input")
     answer = manager._run(manager.apredict(name, body, version, alias, python=python))
     echo_json({"predictions": answer.predictions, "version": answer.version})
 

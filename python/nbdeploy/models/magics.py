@@ -54,6 +54,12 @@ def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
 class ModelMagics(Magics):
     """The ``%model`` and ``%models`` line magics."""
 
+    def _shell(self) -> Any:
+        """The IPython shell these magics are registered with."""
+        if self.shell is None:
+            raise RuntimeError("these magics are not registered with an IPython shell")
+        return self.shell
+
     @magic_arguments()
     @argument("action", choices=["put"], help="What to do: 'put' stores a model.")
     @argument("variable", help="The notebook variable holding the trained model.")
@@ -66,7 +72,7 @@ class ModelMagics(Magics):
     def model(self, line: str) -> None:
         """``%model put VAR NAME [--alias A] [--sample VAR] [--metrics JSON]``: store VAR as a new version."""
         args = parse_argstring(self.model, line)
-        ns = self.shell.user_ns
+        ns = self._shell().user_ns
         if args.variable not in ns:
             print(f"not stored: there is no variable {args.variable!r} in the notebook")
             return

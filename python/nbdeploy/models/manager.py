@@ -6,6 +6,7 @@ No tornado here: the REST handlers, the magics and ``nbd.models`` all call :clas
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -72,12 +73,14 @@ class ModelManager(SyncBridge):
         description: str | None = None,
         max_batch_size: int | None = None,
         max_wait_ms: float | None = None,
+        resources: dict[str, float] | None = None,
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name`` and return it (with ``alias`` pointing at it).
 
         The flavor is picked from the model's library unless ``flavor`` names one; ``sample_input`` (a few
         training rows) gives the input signature and the profile drift is measured against; ``method`` is
-        what predictions call (``predict_proba`` …). Raises :class:`InvalidNameError`,
+        what predictions call (``predict_proba`` …); ``resources`` are the Dask resources its replicas and batch
+        predictions need (``{"GPU": 1}``: only workers that offer them). Raises :class:`InvalidNameError`,
         :class:`InvalidInputError` (a model that cannot be stored, bad metadata) and
         :class:`MissingDependencyError`. Nothing is stored when serialising fails.
         """
@@ -96,7 +99,14 @@ class ModelManager(SyncBridge):
         ):
             raise InvalidInputError(f"the {type(model).__name__} has no method {method!r} to predict with", "method")
         signature = infer_signature(sample_input)
-        serving = {k: v for k, v in (("max_batch_size", max_batch_size), ("max_wait_ms", max_wait_ms)) if v is not None}
+        from ..runtime.resources import normalize_resources
+
+        serving: dict[str, Any] = {
+            k: v for k, v in (("max_batch_size", max_batch_size), ("max_wait_ms", max_wait_ms)) if v is not None
+        }
+        resources = normalize_resources(resources)
+        if resources:
+            serving["resources"] = resources
         blob, header = dumps_model(model, flavor, {"signature": signature, "method": method})
         metadata: dict[str, Any] = {
             "flavor": header["flavor"],
@@ -135,7 +145,7 @@ class ModelManager(SyncBridge):
         target = self.resolve(name, version, alias)
         return ModelVersion.from_version(self.store.get(KIND, name, target.version))  # with its aliases
 
-    def list_signatures(self) -> list[dict[str, Any]]:
+    def list_signatures(self) -> builtins.list[dict[str, Any]]:
         """``{"name", "description", "request"}`` of every model's newest version: the JSON schema of its
         predict body (MLflow's formats, typed by the signature), for the OpenAPI document."""
         return [
@@ -151,7 +161,7 @@ class ModelManager(SyncBridge):
         """Every model's newest version."""
         return ModelList([ModelVersion.from_version(v) for v in self.store.list(KIND)])
 
-    def versions(self, name: str) -> list[ModelVersion]:
+    def versions(self, name: str) -> builtins.list[ModelVersion]:
         """Every live version of ``name``, oldest first; raises :class:`NotFoundError` when there is none."""
         found = self.store.versions(KIND, name)
         if not found:
@@ -212,8 +222,9 @@ class ModelManager(SyncBridge):
 
         size = int(serving.get("max_batch_size") or self.max_batch_size)
         wait = float(serving.get("max_wait_ms", self.max_wait_ms))
+        resources = serving.get("resources")
         client = await self.app.runtime.async_client()
-        key = (id(client), self.store.url, size, wait)
+        key = (id(client), self.store.url, size, wait, tuple(sorted((resources or {}).items())))
         return await self._pools.get(
             key,
             lambda: ModelPool.connect(
@@ -223,6 +234,7 @@ class ModelManager(SyncBridge):
                 max_batch_size=size,
                 max_wait_ms=wait,
                 max_in_flight=2,  # a second batch may gather for max_wait_ms while the first one predicts
+                resources=resources,
             ),
         )
 

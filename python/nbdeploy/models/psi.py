@@ -119,20 +119,18 @@ def _served_shares(entry: dict[str, Any], values: list[Any]) -> tuple[list[float
         n = sum(counts)
         return entry["expected"], [c / n if n else 0.0 for c in counts], n
     keys = list(entry["expected"])
-    counts = dict.fromkeys(keys, 0)
+    shares: dict[str, int] = dict.fromkeys(keys, 0)
     for v in values:
         if v is None:
             continue
         key = str(v)
-        if key in counts and key != "__other__":
-            counts[key] += 1
-        elif "__other__" in counts:
-            counts["__other__"] += 1
+        if key in shares and key != "__other__":
+            shares[key] += 1
         else:
-            counts["__other__"] = counts.get("__other__", 0) + 1
-    n = sum(counts.values())
-    expected = [entry["expected"].get(k, 0.0) for k in counts]
-    return expected, [counts[k] / n if n else 0.0 for k in counts], n
+            shares["__other__"] = shares.get("__other__", 0) + 1
+    n = sum(shares.values())
+    expected = [entry["expected"].get(k, 0.0) for k in shares]
+    return expected, [shares[k] / n if n else 0.0 for k in shares], n
 
 
 @dataclass

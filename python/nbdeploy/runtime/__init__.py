@@ -14,13 +14,14 @@ from .cache import ArtifactCache, cache_stats, clear_cache, load_artifact
 from .cluster import async_client, client, ensure_cluster, ensure_cluster_async, shutdown, shutdown_async
 from .control import start_cluster, status, status_async, stop_cluster
 from .modes import ClusterSpec, gpus_visible, parse_cluster_setting, register_cluster_class
-from .tasks import cluster_errors, gpu_resources, result, result_async, run, run_async, run_map, submit
+from .tasks import check_resources, cluster_errors, gpu_resources, result, result_async, run, run_async, run_map, submit
 
 __all__ = [
     "ArtifactCache",
     "ClusterSpec",
     "async_client",
     "cache_stats",
+    "check_resources",
     "clear_cache",
     "client",
     "cluster_errors",

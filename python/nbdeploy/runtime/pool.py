@@ -84,6 +84,7 @@ class ActorPool:
         max_in_flight: int = 1,
         max_wait_ms: float = 0.0,
         channel: bool = True,
+        resources: dict[str, float] | None = None,
     ) -> None:
         self.client = client
         self.actor_cls = actor_cls
@@ -93,6 +94,7 @@ class ActorPool:
         self.max_in_flight = max_in_flight
         self.max_wait_ms = max_wait_ms
         self.channel = channel
+        self.resources = resources  # replicas only on workers that offer these (e.g. {"GPU": 1})
         self.replicas: list[_Replica] = []
         self._lock = asyncio.Lock()
         self._refreshed = 0.0
@@ -103,8 +105,11 @@ class ActorPool:
 
     # --- replicas ---------------------------------------------------------------------------------
     async def _workers(self) -> list[str]:
+        """The workers to serve on: every worker, or those that offer the pool's resources."""
+        from .tasks import offering_workers
+
         info = await self.client.scheduler.identity(n_workers=-1)
-        return sorted(info.get("workers", {}))
+        return offering_workers(info, self.resources)
 
     async def _ensure(self) -> None:
         live = [r for r in self.replicas if not r.dead]
@@ -126,6 +131,10 @@ class ActorPool:
             self.replicas += [r for r in started if r is not None]
             self._refreshed = time.monotonic()
             if not self.replicas:
+                if self.resources:
+                    from .tasks import no_worker_offers
+
+                    raise no_worker_offers(str(self.client.scheduler.address), self.resources)
                 raise ClusterError("the Dask cluster has no workers to serve on: start some (`nbdeploy cluster start`)")
 
     async def _start_replica(self, worker: str) -> _Replica | None:

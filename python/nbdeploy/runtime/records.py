@@ -42,6 +42,6 @@ class ClusterStatus(Record):
     @classmethod
     def of(cls, data: dict[str, Any]) -> ClusterStatus:
         """Build from the dict :func:`nbdeploy.runtime.status` returns (unknown keys ignored)."""
-        fields = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
+        fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
         fields["workers"] = [WorkerStatus(**w) for w in data.get("workers", [])]
         return cls(**fields)

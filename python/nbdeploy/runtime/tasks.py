@@ -17,13 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ClusterError, ClusterTimeoutError
 from .cluster import async_client, client
+from .resources import normalize_resources, offering_workers
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
 __all__ = [
+    "check_resources",
     "cluster_errors",
     "gpu_resources",
+    "no_worker_offers",
+    "normalize_resources",
+    "offering_workers",
     "result",
     "result_async",
     "run",
@@ -34,6 +39,11 @@ __all__ = [
 
 RESOURCE_CHECK_TTL = 5.0  # seconds a positive "some worker offers these resources" answer is trusted
 _resources_seen: dict[tuple[str, frozenset[tuple[str, float]]], float] = {}
+
+
+def no_worker_offers(address: str, resources: dict[str, float]) -> ClusterError:
+    """The error for a task or replica that asks for ``resources`` no worker of the cluster offers."""
+    return _no_resources(address, resources)
 
 
 def gpu_resources(n: int = 1) -> dict[str, float]:
@@ -96,7 +106,7 @@ def result(futures: Future | list[Future], timeout: float | None = None) -> Any:
     from distributed import Future, wait
 
     single = isinstance(futures, Future)
-    items: list[Future] = [futures] if single else list(futures)  # type: ignore[list-item]
+    items: list[Future] = [futures] if single else list(futures)  # type: ignore[list-item, arg-type]
     if not items:
         return []
     what = f"the task {items[0].key!r}" if single else f"{len(items)} tasks"
@@ -118,7 +128,7 @@ async def result_async(futures: Future | list[Future], timeout: float | None = N
     from distributed import Future
 
     single = isinstance(futures, Future)
-    items: list[Future] = [futures] if single else list(futures)  # type: ignore[list-item]
+    items: list[Future] = [futures] if single else list(futures)  # type: ignore[list-item, arg-type]
     if not items:
         return []
     what = f"the task {items[0].key!r}" if single else f"{len(items)} tasks"
@@ -165,6 +175,11 @@ def _no_resources(address: str, resources: dict[str, float]) -> ClusterError:
 
 def _resource_key(c: Client, resources: dict[str, float]) -> tuple[str, frozenset[tuple[str, float]]]:
     return (str(c.scheduler.address), frozenset(resources.items()))
+
+
+def check_resources(c: Client, resources: dict[str, float] | None) -> None:
+    """Raise :class:`ClusterError` unless some worker of ``c``'s cluster offers ``resources`` (cached briefly)."""
+    _check_resources(c, resources)
 
 
 def _check_resources(c: Client, resources: dict[str, float] | None) -> None:
@@ -244,7 +259,7 @@ def run_map(
     """
     c = client()
     _check_resources(c, resources)
-    futures = c.map(fn, *iterables, pure=False, resources=resources, retries=retries)
+    futures = c.map(fn, *iterables, pure=False, resources=resources, retries=retries)  # type: ignore[arg-type]
     try:
         return result(futures, timeout)
     except ClusterTimeoutError:

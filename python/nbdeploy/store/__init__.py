@@ -179,7 +179,7 @@ class Store:
         ``name`` may also carry the reference (``"churn@production"``). Raises :class:`NotFoundError`.
         ``with_aliases=False`` skips looking up the version's aliases (one query less).
         """
-        aliases = None if with_aliases else {}
+        aliases: dict[str, int] | None = None if with_aliases else {}
         validate_kind(kind)
         if version is None and isinstance(name, str) and "@" in name:
             name, version = parse_ref(name)

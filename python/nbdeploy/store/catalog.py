@@ -197,7 +197,7 @@ class Catalog:
             .scalar_subquery()
         )
         insert = (
-            sa.insert(table)
+            sa.insert(table)  # type: ignore[arg-type]
             .values(
                 kind=kind,
                 name=name,
@@ -306,7 +306,7 @@ class Catalog:
             if version is not None:
                 query = query.where(ArtifactVersionRow.version == version)
                 aliases = aliases.where(AliasRow.version == version)
-            count = s.execute(query.values(deleted=True)).rowcount
+            count = s.execute(query.values(deleted=True)).rowcount  # type: ignore[attr-defined]
             s.execute(aliases)
             return int(count or 0)
 
@@ -337,7 +337,7 @@ class Catalog:
             return bool(
                 s.execute(
                     sa.delete(AliasRow).where(AliasRow.kind == kind, AliasRow.name == name, AliasRow.alias == alias)
-                ).rowcount
+                ).rowcount  # type: ignore[attr-defined]
             )
 
     def aliases(self, kind: str, name: str) -> dict[str, int]:
