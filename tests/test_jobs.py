@@ -37,19 +37,19 @@ def dispatcher(jobs: JobManager) -> Iterator[Dispatcher]:
 
 def test_put_infers_parameter_names_types_defaults_and_help(nbd_home: Path) -> None:
     version = nbd.jobs.put(NOTEBOOKS / "params.ipynb")
-    assert (version.name, version.version, version.metadata["kernel"]) == ("params", 1, "python3")
+    assert (version.name, version.version, version.kernel) == ("params", 1, "python3")
     params = nbd.jobs.parameters("params")
     assert list(params) == ["n", "scale", "label", "flag", "items"]
-    assert {n: (p["inferred_type_name"], p["default"]) for n, p in params.items()} == {
+    assert {n: (p.inferred_type_name, p.default) for n, p in params.items()} == {
         "n": ("int", "3"),
         "scale": ("float", "1.5"),
         "label": ("str", '"x"'),
         "flag": ("bool", "False"),
         "items": ("list", "[1, 2]"),
     }
-    assert params["scale"]["help"] == "multiplier"
+    assert params["scale"].help == "multiplier"
     nb = json.loads((NOTEBOOKS / "quick.ipynb").read_text())
-    assert nbd.jobs.put(nb, "quick").metadata["parameters"][0]["name"] == "x"
+    assert nbd.jobs.put(nb, "quick").parameters[0].name == "x"
     assert nbd.jobs.put(json.dumps(nb), "quick").version == 2
     with pytest.raises(NotFoundError, match="no notebook at"):
         nbd.jobs.put(NOTEBOOKS / "missing.ipynb")
@@ -93,8 +93,8 @@ def test_run_injects_typed_parameters_and_records_output_log_metrics_artifacts(j
     log = run.log()
     assert "result=6.0 label=hey" in log and "to-stderr" in log and "succeeded after" in log
     assert run.metrics == {"result": 6.0, "loss": 0.25}
-    assert [(m["key"], m["step"]) for m in run.metric_history()] == [("result", None), ("loss", 1), ("loss", 2)]
-    assert [a["name"] for a in run.artifacts] == ["greeting.txt"]
+    assert [(m.key, m.step) for m in run.metric_history()] == [("result", None), ("loss", 1), ("loss", 2)]
+    assert [a.name for a in run.artifacts] == ["greeting.txt"]
     assert run.artifact("greeting.txt") == b"hello hey"
     page = run.output(format="html")
     assert page.lstrip().lower().startswith("<!doctype html") and "result=6.0" in page
@@ -121,9 +121,9 @@ def test_retries_back_off_then_the_run_succeeds(jobs: JobManager, dispatcher: Di
     info = run.info
     assert (info.status, info.attempt) == ("succeeded", 2), info
     first, second = info.history
-    assert (first["attempt"], first["status"], first["error_message"]) == (1, "failed", "boom on attempt 1")
+    assert (first.attempt, first.status, first.error_message) == (1, "failed", "boom on attempt 1")
     assert second["status"] == "succeeded" and info.error_type is None
-    gap = info.started_at - datetime.fromisoformat(first["finished_at"])
+    gap = info.started_at - datetime.fromisoformat(first.finished_at)
     assert gap >= timedelta(seconds=0.3)  # the second attempt waited for its back-off
     exhausted = jobs.run("fail", retries=1).wait(120).info
     assert (exhausted.status, exhausted.attempt, len(exhausted.history)) == ("failed", 2, 2)

@@ -64,7 +64,7 @@ def test_worker_killed_mid_run_is_retried_and_without_retries_fails_as_lost(
         os.kill(pids["worker"], signal.SIGKILL)
         info = run.wait(180).info
         assert (info.status, info.attempt) == ("succeeded", 2), info
-        assert info.history[0]["status"] == "lost" and info.history[0]["error_message"].startswith(LOST_MESSAGE)
+        assert info.history[0].status == "lost" and info.history[0].error_message.startswith(LOST_MESSAGE)
         eventually(lambda: not pid_alive(pids["kernel"]), 60, "the dead worker's kernel exiting")
 
         pidfile = tmp_path / "lost"
@@ -108,8 +108,8 @@ def test_dispatcher_killed_mid_run_and_restarted_ends_runs_retried_or_lost(jobs:
         second = start_scheduler(log)
         retried_info, lost_info = retried.wait(180).info, lost.wait(180).info
         assert (retried_info.status, retried_info.attempt) == ("succeeded", 2), log.read_text()[-3000:]
-        assert retried_info.history[0]["status"] == "lost"
-        assert retried_info.history[0]["error_message"] == LOST_MESSAGE
+        assert retried_info.history[0].status == "lost"
+        assert retried_info.history[0].error_message == LOST_MESSAGE
         assert (lost_info.status, lost_info.error_message) == ("failed", LOST_MESSAGE)
         assert not nbd.runs.list(status="running")
     finally:
