@@ -19,21 +19,12 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traitlets import Type
 from traitlets.config import Config
 
 from .config import NbdeployConfig, Settings, get_settings
-
-if TYPE_CHECKING:
-    from .functions.manager import FunctionManager
-    from .jobs.manager import JobManager
-    from .jobs.runs import RunManager
-    from .jobs.schedules import ScheduleManager
-    from .models.manager import ModelManager
-    from .runtime.api import Runtime
-    from .store import Store
 
 __all__ = ["SERVICES", "Nbdeploy", "Service", "default", "delegate", "load", "reset_default"]
 
@@ -153,15 +144,6 @@ class Nbdeploy(NbdeployConfig):
     """
 
     locals().update(_manager_traits())
-
-    if TYPE_CHECKING:
-        functions: FunctionManager
-        jobs: JobManager
-        schedules: ScheduleManager
-        runs: RunManager
-        models: ModelManager
-        store: Store
-        runtime: Runtime
 
     def __init__(self, settings: Settings | None = None, *, config: Config | None = None, **explicit: Any) -> None:
         super().__init__(config=config)

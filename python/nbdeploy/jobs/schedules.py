@@ -24,6 +24,7 @@ from ..store import _owner
 from ..store.tables import utcnow
 from .cron import CronSpec
 from .notify import normalize_notify
+from .options import validate_run_options
 from .tables import ScheduleRow
 
 __all__ = ["CATCHUP", "UPDATABLE", "Schedule", "ScheduleList", "ScheduleManager", "next_fire_times"]
@@ -191,8 +192,6 @@ class ScheduleManager:
         Raises :class:`NotFoundError` for an unknown job and :class:`InvalidInputError` for a bad cron, time
         zone, catchup policy, option or parameter.
         """
-        from .manager import validate_run_options
-
         jobs = self._jobs()
         version = jobs.get(validate_name(job, "job"))
         params = jobs.check_parameters(job, parameters, version)
@@ -255,8 +254,6 @@ class ScheduleManager:
                 f"cannot change {sorted(unknown)} of a schedule; changeable: {', '.join(UPDATABLE)}",
                 sorted(unknown)[0],
             )
-        from .manager import validate_run_options
-
         now = now or utcnow()
         current = self.get(schedule_id)  # validate first: no other session may open while ours holds the lock
         values: dict[str, Any] = {}
