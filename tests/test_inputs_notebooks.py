@@ -355,7 +355,8 @@ def test_no_run_is_queued_for_refused_parameters(nbd_home: Path) -> None:
 def old_style_version(nbd_home: Path) -> Iterator[nbd.Nbdeploy]:
     """A job whose stored parameters predate ``type_source`` (written the way older versions stored them)."""
     with nbd.Nbdeploy() as app:
-        version = app.jobs.put(NOTEBOOKS / "params.ipynb", "old")
+        app.jobs.put(NOTEBOOKS / "params.ipynb", "old")
+        version = app.jobs.get("old")
         params = [{k: v for k, v in p.items() if k != "type_source"} for p in version.metadata["parameters"]]
         app.store.put(
             "job", "old", app.store.artifacts.read_blob(version.sha256), {**version.metadata, "parameters": params}
@@ -366,7 +367,7 @@ def old_style_version(nbd_home: Path) -> Iterator[nbd.Nbdeploy]:
 def test_versions_stored_before_type_source_still_run(old_style_version: nbd.Nbdeploy) -> None:
     app = old_style_version
     assert "type_source" not in app.jobs.get("old").metadata["parameters"][0]
-    assert app.jobs.check_parameters("old", {"n": "5", "label": 3}) == {"n": 5, "label": 3}
+    assert app.jobs.check_parameters("old", {"n": "5", "label": 3}).values == {"n": 5, "label": 3}
 
 
 def test_the_reading_modules_do_not_shadow_the_public_jobs_api(nbd_home: Path) -> None:
