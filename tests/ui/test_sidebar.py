@@ -23,7 +23,8 @@ def test_sidebar_tab_opens_with_every_section(page, lab):
     cluster = section(page, "cluster")
     if importlib.util.find_spec("nbdeploy.server_extension.cluster_handlers") is not None:
         # the embedded cluster: its scheduler address and workers
-        cluster.get_by_text("Scheduler").wait_for()
+        # the embedded cluster starts on the first /cluster call: ≈30 s cold on a small shared machine
+        cluster.get_by_text("Scheduler").wait_for(timeout=120_000)
         assert "tcp://" in cluster.inner_text() or "inproc://" in cluster.inner_text()
         cluster.locator(".jp-nbdeploy-table").wait_for()
     else:
