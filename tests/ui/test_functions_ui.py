@@ -45,7 +45,8 @@ def test_deploy_from_a_cell_then_try_it_and_delete(page, lab, api_calls):
     assert field.input_value() == "world"  # the default, from the function's form (GET /functions/greet)
     field.fill("nbdeploy")
     dialog.locator(".jp-mod-accept").click()
-    dialog.locator(".jp-nbdeploy-result").get_by_text('"hello nbdeploy"').wait_for()
+    # the first call starts the function on a worker (27 s server-side once on this small shared machine)
+    dialog.locator(".jp-nbdeploy-result").get_by_text('"hello nbdeploy"').wait_for(timeout=120_000)
     # the server turned the typed text into the arguments (POST /forms/coerce), then ran the function
     assert wait_for_call(page, api_calls, "POST", "functions/greet/invoke") == 200
     calls = [(m, p) for m, p, _ in api_calls]
