@@ -620,12 +620,13 @@ export interface components {
             result: unknown;
             version: number;
         };
-        /** @description One stored version of a job: the notebook's hash and size, its kernelspec, language, cell count and     parameters. */
+        /** @description One stored version of a job: the notebook's hash and size, its kernelspec, language, cell count, its     parameters and the form to fill them in. */
         Job: {
             aliases: string[];
             cells: number;
             /** Format: date-time */
             created_at: string;
+            form: components["schemas"]["FormField"][];
             kernel: string | null;
             language: string;
             name: string;
@@ -658,12 +659,14 @@ export interface components {
         JobList: {
             jobs: components["schemas"]["Job"][];
         };
-        /** @description A parameter of a job's ``parameters`` cell (papermill's inspection): its name, type (``"None"`` when     unknown), the Python source of its default, and its trailing comment. */
+        /** @description A parameter of a job's ``parameters`` cell (papermill's inspection): its name, type (``"None"`` when     unknown), the Python source of its default, its trailing comment, and whether its type was declared (an     annotation or a ``# type:`` comment: values are checked) or inferred from a literal default. */
         JobParameter: {
             default: string;
             help: string;
             inferred_type_name: string;
             name: string;
+            /** @enum {string} */
+            type_source: "declared" | "inferred" | "unknown";
         };
         /** @description A value a run logged with ``nbd.log_metric`` (``step`` orders repeated values). */
         Metric: {
@@ -700,6 +703,14 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description A model's input, inferred from ``sample_input`` at ``put``: named columns of a DataFrame (``columns``), or     an array's shape (first axis free, -1) and dtype. */
+        ModelSignature: {
+            columns: components["schemas"]["SignatureColumn"][] | null;
+            dtype: string | null;
+            shape: number[] | null;
+            /** @enum {string} */
+            type: "dataframe" | "ndarray";
+        };
         /** @description One stored model version: its flavor and format, input signature, metrics, params, tags, the library     versions it was stored with, its aliases, what predictions call (``method``) and its predict route. */
         ModelVersion: {
             aliases: string[];
@@ -726,20 +737,19 @@ export interface components {
                 [key: string]: unknown;
             };
             sha256: string;
-            signature: {
-                [key: string]: unknown;
-            } | null;
+            signature: components["schemas"]["ModelSignature"] | null;
             size: number;
             tags: {
                 [key: string]: unknown;
             };
             version: number;
         };
-        /** @description What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has     a ``parameters`` cell, its parameters and the form fields to fill them in. */
+        /** @description What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has     a ``parameters`` cell, its parameters and the form fields to fill them in, and where a run's output is saved     as HTML beside it (``html_path``, ``{id}`` standing for the run's id). */
         NotebookInfo: {
             cells: number;
             form: components["schemas"]["FormField"][];
             has_parameters_cell: boolean;
+            html_path: string | null;
             kernel: string | null;
             language: string;
             name: string;
@@ -835,7 +845,7 @@ export interface components {
             traceback: string | null;
             type: string;
         };
-        /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts). */
+        /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts; when it was just created, the ``warnings`` about its parameters). */
         RunInfo: {
             artifacts: components["schemas"]["RunArtifact"][] | null;
             attempt: number;
@@ -862,6 +872,9 @@ export interface components {
             progress: components["schemas"]["RunProgress"];
             /** Format: date-time */
             queued_at: string;
+            resources: {
+                [key: string]: number;
+            } | null;
             retries: number;
             schedule_id: number | null;
             /** Format: date-time */
@@ -870,6 +883,7 @@ export interface components {
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
             timeout: number | null;
             trigger: string;
+            warnings: string[];
             worker: string | null;
         };
         /** @description Runs, newest first (``GET /runs``, ``GET /jobs/{name}/runs``). */
@@ -895,6 +909,10 @@ export interface components {
             parameters?: {
                 [key: string]: unknown;
             };
+            /** @description Dask resources the run needs, e.g. {"GPU": 1}: it runs on a worker that offers them */
+            resources?: {
+                [key: string]: number;
+            } | null;
             /** @description extra attempts after a failure, time-out or loss */
             retries?: number;
             /** @description seconds */
@@ -924,6 +942,9 @@ export interface components {
                 [key: string]: unknown;
             };
             paused: boolean;
+            resources: {
+                [key: string]: number;
+            } | null;
             retries: number;
             timeout: number | null;
             timezone: string;
@@ -958,6 +979,10 @@ export interface components {
             parameters?: {
                 [key: string]: unknown;
             };
+            /** @description Dask resources the run needs, e.g. {"GPU": 1}: it runs on a worker that offers them */
+            resources?: {
+                [key: string]: number;
+            } | null;
             /** @description extra attempts after a failure, time-out or loss */
             retries?: number;
             /** @description seconds */
@@ -995,6 +1020,10 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             paused?: boolean | null;
+            /** @description Dask resources the run needs, e.g. {"GPU": 1}: it runs on a worker that offers them */
+            resources?: {
+                [key: string]: number;
+            } | null;
             /** @description extra attempts after a failure, time-out or loss */
             retries?: number | null;
             /** @description seconds */
@@ -1016,6 +1045,11 @@ export interface components {
         SettingValue: {
             source: string;
             value: string;
+        };
+        /** @description One input column of a model: its name and pandas dtype. */
+        SignatureColumn: {
+            dtype: string;
+            name: string;
         };
         /** @description One Dask worker: its address and name, threads, memory limit (bytes), GPUs and tasks executing. */
         WorkerStatus: {
@@ -1655,7 +1689,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description One stored version of a job: the notebook's hash and size, its kernelspec, language, cell count and     parameters. */
+            /** @description One stored version of a job: the notebook's hash and size, its kernelspec, language, cell count, its     parameters and the form to fill them in. */
             201: {
                 headers: {
                     /** @description where it lives */
@@ -1933,7 +1967,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts). */
+            /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts; when it was just created, the ``warnings`` about its parameters). */
             201: {
                 headers: {
                     /** @description where it lives */
@@ -2536,7 +2570,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has     a ``parameters`` cell, its parameters and the form fields to fill them in. */
+            /** @description What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has     a ``parameters`` cell, its parameters and the form fields to fill them in, and where a run's output is saved     as HTML beside it (``html_path``, ``{id}`` standing for the run's id). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2802,7 +2836,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts). */
+            /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts; when it was just created, the ``warnings`` about its parameters). */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2870,7 +2904,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts). */
+            /** @description A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,     its metrics and artifacts; when it was just created, the ``warnings`` about its parameters). */
             202: {
                 headers: {
                     [name: string]: unknown;
