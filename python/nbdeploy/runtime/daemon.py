@@ -157,12 +157,13 @@ def launch(
                 return advert
             tail = _log_since(log_path, offset)
             reason = next((line[7:] for line in reversed(tail.splitlines()) if line.startswith("Error: ")), None)
-            error = ClusterError(
-                f"the cluster daemon (pid {pid}) could not start the {spec.setting!r} cluster"
-                + (f": {reason}" if reason else "")
-                + f". Check the cluster setting (NBDEPLOY_CLUSTER, NBDEPLOY_CLUSTER_OPTIONS); the end of {log_path}:\n"
-                + tail
-            )
+            if reason:  # the daemon's own error, which says what to do
+                error = ClusterError(f"the cluster daemon (pid {pid}) exited: {reason} (its log: {log_path})")
+            else:
+                error = ClusterError(
+                    f"the cluster daemon (pid {pid}) exited before its {spec.setting!r} cluster was up. Check the "
+                    f"cluster setting (NBDEPLOY_CLUSTER, NBDEPLOY_CLUSTER_OPTIONS); the end of {log_path}:\n{tail}"
+                )
             error.retryable = False  # type: ignore[attr-defined]
             raise error
         if time.monotonic() > deadline:

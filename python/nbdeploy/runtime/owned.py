@@ -227,8 +227,8 @@ def start_cluster_object(spec: ClusterSpec, overrides: Mapping[str, Any], dashbo
         raise
     except Exception as exc:
         raise ClusterError(
-            f"could not start the {spec.setting!r} cluster: {type(exc).__name__}: {exc}. Check the cluster "
-            "setting and NBDEPLOY_CLUSTER_OPTIONS"
+            f"could not start the {spec.setting!r} cluster: {type(exc).__name__}: {str(exc).rstrip('.')}. Check "
+            "the cluster setting and NBDEPLOY_CLUSTER_OPTIONS"
         ) from exc
     try:
         if adapt is not None:
