@@ -148,6 +148,7 @@ def test_the_dashboard_is_reached_through_the_token_protected_proxy_and_listens_
     # and the dashboard itself listens on loopback only
     daemon = daemon_of(cluster_env)
     assert (info["owner_pid"], daemon.started_by) == (daemon.owner_pid, "server")
+    assert daemon.dashboard_address == f"http://127.0.0.1:{dashboard.port}"  # what the proxy connects to
     sockets = [s for s in listening({daemon.owner_pid}) if s[3] == dashboard.port]
     assert [s[2] for s in sockets] == ["127.0.0.1"]
 

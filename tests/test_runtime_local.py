@@ -213,6 +213,24 @@ def test_processes_starting_at_once_share_one_daemon_that_exits_when_they_are_go
     assert advert.read_advert(local_env) is None
 
 
+def test_the_daemon_of_a_server_that_died_serves_its_clients_then_exits_once_idle(
+    local_env: Path, spawn: Callable[[str], subprocess.Popen], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBDEPLOY_CLUSTER_IDLE_TIMEOUT", "1")
+    owner = spawn(OWNER)
+    started = read_json_line(owner)
+    ad = advert.read_advert(local_env)
+    assert ad is not None
+    assert runtime.client().scheduler.address == started["address"]  # a kernel uses the server's cluster
+    owner.kill()  # the server dies without stopping its daemon
+    owner.wait(30)
+    assert runtime.run(operator.add, 2, 2) == 4  # the daemon serves on while it has a client
+    assert advert.pid_alive(ad.owner_pid, ad.owner_started)
+    runtime.shutdown()  # the last client goes
+    eventually(lambda: not advert.pid_alive(ad.owner_pid, ad.owner_started), 120, "the idle daemon exiting")
+    assert advert.read_advert(local_env) is None
+
+
 # --- stale advertisements ---------------------------------------------------------------------------
 
 

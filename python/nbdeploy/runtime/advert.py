@@ -72,6 +72,7 @@ class Advertisement:
     started_by: str | None = None  # "cli" (nbdeploy cluster start), "server" or "process" (a script, a kernel)
     requested_by: int | None = None  # pid of the process that asked for the daemon
     idle_timeout: float | None = None  # seconds without clients after which the daemon exits (None: never)
+    dashboard_address: str | None = None  # where the dashboard really listens (http://127.0.0.1:8787), for proxies
 
     @classmethod
     def for_this_process(
@@ -85,6 +86,7 @@ class Advertisement:
         started_by: str | None = None,
         requested_by: int | None = None,
         idle_timeout: float | None = None,
+        dashboard_address: str | None = None,
     ) -> Advertisement:
         """Build the advertisement of a cluster this process has just started."""
         pid = os.getpid()
@@ -101,6 +103,7 @@ class Advertisement:
             started_by=started_by,
             requested_by=requested_by,
             idle_timeout=idle_timeout,
+            dashboard_address=dashboard_address,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +127,7 @@ class Advertisement:
             started_by=data.get("started_by"),
             requested_by=int(data["requested_by"]) if data.get("requested_by") is not None else None,
             idle_timeout=float(data["idle_timeout"]) if data.get("idle_timeout") is not None else None,
+            dashboard_address=data.get("dashboard_address"),
         )
 
     @property

@@ -45,7 +45,7 @@ from .connect import (
 )
 from .daemon import START_TIMEOUT, launch, stop_daemon
 from .modes import ClusterSpec, parse_cluster_setting
-from .owned import OwnedCluster, _dashboard_link, preflight, start_cluster_object
+from .owned import OwnedCluster, _dashboard_link, dashboard_endpoint, preflight, start_cluster_object
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -222,15 +222,17 @@ def start_here(
             _adv.remove_advert(runtime_dir)
         cluster = start_cluster_object(spec, overrides or {}, settings.dashboard_address)
         try:
+            link = _dashboard_link(cluster)
             new = _adv.Advertisement.for_this_process(
                 cluster.scheduler_address,
-                _dashboard_link(cluster),
+                link,
                 spec.kind,
                 "daemon",
                 spec.target,
                 started_by=started_by,
                 requested_by=requested_by,
                 idle_timeout=idle_timeout,
+                dashboard_address=dashboard_endpoint(cluster) if link else None,
             )
             _adv.write_advert(runtime_dir, new)
         except BaseException:

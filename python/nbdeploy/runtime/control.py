@@ -130,10 +130,11 @@ _dashboards: dict[str, str | None] = {}  # scheduler address -> dashboard link, 
 
 
 async def dashboard_link_async(settings: Settings | None = None) -> str | None:
-    """The link of the cluster's own dashboard (``http://127.0.0.1:8787/status`` …), or ``None`` when it has none.
+    """The URL of the cluster's own dashboard (``http://127.0.0.1:8787/status`` …), or ``None`` when it has none.
 
-    It comes from the cluster's advertisement, or for a scheduler address from the scheduler's own report of its
-    dashboard port, never from a request. Raises :class:`ClusterError` as :func:`status_async` does.
+    It comes from the cluster's advertisement (where the dashboard listens, else its link), or for a scheduler
+    address from the scheduler's own report of its dashboard port; never from a request. Raises
+    :class:`ClusterError` as :func:`status_async` does.
     """
     import asyncio
 
@@ -141,7 +142,8 @@ async def dashboard_link_async(settings: Settings | None = None) -> str | None:
     c = await _cl.async_client(settings)
     target = _cl.async_target()
     if target is not None and target.advert is not None:
-        return target.dashboard_link
+        real = target.advert.dashboard_address  # where it listens, whatever the link says
+        return f"{real}/status" if real and target.dashboard_link else target.dashboard_link
     address = str(c.scheduler.address)
     if address not in _dashboards:
         try:

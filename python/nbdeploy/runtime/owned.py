@@ -20,7 +20,7 @@ from ..exceptions import ClusterError, NbdeployError
 from . import advert as _adv
 from .modes import ClusterSpec, gpus_visible, load_cluster_class
 
-__all__ = ["STOP_OP", "OwnedCluster", "dashboard_address", "preflight", "start_cluster_object"]
+__all__ = ["STOP_OP", "OwnedCluster", "dashboard_address", "dashboard_endpoint", "preflight", "start_cluster_object"]
 
 log = logging.getLogger("nbdeploy.runtime")
 
@@ -146,6 +146,22 @@ def _dashboard_link(cluster: Any) -> str | None:
     except Exception:
         return None
     return str(link) if link else None
+
+
+def dashboard_endpoint(cluster: Any) -> str | None:
+    """``http(s)://host:port`` where the dashboard of an in-process scheduler really listens (whatever link the
+    Dask config's ``distributed.dashboard.link`` makes of it), or ``None`` when the scheduler runs elsewhere."""
+    server = getattr(getattr(cluster, "scheduler", None), "http_server", None)
+    sockets = getattr(server, "_sockets", None)
+    if not sockets:
+        return None
+    host, port = next(iter(sockets.values())).getsockname()[:2]
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    import dask
+
+    scheme = "https" if dask.config.get("distributed.scheduler.dashboard.tls.cert", None) else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def dashboard_address(configured: str) -> str:
