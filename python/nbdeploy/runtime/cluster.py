@@ -174,11 +174,12 @@ def _resolve(settings: Settings, spec: ClusterSpec, *, start: bool, server: bool
         if found is not None:
             return found
         advert = launch(settings, spec, started_by=started_by)
+    ours = started_by == "server" and advert.requested_by == os.getpid()  # not one that won a race
     with _state.owned_lock:
         _state.launched.append(advert)
-        if started_by == "server":
+        if ours:
             _state.started[str(runtime_dir)] = advert
-    if started_by == "server":
+    if ours:
         _register_atexit()
     log.info("launched a cluster daemon (pid %s) at %s", advert.owner_pid, advert.scheduler_address)
     return _target_from_advert(advert, runtime_dir, _advert_mtime(runtime_dir))
