@@ -21,7 +21,7 @@ import nbdeploy as nbd
 import nbdeploy.config
 from nbdeploy.jobs.dispatcher import stop_local_dispatchers
 from nbdeploy.runtime import advert
-from tests.helpers import NOTEBOOKS, free_port
+from tests.helpers import NOTEBOOKS, eventually, free_port
 
 OPTIONS = {"n_workers": 1, "threads_per_worker": 1, "memory_limit": "1GiB"}
 SPAWN_ERROR = "bootstrapping phase"  # Dask's error when a guard-less script starts worker processes itself
@@ -50,12 +50,14 @@ print("LAUNCHED", len(cluster.launched_daemons()))
 JOB = """
 import json, sys
 import nbdeploy as nbd
+from nbdeploy.runtime import cluster
 
 nbd.jobs.put(sys.argv[1], "quick")
 run = nbd.jobs.run("quick", {"x": 20}).wait(600)
 print("STATUS", run.status, run.error_message)
 texts = [o.get("text") for c in run.output()["cells"] for o in c.get("outputs", [])]
 print("OUTPUT", json.dumps(["".join(t) if isinstance(t, list) else t for t in texts]))
+print("DAEMON", json.dumps([[a.owner_pid, a.owner_started, a.idle_timeout] for a in cluster.launched_daemons()]))
 """
 
 
@@ -110,12 +112,23 @@ def test_a_script_without_a_main_guard_deploys_and_invokes_and_the_next_one_reus
     assert advert.read_advert(script_env) == daemon
 
 
-def test_a_script_without_a_main_guard_runs_a_job_and_waits_for_it(script_env: Path, tmp_path: Path) -> None:
+def test_a_script_without_a_main_guard_runs_a_job_and_its_daemon_exits_once_idle(
+    script_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster_daemons: list[int]
+) -> None:
+    monkeypatch.setenv("NBDEPLOY_CLUSTER_IDLE_TIMEOUT", "1")
     out = run_script(tmp_path / "scripts", "job.py", JOB, str(NOTEBOOKS / "quick.ipynb"))
+    launched = json.loads(lines(out.stdout, "DAEMON")[0]) if lines(out.stdout, "DAEMON") else []
+    cluster_daemons.extend(pid for pid, _, _ in launched)
     assert out.returncode == 0, out.stderr[-4000:]
     assert SPAWN_ERROR not in out.stderr
     assert lines(out.stdout, "STATUS") == ["succeeded None"]
     assert "21\n" in json.loads(lines(out.stdout, "OUTPUT")[0])  # quick.ipynb prints x + 1
+
+    # the script is gone; the client the run's worker kept does not count: the daemon exits by itself
+    [(pid, started, idle)] = launched
+    assert idle == 1.0
+    eventually(lambda: not advert.pid_alive(pid, started), 120, "the idle daemon exiting")
+    assert advert.read_advert(script_env) is None
 
 
 # --- runs that cannot be dispatched -----------------------------------------------------------------

@@ -14,8 +14,10 @@ Lifecycle — the advertisement records who asked (``started_by``) and which pro
     the server stops it when the server stops (:func:`nbdeploy.runtime.shutdown`). Should the server die without
     stopping it, the daemon goes on as a ``process`` daemon.
 ``process`` (a script, a kernel, any other caller)
-    exits once its scheduler has had no client but the daemon's own, and no task, for ``cluster_idle_timeout``
-    seconds (default 600; 0 keeps it until ``nbdeploy cluster stop``). The next caller launches a new one.
+    exits once its scheduler has had no client but the cluster's own (the daemon's, Dask's ``fire-and-forget``,
+    the workers' clients) and no task for ``cluster_idle_timeout`` seconds (default 600; 0 keeps it until
+    ``nbdeploy cluster stop``); one that never had a client waits at least a minute. The next caller launches a
+    new one.
 
 The daemon also exits when its cluster is shut down from outside. It logs to ``<home>/runtime/cluster.log``. The
 caller holds :func:`~.advert.spawn_lock` while it launches, so processes asking at once share one daemon; the
@@ -328,8 +330,12 @@ def _remote_activity(owned: OwnedCluster) -> Callable[[], tuple[int, int] | None
             c = state["client"]
             ignore = {c.id, *owned.ignore_clients}
 
-            def read(dask_scheduler: Any) -> tuple[int, int]:  # nested: pickled by value
-                names = [k for k in dask_scheduler.clients if k != "fire-and-forget" and k not in ignore]
+            def read(dask_scheduler: Any) -> tuple[int, int]:  # nested: pickled by value (see OwnedCluster.activity)
+                names = [
+                    k
+                    for k in dask_scheduler.clients
+                    if k != "fire-and-forget" and not k.startswith("Client-worker-") and k not in ignore
+                ]
                 return len(names), len(dask_scheduler.tasks)
 
             return tuple(c.run_on_scheduler(read))  # type: ignore[return-value]

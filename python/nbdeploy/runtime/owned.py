@@ -63,14 +63,15 @@ class OwnedCluster:
         return getattr(scheduler, "status", None) not in dead
 
     def activity(self) -> tuple[int, int] | None:
-        """``(clients, tasks)`` the scheduler holds — clients other than Dask's own ``fire-and-forget`` and those
-        in ``ignore`` — read on the cluster's event loop; ``None`` when the scheduler is not in this process."""
+        """``(clients, tasks)`` the scheduler holds, read on the cluster's event loop; ``None`` when the scheduler
+        is not in this process. Clients of the cluster's own do not count: Dask's ``fire-and-forget``, the
+        workers' (``Client-worker-…``, which a task's ``get_client()`` leaves connected) and ``ignore_clients``."""
         scheduler = getattr(self.cluster, "scheduler", None)
         if scheduler is None or not hasattr(scheduler, "clients") or not hasattr(self.cluster, "sync"):
             return None
 
         async def read() -> tuple[int, int]:
-            clients = [c for c in scheduler.clients if c != "fire-and-forget" and c not in self.ignore_clients]
+            clients = [c for c in scheduler.clients if not _own_client(c) and c not in self.ignore_clients]
             return len(clients), len(scheduler.tasks)
 
         try:
@@ -138,6 +139,11 @@ class OwnedCluster:
             SpecCluster._instances.discard(self.cluster)  # do not wait for it again at interpreter exit
         except Exception:
             pass
+
+
+def _own_client(client_id: str) -> bool:
+    """Whether a scheduler's client is the cluster's own: ``fire-and-forget``, or a worker's client."""
+    return client_id == "fire-and-forget" or client_id.startswith("Client-worker-")
 
 
 def _dashboard_link(cluster: Any) -> str | None:
