@@ -109,11 +109,11 @@ def future_outcome(future: Any) -> dict[str, Any]:
         except Exception as exc:  # the result could not be fetched: the worker holding it died
             return lost(str(exc))
     if future.status == "error":
-        exc = future.exception()
-        name = type(exc).__name__
+        error = future.exception()
+        name = type(error).__name__
         if name in LOST_ERRORS:
-            return lost(str(exc))
-        return {"status": "failed", "error_type": name, "error_message": str(exc) or name}
+            return lost(str(error))
+        return {"status": "failed", "error_type": name, "error_message": str(error) or name}
     return lost()
 
 
