@@ -52,11 +52,14 @@ def _client_alive(c: Client) -> bool:
 
 
 def _target_moved(target: Target | None) -> bool:
-    """Whether the advertisement ``target`` came from now names another live cluster (cheap when unchanged)."""
+    """Whether the advertisement ``target`` came from was withdrawn (its cluster stopped) or now names another live
+    cluster (cheap when unchanged: one ``stat``)."""
     if target is None or target.runtime_dir is None or target.owned:
         return False
     mtime = _advert_mtime(target.runtime_dir)
-    if mtime == target.advert_mtime or mtime is None:
+    if mtime is None:
+        return target.advert_mtime is not None  # withdrawn: its owner stopped the cluster
+    if mtime == target.advert_mtime:
         return False
     target.advert_mtime = mtime
     advert = _adv.read_advert(target.runtime_dir)
