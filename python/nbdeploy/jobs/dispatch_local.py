@@ -1,21 +1,17 @@
-"""The dispatchers of this process: at most one per catalog, found by :func:`local_dispatcher`, started on
-demand by :func:`ensure_dispatcher` and stopped at interpreter exit."""
+"""The dispatchers of this process: at most one per catalog, found by :func:`local_dispatcher` (started on demand
+by :func:`nbdeploy.jobs.dispatcher.ensure_dispatcher`) and stopped at interpreter exit."""
 
 from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..store import Store
-from .ledger import leader_alive
 
-if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+__all__ = ["local_dispatcher", "register", "stop_local_dispatchers", "unregister"]
 
-__all__ = ["ensure_dispatcher", "local_dispatcher", "register", "stop_local_dispatchers", "unregister"]
-
+Dispatcher = Any  # a jobs.dispatcher.Dispatcher (named loosely: the registry does not import it)
 _local_lock = threading.Lock()
 _local: dict[str, Dispatcher] = {}
 _retiring: set[Dispatcher] = set()  # retired dispatchers still finishing their runs
@@ -29,9 +25,10 @@ def register(dispatcher: Dispatcher) -> None:
 
 def unregister(dispatcher: Dispatcher) -> None:
     """Forget ``dispatcher`` as this process's dispatcher for its catalog (if it still is)."""
+    url = dispatcher.store.catalog.url
     with _local_lock:
-        if _local.get(dispatcher.store.catalog.url) is dispatcher:
-            del _local[dispatcher.store.catalog.url]
+        if _local.get(url) is dispatcher:
+            del _local[url]
 
 
 def retiring(dispatcher: Dispatcher, still: bool) -> None:
@@ -48,23 +45,6 @@ def local_dispatcher(store: Store) -> Dispatcher | None:
     with _local_lock:
         d = _local.get(store.catalog.url)
     return d if d is not None and d.alive else None
-
-
-def ensure_dispatcher(store: Store, run_ids: Iterable[int] = ()) -> Dispatcher | None:
-    """Make sure someone dispatches ``run_ids``: this process's dispatcher, a live leader elsewhere, or a new
-    ephemeral dispatcher in this process. Returns the local dispatcher used (``None`` for a remote leader)."""
-    from .dispatcher import Dispatcher
-
-    run_ids = list(run_ids)
-    local = local_dispatcher(store)
-    if local is not None:
-        local.add_runs(run_ids)
-        return local
-    if leader_alive(store):
-        return None
-    dispatcher = Dispatcher(store, role="ephemeral")
-    dispatcher.add_runs(run_ids)
-    return dispatcher.start()
 
 
 def stop_local_dispatchers() -> None:

@@ -41,7 +41,7 @@ from . import dispatch_local as _local
 from .clock import Clock, SystemClock
 from .cluster_wait import ClusterWait, fail_queued
 from .dispatch_dask import ActiveRun, cancel_future, future_outcome, set_event, subscribe, unsubscribe, warm_workers
-from .dispatch_local import ensure_dispatcher, local_dispatcher, stop_local_dispatchers
+from .dispatch_local import local_dispatcher, stop_local_dispatchers
 from .ledger import LOST_MESSAGE, RunLedger, artifact_row, leader_alive, lost, metric_row
 from .notify import notify_run
 
@@ -253,7 +253,7 @@ class Dispatcher:
             self._notify(row)
 
     def _notify(self, row: Any) -> None:
-        from .runs import RunInfo
+        from .records import RunInfo
 
         thread = notify_run(row.notify, RunInfo.from_row(row).to_json())
         if thread is not None:
@@ -268,7 +268,7 @@ class Dispatcher:
                 msg = self._events.get_nowait()
             except queue.Empty:
                 break
-            act = self._active.get(msg.get("run")) if isinstance(msg, dict) else None
+            act = self._active.get(int(msg.get("run") or 0)) if isinstance(msg, dict) else None
             if act is None or act.attempt != msg.get("attempt"):
                 continue
             kind, values = msg.get("kind"), updates.setdefault((act.run_id, act.attempt), {})
@@ -434,3 +434,18 @@ class Dispatcher:
         except Exception as exc:
             log.warning("submitting run %s failed: %s", spec["run_id"], exc)
             self._finalize(act, lost(str(exc)))
+
+
+def ensure_dispatcher(store: Store, run_ids: Iterable[int] = ()) -> Dispatcher | None:
+    """Make sure someone dispatches ``run_ids``: this process's dispatcher, a live leader elsewhere, or a new
+    ephemeral dispatcher in this process. Returns the local dispatcher used (``None`` for a remote leader)."""
+    run_ids = list(run_ids)
+    local = local_dispatcher(store)
+    if local is not None:
+        local.add_runs(run_ids)
+        return local
+    if leader_alive(store):
+        return None
+    dispatcher = Dispatcher(store, role="ephemeral")
+    dispatcher.add_runs(run_ids)
+    return dispatcher.start()

@@ -43,7 +43,7 @@ from .connect import (
     new_async_client,
     new_sync_client,
 )
-from .daemon import START_TIMEOUT, launch, stop_daemon
+from .launch import START_TIMEOUT, launch, stop_daemon
 from .modes import ClusterSpec, parse_cluster_setting
 from .owned import OwnedCluster, _dashboard_link, dashboard_endpoint, preflight, start_cluster_object
 

@@ -15,7 +15,7 @@ from ..config import Settings, get_settings
 from ..exceptions import ClusterError, ClusterTimeoutError, ConfigError
 from . import advert as _adv
 from . import cluster as _cl
-from .daemon import LOG_FILE, START_TIMEOUT, launch, run_daemon, stop_daemon
+from .launch import LOG_FILE, START_TIMEOUT, launch, stop_daemon
 from .modes import ClusterSpec, parse_cluster_setting
 from .owned import preflight
 
@@ -23,7 +23,6 @@ __all__ = [
     "DASHBOARD_ROUTE",
     "LOG_FILE",
     "dashboard_link_async",
-    "run_daemon",
     "start_cluster",
     "status",
     "status_async",

@@ -220,9 +220,11 @@ def start_cluster_object(spec: ClusterSpec, overrides: Mapping[str, Any], dashbo
     adapt = options.pop("adapt", None)
     workers, threads, memory = overrides.get("workers"), overrides.get("threads"), overrides.get("memory_limit")
     if spec.kind in ("local", "cuda"):
+        cls: Any
         if spec.kind == "local":
-            from distributed import LocalCluster as cls
+            from distributed import LocalCluster
 
+            cls = LocalCluster
             kwargs: dict[str, Any] = {"processes": True}
         else:
             cls = load_cluster_class("dask_cuda:LocalCUDACluster", spec.setting)  # MissingDependencyError with the hint
