@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tornado import httpclient, websocket
 
@@ -80,8 +80,9 @@ class DashboardProxyHandler(NbdeployHandler, websocket.WebSocketHandler):
 
     def _url(self, scheme: str, netloc: str, prefix: str, path: str) -> str:
         url = f"{scheme}://{netloc}{prefix}/{path}"
-        if self.request.query:
-            url += "?" + self.request.query
+        query = [(k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True) if k != "token"]
+        if query:  # the server's own credentials stay here
+            url += "?" + urlencode(query)
         if urlsplit(url).netloc != netloc:  # defensive: the request chooses the path, never the host
             raise NotFoundError("no such dashboard page")
         return url
