@@ -428,8 +428,17 @@ class Dispatcher:
         with self._lock:
             self._active[act.run_id] = act
             self._wanted.discard(act.run_id)
+        resources = spec.get("resources") or None
+        if resources:  # a GPU run on a cluster without GPUs would wait for ever: say so instead
+            from ..runtime.tasks import check_resources
+
+            try:
+                check_resources(client, resources)
+            except Exception as exc:
+                self._finalize(act, {"status": "failed", "error_type": type(exc).__name__, "error_message": str(exc)})
+                return
         try:
-            act.future = client.submit(run_notebook, spec, key=key, pure=False, retries=0)
+            act.future = client.submit(run_notebook, spec, key=key, pure=False, retries=0, resources=resources)
             act.future.add_done_callback(lambda _future: self._wake.set())  # record the outcome at once
         except Exception as exc:
             log.warning("submitting run %s failed: %s", spec["run_id"], exc)
