@@ -28,6 +28,7 @@ __all__ = [
     "RunProgress",
     "RunRequest",
     "RunStatus",
+    "RunTimings",
 ]
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
@@ -156,6 +157,31 @@ class RunRequest(Record):
     version: VersionRef | None = None
     notify: Notify | None = None
     resources: Resources | None = None
+    warm: bool = True
+
+
+@dataclass(frozen=True)
+class RunTimings(Record):
+    """Where an attempt's time went, in seconds: ``queue`` (queued to claimed by a dispatcher), ``dispatch`` (to the
+    task starting on its worker), ``kernel`` (claiming a warm kernel, or starting one: ``kernel_source`` is ``pool``
+    or ``started``, connected and given the run's environment), ``to_first_cell`` (claimed to the first cell
+    starting), ``cells`` (the notebook's cells), ``upload`` (output and log into the store), ``total`` (claimed to
+    finished)."""
+
+    queue: float | None = None
+    dispatch: float | None = None
+    kernel: float | None = None
+    kernel_source: str | None = None
+    to_first_cell: float | None = None
+    cells: float | None = None
+    upload: float | None = None
+    total: float | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> RunTimings | None:
+        if not data:
+            return None
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if data.get(k) is not None})
 
 
 @dataclass(frozen=True)
@@ -251,6 +277,8 @@ class RunInfo(Record):
     warnings: list[str] = field(default_factory=list)
     output_sha256: str | None = None
     log_sha256: str | None = None
+    warm: bool = True
+    timings: RunTimings | None = None
 
     json_exclude = ("output_sha256", "log_sha256")
 
@@ -291,6 +319,8 @@ class RunInfo(Record):
             warnings=list(warnings or ()),
             output_sha256=row.output_sha256,
             log_sha256=row.log_sha256,
+            warm=row.warm is not False,
+            timings=RunTimings.of(row.timings),
         )
 
     def with_details(self, metrics: list[Metric], artifacts: list[RunArtifact]) -> RunInfo:

@@ -108,6 +108,8 @@ class RunRow(Base):
     notify: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     resources: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    warm: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # False: a kernel started for it, not pooled
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # see RunTimings
 
 
 class RunMetricRow(Base):
