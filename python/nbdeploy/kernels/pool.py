@@ -158,6 +158,7 @@ class KernelPool:
         )
         p = self._pool_for(kernel, spec) if pooled else None
         if p is not None:
+            self._fill(p)  # a kernel starting for the pool is as quick as one of our own, and keeps it full
             got = self._take(p, began + timeout)
             self._fill(p)
             if got is not None:
