@@ -325,9 +325,18 @@ def runs_output(run_id: int, fmt: str, output: str | None) -> None:
 
 @runs.command("log")
 @click.argument("run_id", type=int)
-def runs_log(run_id: int) -> None:
-    """Print a run's captured stdout/stderr."""
-    click.echo(get_app().runs.log(run_id), nl=False)
+@click.option("-f", "--follow", is_flag=True, help="Stream the log while the run executes; end when it ends.")
+def runs_log(run_id: int, follow: bool) -> None:
+    """Print a run's captured stdout/stderr (--follow: as it is written)."""
+    manager = get_app().runs
+    if not follow:
+        click.echo(manager.log(run_id), nl=False)
+        return
+    for piece in manager.follow_log(run_id):
+        click.echo(piece, nl=False)
+    info = manager.info(run_id)
+    if info.status != "succeeded":
+        sys.exit(EXIT_CODES.get(info.status, 1))
 
 
 @runs.command("cancel")

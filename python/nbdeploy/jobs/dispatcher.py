@@ -44,6 +44,7 @@ from .dispatch_dask import ActiveRun, cancel_future, future_outcome, set_event, 
 from .dispatch_local import local_dispatcher, stop_local_dispatchers
 from .ledger import LOST_MESSAGE, RunLedger, artifact_row, leader_alive, lost, metric_row
 from .notify import notify_run
+from .tables import RunLogRow
 
 __all__ = [
     "LOST_MESSAGE",
@@ -287,6 +288,8 @@ class Dispatcher:
                 rows.append(metric_row(act.run_id, act.attempt, msg))
             elif kind == "artifact":
                 rows.append(artifact_row(act.run_id, act.attempt, msg))
+            elif kind == "log":
+                rows.append(RunLogRow(run_id=act.run_id, attempt=act.attempt, offset=msg["offset"], text=msg["text"]))
         if updates or rows:
             self.ledger.record_progress(updates, rows)
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..store import Store
 from ..store.tables import ArtifactVersionRow
-from .tables import DispatcherLeaseRow, RunArtifactRow, RunMetricRow, RunRow, ScheduleRow
+from .tables import DispatcherLeaseRow, RunArtifactRow, RunLogRow, RunMetricRow, RunRow, ScheduleRow
 
 __all__ = ["LEADER", "LOST_MESSAGE", "RunLedger", "leader_alive", "lost", "run_timings"]
 
@@ -208,6 +208,8 @@ class RunLedger:
                 if records is not None:
                     s.execute(sa.delete(model).where(model.run_id == row.id, model.attempt == row.attempt))
                     s.add_all([make(row.id, row.attempt, r) for r in records])
+            if outcome.get("log_sha256"):  # followers read the whole log from its blob from now on
+                s.execute(sa.delete(RunLogRow).where(RunLogRow.run_id == row.id, RunLogRow.attempt == row.attempt))
             return row if self.apply_outcome(row, outcome, now) else None
 
     def reconcile(self, now: datetime, ours: set[int]) -> list[RunRow]:
@@ -229,7 +231,9 @@ class RunLedger:
 
     # --- progress ---------------------------------------------------------------------------------------------
     def record_progress(
-        self, updates: dict[tuple[int, int], dict[str, Any]], rows: list[RunMetricRow | RunArtifactRow]
+        self,
+        updates: dict[tuple[int, int], dict[str, Any]],
+        rows: list[RunMetricRow | RunArtifactRow | RunLogRow],
     ) -> None:
         """Write ``{(run_id, attempt): {column: value}}`` on our running runs, and add metric/artifact rows."""
         with self.catalog.session() as s:

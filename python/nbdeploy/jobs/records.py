@@ -19,6 +19,7 @@ __all__ = [
     "JobInfo",
     "JobList",
     "JobParameter",
+    "LogQuery",
     "Metric",
     "RunArtifact",
     "RunAttempt",
@@ -392,6 +393,14 @@ class OutputQuery(Record):
 
     request = True
     format: Literal["ipynb", "html"] = "ipynb"
+
+
+@dataclass(frozen=True)
+class LogQuery(Record):
+    """``follow``: stream the log while the run executes (chunked ``text/plain``), ending when the run ends."""
+
+    request = True
+    follow: bool = False
 
 
 # --- schedules -----------------------------------------------------------------------------------------------

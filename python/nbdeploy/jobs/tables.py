@@ -128,6 +128,21 @@ class RunMetricRow(Base):
     logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
+class RunLogRow(Base):
+    """A piece of a running attempt's log, as its worker streamed it (whole lines; ``offset`` is where it starts in
+    the log file, in bytes). Followers read these while the run executes; the finished run's log blob is the
+    whole text."""
+
+    __tablename__ = "run_log_chunks"
+    __table_args__ = (Index("ix_run_log_chunks_run_id_attempt_offset", "run_id", "attempt", "offset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    offset: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+
+
 class RunArtifactRow(Base):
     """A file or bytes a run attached with ``nbd.log_artifact`` (the blob is in the store by hash)."""
 
