@@ -12,6 +12,7 @@ from ..schema import Id, KernelName, Name, Record, Rule, Seconds
 from ..store import Version
 from .schedules import Schedule
 from .tables import TERMINAL_STATES, RunRow
+from .timings import RunTimings
 
 __all__ = [
     "Job",
@@ -159,30 +160,6 @@ class RunRequest(Record):
     notify: Notify | None = None
     resources: Resources | None = None
     warm: bool = True
-
-
-@dataclass(frozen=True)
-class RunTimings(Record):
-    """Where an attempt's time went, in seconds: ``queue`` (queued to claimed by a dispatcher), ``dispatch`` (to the
-    task starting on its worker), ``kernel`` (claiming a warm kernel, or starting one: ``kernel_source`` is ``pool``
-    or ``started``, connected and given the run's environment), ``to_first_cell`` (claimed to the first cell
-    starting), ``cells`` (the notebook's cells), ``upload`` (output and log into the store), ``total`` (claimed to
-    finished)."""
-
-    queue: float | None = None
-    dispatch: float | None = None
-    kernel: float | None = None
-    kernel_source: str | None = None
-    to_first_cell: float | None = None
-    cells: float | None = None
-    upload: float | None = None
-    total: float | None = None
-
-    @classmethod
-    def of(cls, data: dict[str, Any] | None) -> RunTimings | None:
-        if not data:
-            return None
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if data.get(k) is not None})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ TAGS = ("kernels",)
 
 
 class KernelsHandler(NbdeployHandler):
-    @api(responses={200: KernelList}, errors=(503,), tags=TAGS)
+    @api(responses={200: KernelList}, errors=(502,), tags=TAGS)
     async def get(self) -> KernelList:
         """The kernelspecs each Dask worker can run (asked of the workers) and the state of their warm pools."""
         return await self.nbd.kernels.alist()

@@ -36,11 +36,11 @@ class KernelService:
     def list(self) -> KernelList:
         """Every worker's kernelspecs and warm pool (each worker asked; the pools adopt this app's settings).
 
-        Raises :class:`~nbdeploy.exceptions.ClusterError` when the cluster cannot be reached (one is started in the
-        managed modes, as for any task)."""
+        Raises :class:`~nbdeploy.exceptions.ClusterError` when no cluster runs (asking never starts one)."""
+        from ..runtime.cluster import sync_client
         from .pool import worker_report
 
-        client = self.app.runtime.client()
+        client = sync_client(self.app.settings, start=False)
         config = self.pool_config
         reports = client.run(worker_report, config.to_json(), on_error="return")
         workers = []
