@@ -92,6 +92,7 @@ def test_consecutive_runs_on_one_worker_share_no_state_and_each_gets_its_own_poo
         assert metric(r, "run_id_seen") == r.id  # the run's environment, applied on claim
         assert metric(r, "cwd_is_the_runs") == 1  # and its working folder
         assert "leaks: []" in nbd.runs.log(r.id)
+        assert "without encryption" not in nbd.runs.log(r.id)  # IPC, not TCP
         timings = r.info.timings
         assert timings is not None and timings.kernel_source == "pool"
         assert None not in (timings.queue, timings.kernel, timings.cells, timings.upload, timings.to_first_cell)
