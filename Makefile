@@ -11,7 +11,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' $(LOCK))
 PYTEST_ARGS ?=
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test test-latest lint lab demo bench clean lock types check-types
+.PHONY: install kernelspecs test test-latest lint lab demo bench clean lock types check-types
 
 # uv (from the lock) installs everything else, several times faster than pip.
 $(PY):
@@ -21,7 +21,13 @@ $(PY):
 # Editable install with the test extras, pinned by the lock; the hatch build hook builds the lab extension.
 $(STAMP): $(PY) pyproject.toml $(LOCK) $(wildcard js/package.json js/package-lock.json)
 	$(UV) pip install -q --python $(PY) -c $(LOCK) --build-constraint $(LOCK) -e ".[test,models]"
+	$(MAKE) kernelspecs
 	touch $(STAMP)
+
+# The wheel ships the nbdeploy kernelspecs (shared-data); an editable install does not: install them into the venv.
+KERNELSPECS := $(wildcard python/nbdeploy/kernels/kernelspecs/*)
+kernelspecs: $(PY)
+	@for k in $(KERNELSPECS); do $(PY) -m jupyter kernelspec install --sys-prefix --replace "$$k" >/dev/null || exit 1; done
 
 # Refresh the lock from pyproject.toml's ranges (then commit requirements-lock.txt).
 lock: $(PY)

@@ -1,15 +1,16 @@
 """Jobs against papermill, side by side in one run.
 
-1. One short notebook, wall time (median of ``--reps``, interleaved): ``nbdeploy jobs run NAME --wait`` (a CLI
-   process; an ``nbdeploy scheduler`` process dispatches) against the ``papermill`` CLI, and
-   ``nbd.jobs.run(...).wait()`` in-process against ``papermill.execute_notebook`` in-process.
-   Target: nbdeploy ≤ 1.2× papermill.
-2. Throughput: ``--n`` notebooks on a 2-worker cluster against the same notebooks run serially with
-   ``papermill.execute_notebook``. Target: ≥ 1.6× faster.
+1. One 3-cell parameterised notebook, wall time from ``run`` to succeeded (median of ``--reps``, interleaved):
+   (a) the papermill CLI, (b) ``papermill.execute_notebook`` in-process, (c) nbdeploy cold (a kernel started for
+   the run), (d) nbdeploy warm (a kernel from the workers' pool), with the runs' timing breakdowns.
+   Targets: (d) p50 ≤ 150 ms from dispatch to first cell, and ≥ 10× faster than (a) end to end.
+2. Throughput: ``--n`` notebooks on a 2-worker cluster with the warm pool against the same notebooks run serially
+   with the papermill CLI. Target: ≥ 5× faster.
 3. The scheduler's fire delay (from the instant a tick is due to its queued run committed), p50 and p99, over
    ``--schedules`` every-minute schedules and ``--ticks`` ticks of a clock running 60× real time.
 
     python benchmarks/jobs.py [--reps 5] [--n 20] [--schedules 10] [--ticks 15] [--threads-per-worker 1]
+                              [--pool-size 1] [--parts single,throughput,delay]
 """
 
 from __future__ import annotations
@@ -59,76 +60,84 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def bench_cli(notebook: Path, out_nb: str, reps: int, env: dict[str, str], store: Any) -> list[tuple[str, str]]:
-    """``nbdeploy jobs run --wait`` (an ``nbdeploy scheduler`` process dispatches) against the papermill CLI."""
-    from nbdeploy.jobs.dispatcher import leader_alive
-
+def papermill_cli(notebook: Path, out_nb: str, env: dict[str, str], n: int) -> list[str]:
     bin_dir = Path(sys.executable).parent
-    service = subprocess.Popen(
-        [sys.executable, "-m", "nbdeploy.cli", "scheduler", "--no-schedule"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while not leader_alive(store):
-            time.sleep(0.1)
-        nbd_cli = [str(bin_dir / "nbdeploy"), "jobs", "run", "quick", "--wait"]
-        pm_cli = [str(bin_dir / "papermill"), "--no-progress-bar", str(notebook), out_nb]
-        run_cli(nbd_cli, env)  # warm the workers
-        times: tuple[list[float], list[float]] = ([], [])
-        for _ in range(reps):  # interleaved, so both see the same machine load
-            times[0].extend(timed(lambda: run_cli(nbd_cli, env), 1))
-            times[1].extend(timed(lambda: run_cli(pm_cli, env), 1))
-    finally:
-        service.terminate()
-        service.wait(30)
-    nbd_s, pm_s = statistics.median(times[0]), statistics.median(times[1])
-    return [
-        ("one notebook, CLI: nbdeploy jobs run --wait", f"{nbd_s:6.2f} s"),
-        ("one notebook, CLI: papermill", f"{pm_s:6.2f} s"),
-        ("  ratio nbdeploy / papermill CLI (target ≤ 1.2)", f"{nbd_s / pm_s:6.2f}"),
-    ]
+    return [str(bin_dir / "papermill"), "--no-progress-bar", "-p", "n", str(n), str(notebook), out_nb]
 
 
-def bench_api(notebook: Path, out_nb: str, reps: int) -> list[tuple[str, str]]:
-    """``nbd.jobs.run().wait()`` (dispatcher in this process) against ``papermill.execute_notebook``."""
+def median_timings(infos: list[Any]) -> str:
+    """The median of each part of the runs' timing breakdowns, in ms."""
+    parts = []
+    for key in ("queue", "dispatch", "kernel", "to_first_cell", "cells", "upload", "total"):
+        values = [getattr(i.timings, key) for i in infos if i.timings and getattr(i.timings, key) is not None]
+        if values:
+            parts.append(f"{key} {statistics.median(values) * 1000:.0f}")
+    return ", ".join(parts) + " ms"
+
+
+def bench_single(notebook: Path, out_nb: str, reps: int, env: dict[str, str]) -> list[tuple[str, str]]:
+    """One 3-cell parameterised notebook, wall time from ``run`` to succeeded, interleaved: (a) the papermill CLI,
+    (b) ``papermill.execute_notebook`` in-process, (c) nbdeploy cold (``warm=False``: a kernel started for the run,
+    as with the pool off), (d) nbdeploy warm (a pooled kernel)."""
     import papermill
 
     import nbdeploy as nbd
 
-    nbd.jobs.run("quick").wait()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(reps):
-        times[0].extend(timed(lambda: nbd.jobs.run("quick").wait().raise_for_status(), 1))
-        times[1].extend(timed(lambda: papermill.execute_notebook(str(notebook), out_nb, progress_bar=False), 1))
-    nbd_s, pm_s = statistics.median(times[0]), statistics.median(times[1])
+    nbd.jobs.run("quick", warm=False).wait().raise_for_status()  # first run: imports on the workers
+    nbd.jobs.run("quick").wait().raise_for_status()
+    times: dict[str, list[float]] = {"a": [], "b": [], "c": [], "d": []}
+    infos: dict[str, list[Any]] = {"c": [], "d": []}
+    for i in range(reps):
+        times["a"] += timed(lambda i=i: run_cli(papermill_cli(notebook, out_nb, env, i), env), 1)
+        times["b"] += timed(
+            lambda i=i: papermill.execute_notebook(str(notebook), out_nb, {"n": i}, progress_bar=False), 1
+        )
+        for key, warm in (("c", False), ("d", True)):
+            time.sleep(1.5 if warm else 0)  # let the pool refill after the previous claim (as between real runs)
+            t0 = time.perf_counter()
+            run = nbd.jobs.run("quick", {"n": i}, warm=warm).wait()
+            times[key].append(time.perf_counter() - t0)
+            run.raise_for_status()
+            infos[key].append(run.info)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    first_cell = [i.timings.to_first_cell for i in infos["d"] if i.timings and i.timings.to_first_cell is not None]
+    p50_first = percentile(first_cell, 0.5) if first_cell else float("nan")
+    sources = {i.timings.kernel_source for i in infos["d"] if i.timings}
     return [
-        ("one notebook, in-process: nbd.jobs.run().wait()", f"{nbd_s:6.2f} s"),
-        ("one notebook, in-process: papermill.execute_notebook", f"{pm_s:6.2f} s"),
-        ("  ratio nbdeploy / papermill in-process", f"{nbd_s / pm_s:6.2f}"),
+        ("(a) papermill CLI", f"{med['a'] * 1000:8.0f} ms"),
+        ("(b) papermill.execute_notebook in-process", f"{med['b'] * 1000:8.0f} ms"),
+        ("(c) nbdeploy cold (warm=False)", f"{med['c'] * 1000:8.0f} ms"),
+        ("(d) nbdeploy warm (pooled kernel)", f"{med['d'] * 1000:8.0f} ms"),
+        ("  (d) kernels came from", ", ".join(sorted(s for s in sources if s))),
+        ("  (d) dispatch to first cell, p50 (target ≤ 150 ms)", f"{p50_first * 1000:8.0f} ms"),
+        ("  (a) / (d) end to end (target ≥ 10)", f"{med['a'] / med['d']:8.1f}×"),
+        ("  (b) / (d) end to end", f"{med['b'] / med['d']:8.1f}×"),
+        ("  (c) / (d) end to end", f"{med['c'] / med['d']:8.1f}×"),
+        ("  breakdown (c) cold, medians", median_timings(infos["c"])),
+        ("  breakdown (d) warm, medians", median_timings(infos["d"])),
     ]
 
 
-def bench_throughput(notebook: Path, out_nb: str, n: int, workers: str) -> list[tuple[str, str]]:
-    """``n`` runs on the cluster at once against ``n`` serial ``papermill.execute_notebook`` calls."""
-    import papermill
-
+def bench_throughput(notebook: Path, out_nb: str, n: int, workers: str, env: dict[str, str]) -> list[tuple[str, str]]:
+    """``n`` runs on the cluster at once (warm pool) against ``n`` serial papermill CLI runs."""
     import nbdeploy as nbd
 
     t0 = time.perf_counter()
-    for _ in range(n):
-        papermill.execute_notebook(str(notebook), out_nb, progress_bar=False)
+    for i in range(n):
+        run_cli(papermill_cli(notebook, out_nb, env, i), env)
     serial = time.perf_counter() - t0
+    time.sleep(3)  # pools full
     t0 = time.perf_counter()
     runs = [nbd.jobs.run("quick", {"n": i}) for i in range(n)]
-    for run in runs:
-        run.wait().raise_for_status()
+    infos = [run.wait().raise_for_status().info for run in runs]
     parallel = time.perf_counter() - t0
+    pooled = sum(1 for i in infos if i.timings and i.timings.kernel_source == "pool")
     return [
-        (f"{n} notebooks, serial papermill.execute_notebook", f"{serial:6.2f} s"),
-        (f"{n} notebooks, nbdeploy on {workers}", f"{parallel:6.2f} s"),
-        ("  speed-up (target ≥ 1.6)", f"{serial / parallel:6.2f}"),
+        (f"{n} notebooks, serial papermill CLI", f"{serial:8.2f} s"),
+        (f"{n} notebooks, nbdeploy on {workers}, warm pool", f"{parallel:8.2f} s"),
+        ("  speed-up (target ≥ 5)", f"{serial / parallel:8.1f}×"),
+        ("  runs that got a pooled kernel", f"{pooled}/{n}"),
+        ("  breakdown, medians", median_timings(infos)),
     ]
 
 
@@ -175,12 +184,14 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=10)
     parser.add_argument("--ticks", type=int, default=15)
     parser.add_argument("--threads-per-worker", type=int, default=1)
-    parser.add_argument("--parts", default="cli,api,throughput,delay", help="Which parts to run (comma-separated).")
+    parser.add_argument("--pool-size", type=int, default=1, help="Warm kernels per worker (kernel_pool_size).")
+    parser.add_argument("--parts", default="single,throughput,delay", help="Which parts to run (comma-separated).")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NBDEPLOY_HOME"] = str(Path(tmp) / "home")
+        os.environ["NBDEPLOY_KERNEL_POOL_SIZE"] = str(args.pool_size)
         from distributed import LocalCluster
 
         cluster = LocalCluster(n_workers=2, threads_per_worker=args.threads_per_worker, dashboard_address=None)
@@ -197,18 +208,16 @@ def main() -> None:
         store = nbd.default().store
         papermill.execute_notebook(str(notebook), out_nb, progress_bar=False)  # import once, untimed
         rows: list[tuple[str, str]] = []
-        if "cli" in parts:
-            rows += bench_cli(notebook, out_nb, args.reps, dict(os.environ), store)
-        if {"api", "throughput"} & parts:
+        if {"single", "throughput"} & parts:
             dispatcher = Dispatcher(store, role="service").start()
             try:
                 while not dispatcher.is_leader:
                     time.sleep(0.05)
-                if "api" in parts:
-                    rows += bench_api(notebook, out_nb, args.reps)
+                if "single" in parts:
+                    rows += bench_single(notebook, out_nb, args.reps, dict(os.environ))
                 if "throughput" in parts:
                     workers = f"2 workers × {args.threads_per_worker} thread(s)"
-                    rows += bench_throughput(notebook, out_nb, args.n, workers)
+                    rows += bench_throughput(notebook, out_nb, args.n, workers, dict(os.environ))
             finally:
                 dispatcher.stop()
         if "delay" in parts:
@@ -217,7 +226,10 @@ def main() -> None:
         cluster.close()
 
     width = max(len(r[0]) for r in rows)
-    print(f"jobs benchmark ({args.reps} reps, medians; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+    print(
+        f"jobs benchmark ({args.reps} reps, medians; pool {args.pool_size}/worker; {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f})"
+    )
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
 

@@ -29,6 +29,8 @@ export type JobInfo = Schemas['JobInfo'];
 export type JobParameter = Schemas['JobParameter'];
 export type Schedule = Schemas['Schedule'];
 export type Run = Schemas['RunInfo'];
+export type RunTimings = Schemas['RunTimings'];
+export type KernelList = Schemas['KernelList'];
 export type RunRequest = Schemas['RunRequest'];
 export type RunStatus = Run['status'];
 export type NotebookInspect = Schemas['NotebookInspect'];
@@ -258,6 +260,47 @@ export function getRunHtml(id: number): Promise<string> {
 /** The log of a run, as text. */
 export function getRunLog(id: number): Promise<string> {
   return send('GET', `runs/${id}/log`);
+}
+
+/**
+ * `GET /runs/{id}/log?follow=1`: the log of a running run as the worker writes it; `onText` gets each piece in
+ * order. Resolves when the run ended (the pieces joined are the log the finished run keeps); rejects like
+ * {@link requestAPI} on an error answer, or when `signal` aborts.
+ */
+export async function followRunLog(
+  id: number,
+  onText: (text: string) => void,
+  signal?: AbortSignal,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, `runs/${id}/log`) + query({ follow: 1 });
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, { method: 'GET', signal }, settings);
+  } catch (error) {
+    throw new NbdeployAPIError(`Cannot reach the Jupyter server: ${errorMessage(error)}`);
+  }
+  if (!response.ok || !response.body) {
+    throw new NbdeployAPIError(`${reasonOf(response.status)} (runs/${id}/log)`, response.status);
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      const rest = decoder.decode();
+      if (rest) {
+        onText(rest);
+      }
+      return;
+    }
+    onText(decoder.decode(value, { stream: true }));
+  }
+}
+
+/** `GET /kernels`: the kernelspecs the workers can run and their warm pools. */
+export function listKernels(): Promise<KernelList> {
+  return send('GET', 'kernels');
 }
 
 /** `POST /runs/{id}/html`: the server saves the run's HTML beside the notebook; resolves where. */

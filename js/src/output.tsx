@@ -9,7 +9,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { downloadIcon, notebookIcon, textEditorIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { Panel, Widget } from '@lumino/widgets';
 
-import { errorMessage, getRun, getRunHtml, getRunLog, getRunNotebook, isActive, Run } from './api';
+import { errorMessage, followRunLog, getRun, getRunHtml, getRunLog, getRunNotebook, isActive, Run } from './api';
 import { showActionError } from './dialogs';
 
 /** What this view reads of an nbformat cell. */
@@ -128,7 +128,17 @@ export function createOutputView(run: Run, rendermime: IRenderMimeRegistry): Mai
   return widget;
 }
 
-/** The log of `run` in the main area, reloaded every `intervalMs` while the run is active. */
+/** `cell k of N` of a running run (the API gives the 0-based index of the executing cell). */
+function cellPosition(run: Run): string {
+  const { current_cell: cell, cell_count: total } = run.progress;
+  return cell !== null && total ? ` · cell ${Math.min(cell + 1, total)} of ${total}` : '';
+}
+
+/**
+ * The log of `run` in the main area. While the run is active it is a live view: the log streams in as the worker
+ * writes it (`GET /runs/{id}/log?follow=1`) and the header shows the current cell k/N (refreshed every
+ * `intervalMs`); once the run ended, the header shows its final state.
+ */
 export function createLogView(run: Run, intervalMs: () => number): MainAreaWidget<Widget> {
   const content = new Widget();
   content.addClass('jp-nbdeploy-log');
@@ -142,31 +152,53 @@ export function createLogView(run: Run, intervalMs: () => number): MainAreaWidge
   widget.title.caption = `Log of run ${run.id} of ${run.job}`;
   widget.title.icon = textEditorIcon;
   widget.title.closable = true;
+  const abort = new AbortController();
   let timer: number | undefined;
-  const load = async () => {
+  let streaming = false;
+  const showStatus = async () => {
     const latest = await getRun(run.id).catch(() => run);
     const active = isActive(latest.status);
-    status.textContent = `Run ${latest.id} of ${latest.job}: ${latest.status}${active ? ' (updating)' : ''}`;
-    try {
-      const text = await getRunLog(run.id);
-      const atBottom = content.node.scrollTop + content.node.clientHeight >= content.node.scrollHeight - 20;
-      pre.textContent = text || '(the log is empty)';
-      if (atBottom) {
-        content.node.scrollTop = content.node.scrollHeight;
-      }
-      status.classList.remove('jp-nbdeploy-error');
-    } catch (e) {
-      // the server keeps the log once an attempt has ended: say so while the run is still going
-      pre.textContent = active
-        ? 'The log is shown when the current attempt ends.'
-        : `Could not load the log of run ${run.id}: ${errorMessage(e)}`;
-      status.classList.toggle('jp-nbdeploy-error', !active);
-    }
-    if (active && !widget.isDisposed) {
-      timer = window.setTimeout(() => void load(), intervalMs());
+    status.textContent = `Run ${latest.id} of ${latest.job}: ${latest.status}${active ? `${cellPosition(latest)} (live)` : ''}`;
+    content.node.dataset.status = latest.status;
+    if ((active || streaming) && !widget.isDisposed) {
+      timer = window.setTimeout(() => void showStatus(), intervalMs());
     }
   };
-  widget.disposed.connect(() => window.clearTimeout(timer));
+  const append = (text: string) => {
+    const atBottom = content.node.scrollTop + content.node.clientHeight >= content.node.scrollHeight - 20;
+    pre.textContent = (pre.textContent ?? '') + text;
+    if (atBottom) {
+      content.node.scrollTop = content.node.scrollHeight;
+    }
+  };
+  const load = async () => {
+    if (isActive(run.status)) {
+      streaming = true;
+      void showStatus();
+      try {
+        await followRunLog(run.id, append, abort.signal);
+      } catch (e) {
+        if (!abort.signal.aborted) {
+          append(`\n(the live log stopped: ${errorMessage(e)})\n`);
+        }
+      }
+      streaming = false;
+      window.clearTimeout(timer);
+      void showStatus();
+      return;
+    }
+    void showStatus();
+    try {
+      pre.textContent = (await getRunLog(run.id)) || '(the log is empty)';
+    } catch (e) {
+      pre.textContent = `Could not load the log of run ${run.id}: ${errorMessage(e)}`;
+      status.classList.add('jp-nbdeploy-error');
+    }
+  };
+  widget.disposed.connect(() => {
+    abort.abort();
+    window.clearTimeout(timer);
+  });
   void load();
   return widget;
 }

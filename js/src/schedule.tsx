@@ -16,7 +16,16 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { Message } from '@lumino/messaging';
 import React from 'react';
 
-import { errorMessage, inspectNotebook, NotebookInfo, NotebookSchedule, Run, Schedule, scheduleNotebook } from './api';
+import {
+  errorMessage,
+  inspectNotebook,
+  listKernels,
+  NotebookInfo,
+  NotebookSchedule,
+  Run,
+  Schedule,
+  scheduleNotebook
+} from './api';
 import { ErrorMessage } from './components';
 import { cronToWords, DAY_NAMES, presetToCron, SchedulePreset } from './cron';
 import { FormBody, FormDialog } from './dialogs';
@@ -76,6 +85,9 @@ function rememberOutputHtml(path: string, on: boolean): void {
   }
 }
 
+/** How long the dialog waits for the workers' kernelspecs before it offers only the notebook's own. */
+const KERNELS_WAIT_MS = 3000;
+
 /** The server's errors of these fields show under the dialog's fields of another name. */
 const FIELD_NAMES: Record<string, string> = { cron: 'schedule' };
 
@@ -90,6 +102,7 @@ class ScheduleBody extends FormBody {
   timezone = localTimeZone();
   timeoutMinutes = '';
   retries = '0';
+  kernel: string;
   outputHtml: boolean;
   outcome: ScheduleOutcome | undefined;
   private readonly zones = timeZones();
@@ -98,11 +111,13 @@ class ScheduleBody extends FormBody {
   constructor(
     private readonly panel: NotebookPanel,
     private readonly info: NotebookInfo | undefined,
-    private readonly loadError: string | undefined
+    private readonly loadError: string | undefined,
+    private readonly kernels: string[]
   ) {
     super();
     this.addClass('jp-nbdeploy-schedule-form');
     this.name = info?.name ?? '';
+    this.kernel = info?.kernel ?? '';
     this.setFields(info?.form ?? []);
     this.outputHtml = rememberedOutputHtml(panel.context.path);
   }
@@ -131,8 +146,13 @@ class ScheduleBody extends FormBody {
     }
   }
 
+  /** The kernelspec picked, or null for the notebook's own (the server's default). */
+  private kernelChoice(): string | null {
+    return this.kernel && this.kernel !== this.info?.kernel ? this.kernel : null;
+  }
+
   /** Timeout (minutes in the dialog, seconds for the API) and retries as numbers; the server checks their range. */
-  private options(): { options: Pick<NotebookSchedule, 'timeout' | 'retries'>; errors: Record<string, string> } {
+  private options(): { options: Pick<NotebookSchedule, 'timeout' | 'retries' | 'kernel'>; errors: Record<string, string> } {
     const errors: Record<string, string> = {};
     const timeout = this.timeoutMinutes.trim();
     const minutes = Number(timeout);
@@ -142,7 +162,10 @@ class ScheduleBody extends FormBody {
     if (!/^\d+$/.test(this.retries.trim())) {
       errors.retries = 'retries is a whole number';
     }
-    return { options: { timeout: timeout ? Math.round(minutes * 60) : null, retries: Number(this.retries) }, errors };
+    return {
+      options: { timeout: timeout ? Math.round(minutes * 60) : null, retries: Number(this.retries), kernel: this.kernelChoice() },
+      errors
+    };
   }
 
   async submit(): Promise<boolean> {
@@ -176,7 +199,7 @@ class ScheduleBody extends FormBody {
       return true;
     } catch (e) {
       this.fail(e, FIELD_NAMES);
-      const shown = ['name', 'schedule', 'timezone', 'timeout', 'retries', ...(this.fields ?? []).map(f => f.name)];
+      const shown = ['name', 'schedule', 'timezone', 'timeout', 'retries', 'kernel', ...(this.fields ?? []).map(f => f.name)];
       if (shown.some(key => key in this.fieldErrors)) {
         this.error = 'Please correct the fields marked in red.';
         this.update();
@@ -210,7 +233,9 @@ class ScheduleBody extends FormBody {
     this[key] = value;
     // an edited field drops its old complaint (the schedule's fields share one)
     const field =
-      { name: 'name', timezone: 'timezone', timeoutMinutes: 'timeout', retries: 'retries', outputHtml: 'outputHtml' }[key as string] ??
+      { name: 'name', timezone: 'timezone', timeoutMinutes: 'timeout', retries: 'retries', outputHtml: 'outputHtml', kernel: 'kernel' }[
+        key as string
+      ] ??
       'schedule';
     delete this.fieldErrors[field];
     this.update();
@@ -391,6 +416,24 @@ class ScheduleBody extends FormBody {
               'retries'
             )}
           </div>
+          {this.field(
+            'Kernel',
+            'nbdeploy-schedule-kernel',
+            <select
+              id="nbdeploy-schedule-kernel"
+              className="jp-mod-styled"
+              value={this.kernel}
+              onChange={e => this.set('kernel', e.target.value)}
+            >
+              {[...new Set([this.kernel, ...this.kernels].filter(Boolean))].map(k => (
+                <option key={k} value={k}>
+                  {k === this.info?.kernel ? `${k} (the notebook's)` : k}
+                </option>
+              ))}
+            </select>,
+            'kernel',
+            'The kernelspec the run executes in, one of those the workers have.'
+          )}
           <label className="jp-nbdeploy-checkbox" htmlFor="nbdeploy-schedule-output-html">
             <input
               id="nbdeploy-schedule-output-html"
@@ -420,12 +463,20 @@ export async function showScheduleDialog(panel: NotebookPanel): Promise<Schedule
   const notebook = panel.context.model.toJSON() as Record<string, unknown>;
   let info: NotebookInfo | undefined;
   let loadError: string | undefined;
+  // the kernelspecs the workers have (asked of them); without an answer soon, the notebook's own is offered
+  const kernels = Promise.race([
+    listKernels().then(
+      k => k.names,
+      () => [] as string[]
+    ),
+    new Promise<string[]>(resolve => window.setTimeout(() => resolve([]), KERNELS_WAIT_MS))
+  ]);
   try {
     info = await inspectNotebook({ notebook, path: panel.context.path });
   } catch (e) {
     loadError = errorMessage(e);
   }
-  const body = new ScheduleBody(panel, info, loadError);
+  const body = new ScheduleBody(panel, info, loadError, await kernels);
   const dialog = new FormDialog(body, { title: 'Schedule this notebook', acceptLabel: 'Run now' });
   const result = await dialog.launch();
   return result.button.accept ? body.outcome : undefined;

@@ -98,6 +98,12 @@ SERVICES: tuple[Service, ...] = (
         },
     ),
     Service(
+        "kernels",
+        managers={"kernels": "nbdeploy.kernels.manager:KernelService"},
+        handlers=("nbdeploy.kernels.handlers",),
+        cli={"kernels": "nbdeploy.kernels.cli:kernels"},
+    ),
+    Service(
         "models",
         managers={"models": "nbdeploy.models.manager:ModelManager"},
         handlers=("nbdeploy.models.handlers",),

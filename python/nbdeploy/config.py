@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from traitlets import Dict, Float, Integer, Unicode
+from traitlets import Dict, Float, Integer, List, Unicode
 from traitlets.config import Config, Configurable
 
 from .exceptions import ConfigError
 
-__all__ = ["NbdeployConfig", "Settings", "get_settings", "reset_settings"]
+__all__ = ["NameList", "NbdeployConfig", "Settings", "get_settings", "reset_settings"]
 
 SECRET_KEYS = ("token",)
 
@@ -81,6 +82,25 @@ class NbdeployConfig(Configurable):
         help="Seconds a job run waits for a Dask cluster in a dispatcher started by the API before it is failed "
         "(default 60).",
     ).tag(config=True)
+    kernel_pool_size = Integer(
+        None,
+        allow_none=True,
+        help="Started kernels each Dask worker keeps ready per pooled kernelspec, for job runs (default 1; 0 turns "
+        "the warm kernel pool off).",
+    ).tag(config=True)
+    kernel_pool_kernels = List(
+        Unicode(),
+        None,
+        allow_none=True,
+        help="The kernelspecs the workers keep warm kernels of (default ['python3']; '*' pools every kernelspec a "
+        "run asks for, from its first run on).",
+    ).tag(config=True)
+    kernel_pool_preload = List(
+        Unicode(),
+        None,
+        allow_none=True,
+        help="Modules a pooled kernel imports before it is handed to a run (default none), e.g. ['pandas'].",
+    ).tag(config=True)
 
 
 NbdeployConfig.__name__ = "Nbdeploy"  # so that `c.Nbdeploy.<setting>` configures it
@@ -103,8 +123,11 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "cluster_idle_timeout": ("NBDEPLOY_CLUSTER_IDLE_TIMEOUT", lambda v: 600.0),
     "dashboard_address": ("NBDEPLOY_DASHBOARD_ADDRESS", lambda v: "127.0.0.1:8787"),
     "dispatch_timeout": ("NBDEPLOY_DISPATCH_TIMEOUT", lambda v: 60.0),
+    "kernel_pool_size": ("NBDEPLOY_KERNEL_POOL_SIZE", lambda v: 1),
+    "kernel_pool_kernels": ("NBDEPLOY_KERNEL_POOL_KERNELS", lambda v: "python3"),
+    "kernel_pool_preload": ("NBDEPLOY_KERNEL_POOL_PRELOAD", lambda v: ""),
 }
-_INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size")
+_INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size", "kernel_pool_size")
 _FLOAT_SETTINGS = (
     "connect_timeout",
     "lease_ttl",
@@ -114,6 +137,36 @@ _FLOAT_SETTINGS = (
     "dispatch_timeout",
 )
 _JSON_SETTINGS = ("cluster_options",)
+_LIST_SETTINGS = ("kernel_pool_kernels", "kernel_pool_preload")
+_LIST_ITEM = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}$")
+
+
+class NameList(tuple[str, ...]):
+    """A setting that is a list of names (kernelspecs, modules): given as a list or ``"a,b"``; shown as ``a,b``
+    (so that it passes through an environment variable as it is)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ",".join(self)
+
+
+def _name_list(name: str, value: Any, source: str) -> NameList:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise ConfigError(f"setting {name} ({source}) is not a valid JSON list: {exc}") from exc
+        else:
+            value = [v for v in (part.strip() for part in text.split(",")) if v]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"setting {name} ({source}) must be a list of names, e.g. 'python3,nbdeploy'")
+    bad = [v for v in value if not _LIST_ITEM.match(v)]
+    if bad:
+        raise ConfigError(f"setting {name} ({source}) has names that are not valid: {bad}")
+    return NameList(dict.fromkeys(value))
 
 
 def _load_jupyter_config() -> Config:
@@ -172,6 +225,9 @@ class Settings:
     cluster_idle_timeout: float = 600.0
     dashboard_address: str = "127.0.0.1:8787"
     dispatch_timeout: float = 60.0
+    kernel_pool_size: int = 1
+    kernel_pool_kernels: NameList = field(default_factory=lambda: NameList(("python3",)))
+    kernel_pool_preload: NameList = field(default_factory=NameList)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -206,6 +262,8 @@ class Settings:
                     raise ConfigError(
                         f"setting {name} ({sources[name]}) must be an integer, got {values[name]!r}"
                     ) from exc
+                if name == "kernel_pool_size" and values[name] < 0:
+                    raise ConfigError(f"setting {name} ({sources[name]}) must not be negative, got {values[name]}")
             elif name in _FLOAT_SETTINGS:
                 try:
                     values[name] = float(values[name])
@@ -217,6 +275,8 @@ class Settings:
                     raise ConfigError(f"setting {name} ({sources[name]}) must not be negative, got {values[name]}")
             elif name in _JSON_SETTINGS:
                 values[name] = _json_object(name, values[name], sources[name])
+            elif name in _LIST_SETTINGS:
+                values[name] = _name_list(name, values[name], sources[name])
             elif values[name] is not None:
                 values[name] = str(values[name])
         values["home"] = str(Path(values["home"]).expanduser())

@@ -182,3 +182,35 @@ def test_cancel_a_long_run(page, lab):
     row.locator(".jp-nbdeploy-status", has_text="cancelled").wait_for(timeout=RUN_TIMEOUT_MS)
     assert not row.get_by_role("button", name="Cancel").count()
     screenshot(page, "runs-cancelled")
+
+
+def test_a_running_run_opens_a_live_log_then_shows_its_timings(page, lab):
+    gate = lab.root / "live-gate"
+    lab.write_notebook(
+        "live.ipynb",
+        [
+            ("code", f"gate = {str(gate)!r}", ["parameters"]),
+            ("code", "for i in range(5):\n    print(f'live line {i}', flush=True)", []),
+            ("code", "import os, time\nwhile not os.path.exists(gate):\n    time.sleep(0.05)", []),
+            ("code", "print('after the gate')", []),
+        ],
+    )
+    dialog = open_schedule_dialog(page, lab, "live.ipynb")
+    kernel = dialog.locator("#nbdeploy-schedule-kernel")
+    assert kernel.input_value() == "python3"  # the notebook's own kernelspec by default
+    dialog.locator(".jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+
+    runs = section(page, "runs")
+    row = runs.locator(".jp-nbdeploy-run", has_text="live").first
+    row.locator(".jp-nbdeploy-status", has_text="running").wait_for(timeout=RUN_TIMEOUT_MS)
+    row.get_by_role("button", name="Live log").click()
+    log = page.locator(".jp-nbdeploy-log:visible")
+    log.get_by_text("live line 4", exact=False).wait_for(timeout=RUN_TIMEOUT_MS)
+    header = log.locator(".jp-nbdeploy-output-header")
+    expect(header).to_contain_text(re.compile(r"running · cell \d of 4 \(live\)"))
+    screenshot(page, "run-live-log")
+    gate.touch()
+    log.get_by_text("after the gate", exact=False).wait_for(timeout=RUN_TIMEOUT_MS)
+    expect(header).to_contain_text("succeeded", timeout=RUN_TIMEOUT_MS)
+    row.locator(".jp-nbdeploy-timings").get_by_text(re.compile(r"kernel [\d,]+ ms \((pool|started)\)")).wait_for()

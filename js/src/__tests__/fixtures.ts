@@ -33,6 +33,8 @@ export function runInfo(id: number, status: Run['status'], extra: Partial<Run> =
     metrics: null,
     artifacts: null,
     warnings: [],
+    warm: true,
+    timings: null,
     ...extra
   };
 }

@@ -169,6 +169,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/kernels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The kernelspecs each Dask worker can run (asked of the workers) and the state of their warm pools. */
+        get: operations["get_kernels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbdeploy/api/models": {
         parameters: {
             query?: never;
@@ -410,7 +427,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The run's captured output as text (404 until its first attempt ended). */
+        /**
+         * The run's captured output as text (404 until its first attempt ended); ``?follow=1`` streams it
+         * @description (chunked) while the run executes and ends when the run ends: the same text the finished run keeps.
+         */
         get: operations["get_runs_run_id_log"];
         put?: never;
         post?: never;
@@ -668,6 +688,33 @@ export interface components {
             /** @enum {string} */
             type_source: "declared" | "inferred" | "unknown";
         };
+        /** @description ``GET /kernels``: every worker's kernelspecs and pools, and the names any worker can run. */
+        KernelList: {
+            names: string[];
+            pool_size: number;
+            pooled: string[];
+            workers: components["schemas"]["WorkerKernels"][];
+        };
+        /** @description The warm kernels of one kernelspec on one worker: ``ready`` started kernels (their process ids), how many are     ``starting``, and since the worker started how many were handed to runs (``claimed``), started cold because the     pool was empty or off (``cold``), and found dead in the pool and replaced (``replaced``). */
+        KernelPoolState: {
+            claimed: number;
+            cold: number;
+            environment: string;
+            kernel: string;
+            preload: string[];
+            ready: number;
+            ready_pids: number[];
+            replaced: number;
+            size: number;
+            starting: number;
+        };
+        /** @description A kernelspec a worker can run: its name, display name, language, and whether the worker pools it. */
+        KernelSpecInfo: {
+            display_name: string;
+            language: string;
+            name: string;
+            pooled: boolean;
+        };
         /** @description A value a run logged with ``nbd.log_metric`` (``step`` orders repeated values). */
         Metric: {
             key: string;
@@ -882,7 +929,9 @@ export interface components {
             /** @enum {string} */
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
             timeout: number | null;
+            timings: components["schemas"]["RunTimings"] | null;
             trigger: string;
+            warm: boolean;
             warnings: string[];
             worker: string | null;
         };
@@ -919,6 +968,18 @@ export interface components {
             timeout?: number | null;
             /** @description a version number or an alias */
             version?: (number | string) | null;
+            warm?: boolean;
+        };
+        /** @description Where an attempt's time went, in seconds: ``queue`` (queued to claimed by a dispatcher), ``dispatch`` (to the     task starting on its worker), ``kernel`` (claiming a warm kernel, or starting one: ``kernel_source`` is ``pool``     or ``started``, connected and given the run's environment), ``to_first_cell`` (claimed to the first cell     starting), ``cells`` (the notebook's cells), ``upload`` (output and log into the store), ``total`` (claimed to     finished). */
+        RunTimings: {
+            cells: number | null;
+            dispatch: number | null;
+            kernel: number | null;
+            kernel_source: string | null;
+            queue: number | null;
+            to_first_cell: number | null;
+            total: number | null;
+            upload: number | null;
         };
         /** @description A cron schedule of a job: when it fires (``upcoming``: the next five ticks), with what, and its state. */
         Schedule: {
@@ -1050,6 +1111,13 @@ export interface components {
         SignatureColumn: {
             dtype: string;
             name: string;
+        };
+        /** @description What one Dask worker can run (its kernelspecs, found in its own environment) and its warm pool. */
+        WorkerKernels: {
+            error: string | null;
+            kernelspecs: components["schemas"]["KernelSpecInfo"][];
+            pool: components["schemas"]["KernelPoolState"][];
+            worker: string;
         };
         /** @description One Dask worker: its address and name, threads, memory limit (bytes), GPUs and tasks executing. */
         WorkerStatus: {
@@ -2023,8 +2091,82 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The input does not fit the function's or model's signature */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_kernels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ``GET /kernels``: every worker's kernelspecs and pools, and the names any worker can run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KernelList"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Dask cluster did not answer or a worker died */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3045,7 +3187,9 @@ export interface operations {
     };
     get_runs_run_id_log: {
         parameters: {
-            query?: never;
+            query?: {
+                follow?: boolean;
+            };
             header?: never;
             path: {
                 /** @description a run id */

@@ -3,7 +3,7 @@
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 
-import { cancelRun, isActive, listJobs, listRuns, Run, RUN_STATUSES, RunStatus } from '../api';
+import { cancelRun, isActive, listJobs, listRuns, Run, RUN_STATUSES, RunStatus, RunTimings } from '../api';
 import { Empty, ErrorMessage, StatusBadge, TextButton } from '../components';
 import { showActionError } from '../dialogs';
 import { formatDuration, formatParameters, formatRelative, formatRunError, formatTimestamp, secondsSince } from '../format';
@@ -29,6 +29,31 @@ function Progress(props: { run: Run }): JSX.Element | null {
       </span>
     </div>
   );
+}
+
+const TIMING_PARTS: [keyof RunTimings, string][] = [
+  ['queue', 'queue'],
+  ['kernel', 'kernel'],
+  ['to_first_cell', 'to first cell'],
+  ['cells', 'cells'],
+  ['upload', 'upload']
+];
+
+/** Where a finished run's time went: `queue 12 ms · kernel 25 ms (pool) · cells 90 ms · upload 8 ms`. */
+function Timings(props: { timings: RunTimings | null | undefined }): JSX.Element | null {
+  const t = props.timings;
+  if (!t) {
+    return null;
+  }
+  const parts = TIMING_PARTS.filter(([key]) => typeof t[key] === 'number').map(([key, label]) => {
+    const ms = Math.round((t[key] as number) * 1000);
+    return `${label} ${ms.toLocaleString()} ms${key === 'kernel' && t.kernel_source ? ` (${t.kernel_source})` : ''}`;
+  });
+  return parts.length ? (
+    <div className="jp-nbdeploy-row jp-nbdeploy-muted jp-nbdeploy-timings" title="Where the run's time went">
+      {parts.join(' · ')}
+    </div>
+  ) : null;
 }
 
 function RunRow(props: { context: ISectionContext; run: Run; highlighted: boolean; onChanged: () => void }): JSX.Element {
@@ -66,12 +91,13 @@ function RunRow(props: { context: ISectionContext; run: Run; highlighted: boolea
           {formatParameters(run.parameters)}
         </span>
       </div>
+      {!active ? <Timings timings={run.timings} /> : null}
       {run.error && !active ? <div className="jp-nbdeploy-run-error">{formatRunError(run.error)}</div> : null}
       <div className="jp-nbdeploy-row jp-nbdeploy-actions">
         {run.has_output ? (
           <TextButton label="Open output" onClick={() => context.openOutput(run)} />
         ) : null}
-        <TextButton label="Log" onClick={() => context.openLog(run)} />
+        <TextButton label={active ? 'Live log' : 'Log'} onClick={() => context.openLog(run)} />
         {active ? <TextButton label="Cancel" warn onClick={() => void cancel()} /> : null}
       </div>
     </li>

@@ -74,6 +74,7 @@ def jobs_put(path: str, name: str | None, as_json: bool) -> None:
 @click.option("--retries", type=int, default=0, show_default=True, help="Extra attempts after a failure.")
 @click.option("--version", "version", help="Job version or alias (default: the newest).")
 @click.option("--wait", is_flag=True, help="Wait for the run; the exit code reflects its outcome.")
+@click.option("--no-warm", is_flag=True, help="Start a kernel for this run instead of taking a warm pooled one.")
 @_json_option
 def jobs_run(
     name: str,
@@ -83,6 +84,7 @@ def jobs_run(
     retries: int,
     version: str | None,
     wait: bool,
+    no_warm: bool,
     as_json: bool,
 ) -> None:
     """Run job NAME now (-p name=value for parameters)."""
@@ -90,7 +92,14 @@ def jobs_run(
 
     manager = get_app().jobs
     run = manager.run(
-        name, _params(parameters), kernel=kernel, timeout=timeout, retries=retries, version=version, from_text=True
+        name,
+        _params(parameters),
+        kernel=kernel,
+        timeout=timeout,
+        retries=retries,
+        version=version,
+        from_text=True,
+        warm=not no_warm,
     )
     for warning in run.snapshot.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -275,6 +284,27 @@ def runs_show(run_id: int, as_json: bool) -> None:
         click.echo(info.error_traceback)
     for m in info.metrics or ():
         click.echo(f"  metric {m.key} = {m.value}" + (f" (step {m.step})" if m.step is not None else ""))
+    if info.timings is not None:
+        click.echo("  timings: " + timings_line(info.timings))
+
+
+def timings_line(t: Any) -> str:
+    """A run's timing breakdown in one line: ``queue 12 ms · kernel 25 ms (pool) · …``."""
+    parts = []
+    for key, label in (
+        ("queue", "queue"),
+        ("dispatch", "dispatch"),
+        ("kernel", "kernel"),
+        ("to_first_cell", "to first cell"),
+        ("cells", "cells"),
+        ("upload", "upload"),
+        ("total", "total"),
+    ):
+        value = getattr(t, key)
+        if value is not None:
+            extra = f" ({t.kernel_source})" if key == "kernel" and t.kernel_source else ""
+            parts.append(f"{label} {value * 1000:,.0f} ms{extra}")
+    return " · ".join(parts) or "-"
 
 
 @runs.command("output")
@@ -295,9 +325,18 @@ def runs_output(run_id: int, fmt: str, output: str | None) -> None:
 
 @runs.command("log")
 @click.argument("run_id", type=int)
-def runs_log(run_id: int) -> None:
-    """Print a run's captured stdout/stderr."""
-    click.echo(get_app().runs.log(run_id), nl=False)
+@click.option("-f", "--follow", is_flag=True, help="Stream the log while the run executes; end when it ends.")
+def runs_log(run_id: int, follow: bool) -> None:
+    """Print a run's captured stdout/stderr (--follow: as it is written)."""
+    manager = get_app().runs
+    if not follow:
+        click.echo(manager.log(run_id), nl=False)
+        return
+    for piece in manager.follow_log(run_id):
+        click.echo(piece, nl=False)
+    info = manager.info(run_id)
+    if info.status != "succeeded":
+        sys.exit(EXIT_CODES.get(info.status, 1))
 
 
 @runs.command("cancel")

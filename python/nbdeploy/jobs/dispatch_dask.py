@@ -85,20 +85,30 @@ def unsubscribe(client: Any, q: queue.SimpleQueue) -> None:
             queues.remove(q)
 
 
-def warm_workers(client: Any) -> None:
-    """Import papermill on every worker in the background, so the first run does not pay for it."""
-
-    def warm() -> None:
-        def imports() -> None:
-            import nbformat  # noqa: F401
-            import papermill  # noqa: F401
-
-        threading.Thread(target=imports, name="nbdeploy-warm", daemon=True).start()
+def warm_workers(client: Any, kernel_pool: dict[str, Any] | None = None) -> None:
+    """Import papermill on every worker and fill its warm kernel pool (``kernel_pool``: the pool's settings), in the
+    background, so the first run does not pay for either."""
 
     try:
-        client.run(warm)
+        client.run(_warm_worker, kernel_pool)
     except Exception as exc:
         log.debug("warming the workers failed: %s", exc)
+
+
+def _warm_worker(kernel_pool: dict[str, Any] | None) -> None:
+    """On a worker (``client.run``): the warm-up of :func:`warm_workers`, in a thread of its own."""
+
+    def imports() -> None:
+        import nbformat  # noqa: F401
+        import papermill  # noqa: F401
+
+        from ..kernels.pool import warm
+        from .engine import engine_class
+
+        engine_class()
+        warm(kernel_pool)
+
+    threading.Thread(target=imports, name="nbdeploy-warm", daemon=True).start()
 
 
 def future_outcome(future: Any) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from .dispatch_dask import ActiveRun, cancel_future, future_outcome, set_event, 
 from .dispatch_local import local_dispatcher, stop_local_dispatchers
 from .ledger import LOST_MESSAGE, RunLedger, artifact_row, leader_alive, lost, metric_row
 from .notify import notify_run
+from .tables import RunLogRow
 
 __all__ = [
     "LOST_MESSAGE",
@@ -90,6 +91,7 @@ class Dispatcher:
         cancel_grace: float = 20.0,
         timeout_grace: float = 30.0,
         dispatch_timeout: float | None = None,
+        kernel_pool: dict[str, Any] | None = None,
     ) -> None:
         if role not in ("service", "ephemeral"):
             raise ValueError("role must be 'service' or 'ephemeral'")
@@ -106,6 +108,11 @@ class Dispatcher:
         self._client_retry_at = 0.0
         wait = get_settings().dispatch_timeout if dispatch_timeout is None else dispatch_timeout
         self._no_cluster = ClusterWait(float(wait))
+        if kernel_pool is None:
+            from ..kernels.pool import PoolConfig
+
+            kernel_pool = PoolConfig.from_settings(get_settings()).to_json()
+        self._pool = kernel_pool  # the workers' warm kernel pool settings, sent with every run
         self._subscribed_to: Any = None
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._active: dict[int, ActiveRun] = {}
@@ -281,6 +288,8 @@ class Dispatcher:
                 rows.append(metric_row(act.run_id, act.attempt, msg))
             elif kind == "artifact":
                 rows.append(artifact_row(act.run_id, act.attempt, msg))
+            elif kind == "log":
+                rows.append(RunLogRow(run_id=act.run_id, attempt=act.attempt, offset=msg["offset"], text=msg["text"]))
         if updates or rows:
             self.ledger.record_progress(updates, rows)
 
@@ -345,7 +354,7 @@ class Dispatcher:
         if self._subscribed_to is not self._client:
             subscribe(self._client, self._events)
             self._subscribed_to = self._client
-            warm_workers(self._client)
+            warm_workers(self._client, self._pool)
         return self._client
 
     def _workers(self, max_age: float) -> dict[str, int] | None:
@@ -424,7 +433,7 @@ class Dispatcher:
 
         key = f"nbdeploy-run-{spec['run_id']}-{spec['attempt']}-{uuid.uuid4().hex[:8]}"
         act = ActiveRun(spec["run_id"], spec["attempt"], key, None, spec["timeout"], time.monotonic())
-        spec = {**spec, "guard_event": act.guard_event, "cancel_event": act.cancel_event}
+        spec = {**spec, "guard_event": act.guard_event, "cancel_event": act.cancel_event, "kernel_pool": self._pool}
         with self._lock:
             self._active[act.run_id] = act
             self._wanted.discard(act.run_id)

@@ -1,5 +1,12 @@
 """Papermill's nbclient engine with nbdeploy's hooks: per-cell progress reported to the dispatcher, a per-run
-environment and working folder, and a stop between cells (what :mod:`.execute` runs a notebook with).
+environment and working folder, a stop between cells, and a kernel from the worker's warm pool (what
+:mod:`.execute` runs a notebook with).
+
+The kernel is handed to papermill through its own hook: ``PapermillNotebookClient(km=…)`` with a kernel the pool
+(:mod:`nbdeploy.kernels.pool`) already started — a warm one, or one started for this run when the pool is off, empty,
+or the run opted out with ``warm=False``. Papermill still runs every cell (parameters, outputs, errors); nbdeploy
+only connects the client (and applies the run's environment to a pooled kernel) and discards the kernel after the
+run, so that no run ever sees another's state.
 
 :class:`Hooks` is what the engine, the watchdog and the executor share for one attempt; :func:`engine_class`
 builds and registers papermill's ``nbdeploy`` engine once per process (papermill is imported then, on a worker).
@@ -11,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 __all__ = ["Hooks", "RunLostError", "RunStopped", "engine_class"]
@@ -27,10 +35,22 @@ class RunStopped(Exception):
 class Hooks:
     """What the engine and the watchdog share for one attempt."""
 
-    def __init__(self, emit: Any, env: dict[str, str], cwd: str) -> None:
+    def __init__(
+        self,
+        emit: Any,
+        env: dict[str, str],
+        cwd: str,
+        pool: dict[str, Any] | None = None,
+        warm: bool = True,
+    ) -> None:
         self.emit = emit
         self.env = env
         self.cwd = cwd
+        self.pool = pool  # the server's pool settings (PoolConfig.to_json()); None: the worker's current ones
+        self.warm = warm
+        self.kernel_source: str | None = None  # "pool" or "started", once a kernel was claimed
+        self.timings: dict[str, float] = {}  # seconds: kernel (claim or start + connect), cells
+        self.first_cell_at: float | None = None  # wall-clock time the first cell started
         self.client: Any = None  # papermill's notebook client (holds the kernel manager)
         self.nb: Any = None  # the parameterized notebook being executed (papermill's, without error markers)
         self.stop_reason: str | None = None
@@ -73,7 +93,7 @@ class Hooks:
 
 def engine_class() -> type:
     """Build (once) and register papermill's ``nbdeploy`` engine."""
-    global _ENGINE
+    global _ENGINE, _CLIENT
     if _ENGINE is not None:
         return _ENGINE
     from papermill.clientwrap import PapermillNotebookClient
@@ -92,6 +112,8 @@ def engine_class() -> type:
         def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
             if self.hooks.stop_reason:
                 raise RunStopped(self.hooks.stop_reason)
+            if self.hooks.first_cell_at is None:
+                self.hooks.first_cell_at = time.time()
             super().cell_start(cell, cell_index, **kwargs)
             self.hooks.current_cell = cell_index
             index, count = self.hooks.source_position(cell_index)
@@ -155,15 +177,69 @@ def engine_class() -> type:
                 stdout_file=stdout_file,
                 stderr_file=stderr_file,
             )
-            hooks.client = PapermillNotebookClient(nb_man, **final_kwargs)
+            from ..kernels.pool import pool
+
             if hooks.stop_reason:
                 raise RunStopped(hooks.stop_reason)
-            return hooks.client.execute(env=hooks.env, cwd=hooks.cwd)
+            began = time.monotonic()
+            kernels = pool(hooks.pool)
+            claimed = kernels.acquire(kernel_name, hooks.env, hooks.cwd, warm=hooks.warm, timeout=start_timeout)
+            hooks.kernel_source = claimed.source
+            try:
+                hooks.client = _CLIENT(nb_man, km=claimed.kernel.km, **final_kwargs)
+                hooks.client.nbdeploy_claimed = claimed
+                hooks.client.nbdeploy_began = began
+                hooks.client.nbdeploy_hooks = hooks
+                return hooks.client.execute()
+            finally:
+                kc = getattr(hooks.client, "kc", None)
+                if kc is not None:
+                    kc.stop_channels()
+                kernels.discard(claimed)  # one run per kernel: never handed on
+                if hooks.first_cell_at is not None and "kernel" in hooks.timings:
+                    hooks.timings["cells"] = time.monotonic() - began - hooks.timings["kernel"]
 
     papermill_engines.register("nbdeploy", NbdeployEngine)
+    _CLIENT = _client_class(PapermillNotebookClient)
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-run INFO lines would flood worker logs
     _ENGINE = NbdeployEngine
     return NbdeployEngine
 
 
+def _client_class(base: type) -> type:
+    """Papermill's notebook client, connecting to the claimed kernel with one round trip (and applying the run's
+    environment to a pooled one) instead of nbclient's ``wait_for_ready``."""
+    from nbclient.util import run_hook, run_sync
+
+    from ..kernels import starter
+
+    class NbdeployNotebookClient(base):  # type: ignore[misc,valid-type]
+        nbdeploy_claimed: Any = None
+        nbdeploy_began: float = 0.0
+        nbdeploy_hooks: Hooks | None = None
+
+        async def async_start_new_kernel_client(self) -> Any:
+            claimed = self.nbdeploy_claimed
+            if claimed is None:  # not handed a kernel by nbdeploy: nbclient's own way
+                return await super().async_start_new_kernel_client()
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            try:
+                await starter.connect(self.kc, claimed.kernel, float(self.startup_timeout), claimed.setup)
+            except Exception:
+                self.kc.stop_channels()
+                self.kc = None
+                raise
+            self.kc.allow_stdin = False
+            if self.nbdeploy_hooks is not None:
+                self.nbdeploy_hooks.timings["kernel"] = time.monotonic() - self.nbdeploy_began
+            await run_hook(self.on_notebook_start, notebook=self.nb)
+            return self.kc
+
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    return NbdeployNotebookClient
+
+
 _ENGINE: type | None = None
+_CLIENT: Any = None

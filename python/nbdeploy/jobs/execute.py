@@ -65,13 +65,20 @@ def run_notebook(spec: dict[str, Any]) -> dict[str, Any]:
     """Execute one attempt of a run (the Dask task) and return its outcome.
 
     ``spec`` holds ``run_id``, ``attempt``, ``job``, ``store_url``, ``notebook_sha256``, ``parameters``,
-    ``kernel``, ``timeout``, ``guard_event``, ``cancel_event``. The outcome holds ``status`` (succeeded,
-    failed, timed_out or cancelled), ``error_*``, ``output_sha256``, ``log_sha256``, ``cell_count``,
-    ``metrics``, ``artifacts`` and ``duration``. Raises :class:`RunLostError` when this attempt already
+    ``kernel``, ``warm``, ``kernel_pool`` (the pool's settings), ``timeout``, ``guard_event``, ``cancel_event``.
+    The outcome holds ``status`` (succeeded, failed, timed_out or cancelled), ``error_*``, ``output_sha256``,
+    ``log_sha256``, ``cell_count``, ``metrics``, ``artifacts``, ``duration`` and ``timings``. Raises :class:`RunLostError` when this attempt already
     started on a worker that died.
     """
+    task_started_at = time.time()
     attempt = _guard(spec)
-    hooks = Hooks(attempt.emit, _environment(attempt), str(attempt.path("work")))
+    hooks = Hooks(
+        attempt.emit,
+        _environment(attempt),
+        str(attempt.path("work")),
+        pool=spec.get("kernel_pool"),
+        warm=spec.get("warm") is not False,
+    )
     attempt.emit({"kind": "started", "worker": attempt.address, "time": time.time()})
     watchdog = Watchdog(hooks, spec, attempt.path("events.jsonl"), attempt.worker, attempt.key, attempt.client)
     started = time.monotonic()
@@ -93,7 +100,15 @@ def run_notebook(spec: dict[str, Any]) -> dict[str, Any]:
     outcome["cell_count"] = hooks.source_position(None)[1] if hooks.nb is not None else None
     outcome["metrics"] = [r for r in watchdog.records if r.get("kind") == "metric"]
     outcome["artifacts"] = [r for r in watchdog.records if r.get("kind") == "artifact"]
+    uploading = time.monotonic()
     _upload(attempt, outcome)
+    outcome["timings"] = {
+        **hooks.timings,
+        "upload": time.monotonic() - uploading,
+        "kernel_source": hooks.kernel_source,
+        "task_started_at": task_started_at,
+        "first_cell_at": hooks.first_cell_at,
+    }
     return outcome
 
 
@@ -217,7 +232,8 @@ def _log_header(log: IO[str], attempt: _Attempt) -> None:
     spec = attempt.spec
     log.write(
         f"[nbdeploy] run {attempt.run_id} attempt {attempt.number} of job {spec['job']!r} v{spec.get('job_version')} "
-        f"on {attempt.address}, kernel {spec.get('kernel') or '(the notebook’s own)'}\n"
+        f"on {attempt.address}, kernel {spec.get('kernel') or '(the notebook’s own)'}"
+        f"{'' if spec.get('warm') is not False else ' (warm=False)'}\n"
     )
     log.flush()
 

@@ -64,7 +64,7 @@ class JobHandler(_JobsBase):
 
 
 class JobRunsHandler(_JobsBase):
-    @api(body=RunRequest, body_required=False, responses={201: RunInfo}, errors=(404,), tags=JOBS, metric="job")
+    @api(body=RunRequest, body_required=False, responses={201: RunInfo}, errors=(404, 422), tags=JOBS, metric="job")
     async def post(self, name: str, body: RunRequest | None) -> RunInfo:
         """Run a job now; 201 with the queued run and its Location."""
         body = body or RunRequest()
@@ -78,6 +78,7 @@ class JobRunsHandler(_JobsBase):
             version=body.version,
             notify=body.notify,
             resources=body.resources,
+            warm=body.warm,
         )
         self.location(f"/runs/{run.id}")
         return run.snapshot

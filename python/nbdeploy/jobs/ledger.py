@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..store import Store
 from ..store.tables import ArtifactVersionRow
-from .tables import DispatcherLeaseRow, RunArtifactRow, RunMetricRow, RunRow, ScheduleRow
+from .tables import DispatcherLeaseRow, RunArtifactRow, RunLogRow, RunMetricRow, RunRow, ScheduleRow
 
-__all__ = ["LEADER", "LOST_MESSAGE", "RunLedger", "leader_alive", "lost"]
+__all__ = ["LEADER", "LOST_MESSAGE", "RunLedger", "leader_alive", "lost", "run_timings"]
 
 log = logging.getLogger("nbdeploy.jobs")
 
@@ -34,6 +34,27 @@ LOST_MESSAGE = "lost: worker or server died"
 def lost(detail: str | None = None, message: str = LOST_MESSAGE) -> dict[str, Any]:
     """The outcome of an attempt whose worker, dispatcher or server went away."""
     return {"status": "lost", "error_type": "RunLost", "error_message": f"{message} ({detail})" if detail else message}
+
+
+def run_timings(row: RunRow, outcome: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """An attempt's timing breakdown in seconds (see :class:`~.records.RunTimings`): ``queue`` (queued to claimed),
+    ``dispatch`` (claimed to the task starting on its worker), ``kernel`` (claiming a pooled kernel or starting one,
+    connected), ``to_first_cell`` (claimed to the first cell starting), ``cells``, ``upload``, ``total``, and
+    ``kernel_source`` (``pool`` or ``started``)."""
+    worker = dict(outcome.get("timings") or {})
+    timings: dict[str, Any] = {k: worker[k] for k in ("kernel", "cells", "upload", "prepare") if k in worker}
+    if worker.get("kernel_source"):
+        timings["kernel_source"] = str(worker["kernel_source"])
+    started = row.started_at
+    if started is not None:
+        timings["queue"] = max(0.0, (started - max(row.queued_at, row.not_before)).total_seconds())
+        claimed = started.timestamp()
+        if worker.get("task_started_at"):
+            timings["dispatch"] = max(0.0, float(worker["task_started_at"]) - claimed)
+        if worker.get("first_cell_at"):
+            timings["to_first_cell"] = max(0.0, float(worker["first_cell_at"]) - claimed)
+        timings["total"] = max(0.0, (now - started).total_seconds())
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in timings.items()}
 
 
 def leader_alive(store: Store, now: datetime | None = None) -> bool:
@@ -158,6 +179,7 @@ class RunLedger:
         row.error_message = outcome.get("error_message")
         row.error_cell = outcome.get("error_cell")
         row.error_traceback = outcome.get("error_traceback")
+        row.timings = run_timings(row, outcome, now)
         for key in ("output_sha256", "log_sha256", "cell_count", "worker"):
             if outcome.get(key) is not None and (key != "worker" or row.worker is None):
                 setattr(row, key, outcome[key])
@@ -186,6 +208,8 @@ class RunLedger:
                 if records is not None:
                     s.execute(sa.delete(model).where(model.run_id == row.id, model.attempt == row.attempt))
                     s.add_all([make(row.id, row.attempt, r) for r in records])
+            if outcome.get("log_sha256"):  # followers read the whole log from its blob from now on
+                s.execute(sa.delete(RunLogRow).where(RunLogRow.run_id == row.id, RunLogRow.attempt == row.attempt))
             return row if self.apply_outcome(row, outcome, now) else None
 
     def reconcile(self, now: datetime, ours: set[int]) -> list[RunRow]:
@@ -207,7 +231,9 @@ class RunLedger:
 
     # --- progress ---------------------------------------------------------------------------------------------
     def record_progress(
-        self, updates: dict[tuple[int, int], dict[str, Any]], rows: list[RunMetricRow | RunArtifactRow]
+        self,
+        updates: dict[tuple[int, int], dict[str, Any]],
+        rows: list[RunMetricRow | RunArtifactRow | RunLogRow],
     ) -> None:
         """Write ``{(run_id, attempt): {column: value}}`` on our running runs, and add metric/artifact rows."""
         with self.catalog.session() as s:
@@ -310,6 +336,7 @@ class RunLedger:
                 "notebook_sha256": row.notebook_sha256,
                 "parameters": dict(row.parameters or {}),
                 "kernel": row.kernel,
+                "warm": row.warm is not False,
                 "timeout": row.timeout,
                 "resources": row.resources,
                 "store_url": self.store.url,

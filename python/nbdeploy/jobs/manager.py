@@ -148,10 +148,14 @@ class JobManager:
         resources: dict[str, float] | None = None,
         strict: bool = False,
         from_text: bool = False,
+        warm: bool = True,
     ) -> Run:
         """Queue a run of job ``name`` and return its :class:`~nbdeploy.jobs.runs.Run` (``run.wait()`` waits for it).
 
-        ``kernel`` defaults to the notebook's own kernelspec; ``timeout`` is in seconds for the whole run;
+        ``kernel`` defaults to the notebook's own kernelspec; when a cluster is connected, a kernelspec no worker
+        has is refused at once (:class:`~nbdeploy.kernels.specs.UnknownKernelError`, 422, listing those they have),
+        else the run fails on its worker with that error. ``warm=False`` runs it in a kernel started for it
+        instead of one from the workers' warm pool; ``timeout`` is in seconds for the whole run;
         ``retries`` extra attempts follow a failure, time-out or loss, with exponential back-off;
         ``parameters`` are checked as :meth:`check_parameters` does (``strict``, ``from_text``); the run's
         ``warnings`` say which values were accepted against their default's type. ``resources`` are the Dask
@@ -168,8 +172,12 @@ class JobManager:
         checked = notebooks.check_parameters(parameters, self._declared(job), name, strict=strict, from_text=from_text)
         params = checked.values
         timeout, retries, kernel = validate_run_options(timeout, retries, kernel)
+        if not isinstance(warm, bool):
+            raise InvalidInputError(f"warm must be true or false, got {warm!r}", "warm")
         notify = normalize_notify(notify)
         resources = normalize_resources(resources)
+        if kernel is not None:
+            self.app.kernels.check(kernel)
         now = utcnow()
         with self.store.catalog.session() as s:
             row = RunRow(
@@ -190,6 +198,7 @@ class JobManager:
                 notify=notify,
                 resources=resources,
                 owner=_owner(),
+                warm=warm,
             )
             s.add(row)
             s.flush()
@@ -262,6 +271,8 @@ class JobManager:
         declared = {p.name: notebooks.Parameter(**p.to_json()) for p in info.parameters}
         values = notebooks.check_parameters(values, declared, name, from_text=from_text).values
         validate_run_options(timeout, retries, kernel)
+        if kernel is not None:
+            self.app.kernels.check(kernel)
         normalize_notify(notify)
         if when == "schedule":
             if not cron:

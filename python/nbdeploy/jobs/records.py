@@ -12,6 +12,7 @@ from ..schema import Id, KernelName, ListRecord, Name, Record, Rule, Seconds
 from ..store import Version
 from .schedules import Schedule
 from .tables import TERMINAL_STATES, RunRow
+from .timings import RunTimings
 
 __all__ = [
     "Job",
@@ -19,6 +20,7 @@ __all__ = [
     "JobInfo",
     "JobList",
     "JobParameter",
+    "LogQuery",
     "Metric",
     "RunArtifact",
     "RunAttempt",
@@ -28,6 +30,7 @@ __all__ = [
     "RunProgress",
     "RunRequest",
     "RunStatus",
+    "RunTimings",
 ]
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
@@ -156,6 +159,7 @@ class RunRequest(Record):
     version: VersionRef | None = None
     notify: Notify | None = None
     resources: Resources | None = None
+    warm: bool = True
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,8 @@ class RunInfo(Record):
     warnings: list[str] = field(default_factory=list)
     output_sha256: str | None = None
     log_sha256: str | None = None
+    warm: bool = True
+    timings: RunTimings | None = None
 
     json_exclude = ("output_sha256", "log_sha256")
 
@@ -291,6 +297,8 @@ class RunInfo(Record):
             warnings=list(warnings or ()),
             output_sha256=row.output_sha256,
             log_sha256=row.log_sha256,
+            warm=row.warm is not False,
+            timings=RunTimings.of(row.timings),
         )
 
     def with_details(self, metrics: list[Metric], artifacts: list[RunArtifact]) -> RunInfo:
@@ -362,6 +370,14 @@ class OutputQuery(Record):
 
     request = True
     format: Literal["ipynb", "html"] = "ipynb"
+
+
+@dataclass(frozen=True)
+class LogQuery(Record):
+    """``follow``: stream the log while the run executes (chunked ``text/plain``), ending when the run ends."""
+
+    request = True
+    follow: bool = False
 
 
 # --- schedules -----------------------------------------------------------------------------------------------

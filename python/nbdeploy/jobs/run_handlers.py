@@ -1,5 +1,5 @@
 """REST routes of runs (relative to ``/nbdeploy/api``): ``GET /runs``, ``GET /runs/{id}``,
-``GET /runs/{id}/output?format=ipynb|html``, ``GET /runs/{id}/log``, ``POST /runs/{id}/cancel``.
+``GET /runs/{id}/output?format=ipynb|html``, ``GET /runs/{id}/log[?follow=1]``, ``POST /runs/{id}/cancel``.
 Catalog and store calls run in a thread, off the event loop."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from ..server_extension.base import NbdeployHandler, Raw, api
-from .records import OutputQuery, RunInfo, RunList, RunsQuery
+from .records import LogQuery, OutputQuery, RunInfo, RunList, RunsQuery
 
 __all__ = ["default_handlers"]
 
@@ -54,11 +54,25 @@ class RunOutputHandler(NbdeployHandler):
 
 
 class RunLogHandler(NbdeployHandler):
-    @api(responses={200: {"text/plain": {"type": "string"}}}, errors=(404,), tags=RUNS)
-    async def get(self, run_id: int) -> Raw:
-        """The run's captured output as text (404 until its first attempt ended)."""
-        text = await asyncio.to_thread(self.nbd.runs.log, run_id)
-        return Raw(text, "text/plain; charset=utf-8")
+    @api(query=LogQuery, responses={200: {"text/plain": {"type": "string"}}}, errors=(404,), tags=RUNS)
+    async def get(self, run_id: int, query: LogQuery) -> Raw:
+        """The run's captured output as text (404 until its first attempt ended); ``?follow=1`` streams it
+        (chunked) while the run executes and ends when the run ends: the same text the finished run keeps."""
+        if not query.follow:
+            text = await asyncio.to_thread(self.nbd.runs.log, run_id)
+            return Raw(text, "text/plain; charset=utf-8")
+        pieces = await asyncio.to_thread(self.nbd.runs.follow_log, run_id)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        done = object()
+        while True:
+            piece = await asyncio.to_thread(next, pieces, done)
+            if piece is done or self.request.connection.stream.closed():  # type: ignore[union-attr]
+                break
+            self.write(piece)  # type: ignore[arg-type]
+            await self.flush()
+        return Raw("", "text/plain; charset=utf-8")
 
 
 class RunCancelHandler(NbdeployHandler):

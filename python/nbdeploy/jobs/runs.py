@@ -9,7 +9,8 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import sqlalchemy as sa
 
@@ -102,8 +103,17 @@ class Run:
         """
         return self._manager.output(self.id, format)
 
-    def log(self) -> str:
-        """The run's captured stdout/stderr (and nbdeploy's own lines); raises NotFoundError before it ends."""
+    @overload
+    def log(self, follow: Literal[False] = False) -> str: ...
+    @overload
+    def log(self, follow: Literal[True]) -> Iterator[str]: ...
+    def log(self, follow: bool = False) -> str | Iterator[str]:
+        """The run's captured stdout/stderr (and nbdeploy's own lines); raises NotFoundError before it ends.
+
+        ``follow=True`` returns an iterator of the log's pieces as the run writes them (whole lines), ending when the
+        run ends; joined, they are the text the finished run keeps."""
+        if follow:
+            return self._manager.follow_log(self.id)
         return self._manager.log(self.id)
 
     @property
@@ -251,6 +261,13 @@ class RunManager:
         if info.log_sha256 is None:
             raise NotFoundError(f"run {run_id} has no log yet (it is {info.status}); wait for it with run.wait()")
         return self.store.artifacts.read_blob(info.log_sha256).decode("utf-8", "replace")
+
+    def follow_log(self, run_id: int, timeout: float | None = None) -> Iterator[str]:
+        """The run's log as it grows, ending when the run ends (see :func:`.live_log.follow_log`)."""
+        from .live_log import follow_log
+
+        self.info(run_id)  # NotFoundError at once, not on the first next()
+        return follow_log(self, run_id, timeout=timeout)
 
     def metrics(self, run_id: int) -> builtins.list[Metric]:
         """Every metric the run's current attempt logged, in order."""

@@ -108,6 +108,8 @@ class RunRow(Base):
     notify: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     resources: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    warm: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # False: a kernel started for it, not pooled
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # see RunTimings
 
 
 class RunMetricRow(Base):
@@ -124,6 +126,21 @@ class RunMetricRow(Base):
     value: Mapped[float] = mapped_column(Float, nullable=False)
     step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class RunLogRow(Base):
+    """A piece of a running attempt's log, as its worker streamed it (whole lines; ``offset`` is where it starts in
+    the log file, in bytes). Followers read these while the run executes; the finished run's log blob is the
+    whole text."""
+
+    __tablename__ = "run_log_chunks"
+    __table_args__ = (Index("ix_run_log_chunks_run_id_attempt_offset", "run_id", "attempt", "offset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    offset: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 class RunArtifactRow(Base):

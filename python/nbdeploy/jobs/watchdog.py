@@ -1,5 +1,5 @@
-"""The watchdog beside a running notebook: it forwards the kernel's ``nbd.log_metric`` / ``log_artifact`` lines to
-the dispatcher, enforces the run's timeout, and stops the kernel (its whole process group) when the dispatcher
+"""The watchdog beside a running notebook: it forwards the kernel's ``nbd.log_metric`` / ``log_artifact`` lines and
+the new whole lines of the run's log (``{"kind": "log", "offset", "text"}``, for followers) to the dispatcher, enforces the run's timeout, and stops the kernel (its whole process group) when the dispatcher
 asks for a cancel (a Dask ``Event``) or when the task is no longer wanted (the dispatcher's client went away)."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 
 from .engine import Hooks
 
-__all__ = ["Watchdog", "mark_stopped"]
+__all__ = ["LOG_CHUNK_BYTES", "Watchdog", "mark_stopped"]
+
+LOG_CHUNK_BYTES = 256 * 1024  # the most log one event carries
 
 
 class Watchdog(threading.Thread):
@@ -26,11 +28,14 @@ class Watchdog(threading.Thread):
         self.client = client  # the worker's client (a thread of our own has no worker context to find it)
         self.done = threading.Event()
         self.offset = 0
+        self.log_path = events_path.with_name("run.log")
+        self.log_offset = 0
         self.records: list[dict[str, Any]] = []
         self.deadline = time.monotonic() + float(spec["timeout"]) if spec.get("timeout") else None
 
     def drain(self) -> None:
-        """Forward the lines the kernel appended since the last call."""
+        """Forward the lines the kernel appended since the last call, and the log's new whole lines."""
+        self._drain_log()
         try:
             with open(self.events_path, "rb") as fh:
                 fh.seek(self.offset)
@@ -46,6 +51,21 @@ class Watchdog(threading.Thread):
                 continue
             self.records.append(record)
             self.hooks.emit(record)
+
+    def _drain_log(self) -> None:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self.log_offset)
+                data = fh.read(LOG_CHUNK_BYTES)
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n") + 1  # whole lines only (so every piece is whole UTF-8 too)
+        if end == 0 and len(data) >= LOG_CHUNK_BYTES:
+            end = len(data)  # one very long line: send it in pieces
+        if end:
+            text = data[:end].decode("utf-8", "replace")
+            self.hooks.emit({"kind": "log", "offset": self.log_offset, "text": text})
+            self.log_offset += end
 
     def _orphaned(self) -> bool:
         ts = self.worker.state.tasks.get(self.key) if self.worker is not None else None
