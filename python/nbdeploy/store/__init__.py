@@ -84,9 +84,13 @@ def parse_ref(ref: str) -> tuple[str, int | str | None]:
 class Store:
     """Artifacts (blobs in ``store_url``) and their catalog (``catalog_url``)."""
 
+    #: how many resolved versions :meth:`get` keeps (valid while the catalog reports no commit since)
+    CACHE_ENTRIES = 4096
+
     def __init__(self, store_url: str, catalog_url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.artifacts = ArtifactStore(store_url, storage_options)
         self.catalog = Catalog(catalog_url)
+        self._resolved: dict[tuple[str, str, int | str | None, bool], tuple[int, Version]] = {}
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
@@ -179,11 +183,27 @@ class Store:
         ``name`` may also carry the reference (``"churn@production"``). Raises :class:`NotFoundError`.
         ``with_aliases=False`` skips looking up the version's aliases (one query less).
         """
-        aliases: dict[str, int] | None = None if with_aliases else {}
         validate_kind(kind)
         if version is None and isinstance(name, str) and "@" in name:
             name, version = parse_ref(name)
         validate_name(name)
+        # A catalog round trip costs far more than reading a small blob: an answer is reused while the catalog
+        # reports no commit since it was looked up (SQLite's data_version; PostgreSQL always queries).
+        token = self.catalog.change_token()
+        key = (kind, name, version, with_aliases)
+        if token is not None:
+            hit = self._resolved.get(key)
+            if hit is not None and hit[0] == token:
+                return hit[1]
+        found = self._lookup(kind, name, version, with_aliases)
+        if token is not None:
+            if len(self._resolved) >= self.CACHE_ENTRIES:
+                self._resolved.clear()
+            self._resolved[key] = (token, found)
+        return found
+
+    def _lookup(self, kind: str, name: str, version: int | str | None, with_aliases: bool) -> Version:
+        aliases: dict[str, int] | None = None if with_aliases else {}
         if version is None or version == "latest":
             row = self.catalog.latest_version(kind, name)
             if row is None:
