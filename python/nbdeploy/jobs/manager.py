@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JobManager"]
 
+
 class JobManager:
     """The jobs of ``app`` (``app.jobs``): notebooks stored as versions of kind ``job``, and runs started now."""
 
