@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ..exceptions import InvalidInputError, MissingDependencyError
 from ..models.records import AliasSet
 from ..server_extension.base import NbdeployHandler, Raw, api
 from .records import (
@@ -109,9 +110,12 @@ class ProfileHandler(NbdeployHandler):
     async def post(self, name: str, version: int | str, body: ProfileRequest | None) -> DatasetProfileInfo:
         """Profile a version on the cluster (or return its stored profile); the report is stored with it."""
         request = body or ProfileRequest()
-        profile = await asyncio.to_thread(
-            self.nbd.datasets.profile, name, version, engine=request.engine, refresh=request.refresh
-        )
+        try:
+            profile = await asyncio.to_thread(
+                self.nbd.datasets.profile, name, version, engine=request.engine, refresh=request.refresh
+            )
+        except MissingDependencyError as exc:  # an engine this server lacks: the request asks for the impossible
+            raise InvalidInputError(str(exc), "engine") from exc
         return profile.info()
 
 
@@ -119,7 +123,10 @@ class ProfileHtmlHandler(NbdeployHandler):
     @api(query=ProfileQuery, responses={200: {"text/html": {"type": "string"}}}, errors=(404, 502, 504), tags=TAGS)
     async def get(self, name: str, version: int | str, query: ProfileQuery) -> Raw:
         """A version's profile report as a page (computed first when it has none)."""
-        page = await asyncio.to_thread(self.nbd.datasets.profile_html, name, version, query.engine)
+        try:
+            page = await asyncio.to_thread(self.nbd.datasets.profile_html, name, version, query.engine)
+        except MissingDependencyError as exc:
+            raise InvalidInputError(str(exc), "engine") from exc
         return Raw(page, "text/html; charset=utf-8")
 
 

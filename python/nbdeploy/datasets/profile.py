@@ -36,6 +36,7 @@ TOP_CATEGORIES = 20  # values kept per categorical column in the drift baseline
 GRID = 256  # order statistics kept per partition for the quantiles
 HIST_BINS = 20
 TOP_KEPT = 1000  # value counts a partition passes on (its most frequent)
+TOP_SAMPLE = 20_000  # values a mostly-distinct numeric column is counted on
 HLL_BITS = 12  # 4096 registers: about 1.6 % error on distinct counts
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_HASHED_ROWS = 50_000_000  # duplicate rows are counted exactly up to this many rows
@@ -53,13 +54,10 @@ def hll_registers(values: Any) -> Any:
         return registers
     hashed = pd.util.hash_pandas_object(values, index=False).to_numpy().astype("uint64", copy=False)
     index = (hashed >> np.uint64(64 - HLL_BITS)).astype("int64")
-    rest = (hashed << np.uint64(HLL_BITS)) | np.uint64(1 << (HLL_BITS - 1))  # never zero
-    zeros = np.zeros(len(rest), "uint8")
-    for shift in (32, 16, 8, 4, 2, 1):  # count leading zeros, six vector steps
-        empty = (rest >> np.uint64(64 - shift)) == 0
-        zeros[empty] += shift
-        rest = np.where(empty, rest << np.uint64(shift), rest)
-    np.maximum.at(registers, index, zeros + 1)
+    low = (hashed & np.uint64((1 << (64 - HLL_BITS)) - 1)).astype("float64")  # 52 bits: exact as a float
+    _, exponent = np.frexp(low)  # low = m * 2**exponent, 0.5 <= m < 1; 0 for low == 0
+    rank = (64 - HLL_BITS + 1 - exponent).astype("uint8")  # leading zeros of the 52 bits, plus one
+    np.maximum.at(registers, index, rank)
     return registers
 
 
@@ -125,19 +123,28 @@ def _moments(x: Any) -> dict[str, float]:
     }
 
 
-def _top(series: Any, exact: bool) -> tuple[list[list[Any]], bool]:
-    """``[[value as text, count], …]`` in order of first appearance, and whether the list was cut."""
+def _top(series: Any, exact: bool, numeric: bool = False) -> tuple[list[list[Any]], bool]:
+    """``[[value as text, count], …]`` in order of first appearance, and whether the list was cut.
+
+    A numeric column whose first values are mostly distinct (a measurement, not a code) is counted on those
+    first :data:`TOP_SAMPLE` values only: its top values say little and a full count costs the most of a profile
+    (its distinct count comes from HyperLogLog either way)."""
+    if numeric and len(series) > TOP_SAMPLE:
+        head = series.iloc[:TOP_SAMPLE].dropna()
+        if head.nunique() > len(head) // 2:
+            counts = head.value_counts(sort=False)
+            counts = counts.nlargest(min(TOP_KEPT, len(counts)), keep="first")
+            return [[str(k), int(c)] for k, c in zip(counts.index.tolist(), counts.tolist(), strict=True)], True
     counts = series.value_counts(sort=False, dropna=True)
     counts = counts[counts > 0]
+    cut = False
+    if not exact and len(counts) > TOP_KEPT:  # only the most frequent travel on (and are turned into text)
+        counts = counts.nlargest(TOP_KEPT, keep="first")
+        cut = True
     merged: dict[str, int] = {}
     for key, count in zip(counts.index.tolist(), counts.tolist(), strict=True):
         text = str(key)
         merged[text] = merged.get(text, 0) + int(count)
-    cut = False
-    if not exact and len(merged) > TOP_KEPT:
-        keep = set(sorted(merged, key=lambda k: -merged[k])[:TOP_KEPT])
-        merged = {k: c for k, c in merged.items() if k in keep}
-        cut = True
     return [[k, c] for k, c in merged.items()], cut
 
 
@@ -152,9 +159,11 @@ def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
     for name in frame.columns:
         series = frame[name]
         kind = _kind(series)
-        missing = int(series.isna().sum())
+        absent = series.isna()
+        missing = int(absent.sum())
+        present = series[~absent] if missing else series
         entry: dict[str, Any] = {"dtype": str(series.dtype), "kind": kind, "count": rows, "missing": missing}
-        x = _numbers(series, kind)
+        x = _numbers(present, kind)
         if x is not None:
             entry["moments"] = _moments(x)
             if kind == "numeric" and len(x):
@@ -165,9 +174,13 @@ def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
                 entry["deciles"] = [float(ordered[min(n - 1, int(n * q / BINS))]) for q in range(1, BINS)]
                 entry["quantiles"] = np.quantile(ordered, QUANTILES).tolist()
                 numeric.append(str(name))
-        entry["top"], entry["top_cut"] = _top(series, exact)
-        present = series.dropna()
-        entry["hll"] = hll_registers(present)
+        try:
+            entry["top"], entry["top_cut"] = _top(present, exact, numeric=kind == "numeric")
+            entry["hll"] = hll_registers(present)
+        except TypeError:  # unhashable values (lists, dicts): counted by their text
+            as_text = present.map(repr)
+            entry["top"], entry["top_cut"] = _top(as_text, exact)
+            entry["hll"] = hll_registers(as_text)
         columns[str(name)] = entry
     out: dict[str, Any] = {"rows": rows, "partitions": 1, "columns": columns, "numeric": numeric}
     if len(numeric) > 1:

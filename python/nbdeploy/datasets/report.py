@@ -16,7 +16,7 @@ __all__ = ["render_html"]
 
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=72)  # drawn once: a "tight" bounding box would draw it twice
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -28,31 +28,38 @@ def _number(value: Any) -> str:
     return f"{value:,.4g}"
 
 
-def _figures(profile: dict[str, Any]) -> tuple[dict[str, str], str | None]:
-    """PNGs (base64) of every column's distribution, in one figure cut into one image per column, and of the
-    correlation matrix."""
+def _figures(profile: dict[str, Any]) -> tuple[str | None, str | None]:
+    """PNGs (base64) of every column's distribution (one figure, a panel per column: drawing and encoding one
+    figure costs far less than one per column) and of the correlation matrix."""
     from ..plots import _detached, _pyplot
 
     plt = _pyplot()
-    images: dict[str, str] = {}
     columns = profile["columns"]
-    for name, col in columns.items():
-        fig, ax = plt.subplots(figsize=(3.2, 1.6))
-        if "histogram" in col and col["histogram"]["counts"]:
-            edges, counts = col["histogram"]["edges"], col["histogram"]["counts"]
-            ax.bar(
-                edges[:-1], counts, width=[b - a for a, b in itertools.pairwise(edges)], align="edge", color="#4878a8"
-            )
-        elif col["top"]:
-            labels = [k[:14] for k, _ in col["top"][:8]][::-1]
-            ax.barh(labels, [c for _, c in col["top"][:8]][::-1], color="#6a9f58")
-            ax.tick_params(axis="y", labelsize=7)
-        else:
-            ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
-        ax.tick_params(axis="x", labelsize=7)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        images[name] = _png(_detached(plt, fig))
+    distributions = None
+    if columns:
+        per_row = 4
+        rows = (len(columns) + per_row - 1) // per_row
+        fig, axes = plt.subplots(rows, per_row, figsize=(3.1 * per_row, 1.9 * rows), squeeze=False)
+        for index, (name, col) in enumerate(columns.items()):
+            ax = axes[index // per_row][index % per_row]
+            if "histogram" in col and col["histogram"]["counts"]:
+                edges, counts = col["histogram"]["edges"], col["histogram"]["counts"]
+                widths = [b - a for a, b in itertools.pairwise(edges)]
+                ax.bar(edges[:-1], counts, width=widths, align="edge", color="#4878a8")
+            elif col["top"]:
+                labels = [str(k)[:14] for k, _ in col["top"][:8]][::-1]
+                ax.barh(labels, [c for _, c in col["top"][:8]][::-1], color="#6a9f58")
+            else:
+                ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(name, fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.locator_params(axis="x", nbins=4)
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+        for index in range(len(columns), rows * per_row):
+            axes[index // per_row][index % per_row].set_visible(False)
+        fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.35 / rows, bottom=0.25 / rows, hspace=0.75, wspace=0.45)
+        distributions = _png(_detached(plt, fig))
     correlation = None
     corr = profile.get("correlations") or {}
     if len(corr.get("columns") or []) > 1:
@@ -66,8 +73,9 @@ def _figures(profile: dict[str, Any]) -> tuple[dict[str, str], str | None]:
         ax.set_xticks(range(len(names)), labels=names, rotation=90, fontsize=7)
         ax.set_yticks(range(len(names)), labels=names, fontsize=7)
         fig.colorbar(shown, ax=ax, shrink=0.7)
+        fig.subplots_adjust(left=0.2, bottom=0.2)
         correlation = _png(_detached(plt, fig))
-    return images, correlation
+    return distributions, correlation
 
 
 _STYLE = """
@@ -82,7 +90,7 @@ display:flex;gap:1.2em;align-items:flex-start} .col h3{margin:.1em 0 .3em;font-s
 
 def render_html(title: str, profile: dict[str, Any]) -> str:
     """A standalone HTML page of ``profile`` (see :func:`.profile.finish`), titled ``title``."""
-    images, correlation = _figures(profile)
+    distributions, correlation = _figures(profile)
     esc = html.escape
     overview = [
         ("rows", _number(profile["rows"])),
@@ -128,8 +136,12 @@ def render_html(title: str, profile: dict[str, Any]) -> str:
         parts.append(
             f"<div class='col' id='col-{esc(name)}'><div style='min-width:14em'><h3>{esc(name)}</h3>"
             f"<div class='kind'>{esc(col['kind'])} · {esc(col['type'])}</div><table>{rows}</table></div>"
-            f"<div><img alt='distribution of {esc(name)}' src='data:image/png;base64,{images[name]}'></div>"
             f"<div><table><tr><th>top values</th><th>count</th></tr>{top}</table></div></div>"
+        )
+    if distributions:
+        parts.append(
+            "<h2>Distributions</h2><p class='muted'>histograms of numeric columns, the most frequent values of the others</p>"
+            f"<img alt='distributions' style='max-width:100%' src='data:image/png;base64,{distributions}'>"
         )
     if correlation:
         parts.append(

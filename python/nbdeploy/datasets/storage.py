@@ -145,7 +145,7 @@ class PartWriter:
             changes = schema_changes(self.schema, table.schema)
             try:
                 table = table.select(self.schema.names).cast(self.schema)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError) as exc:
+            except (pa.ArrowException, KeyError) as exc:
                 raise InvalidInputError(
                     "the data changes its columns part-way: " + "; ".join(changes or [str(exc)]), "data"
                 ) from exc
@@ -224,7 +224,7 @@ def frame_schema(df: Any) -> tuple[Any, bool]:
     head = df.iloc[: min(len(df), 10_000)]
     try:
         schema = pa.Schema.from_pandas(head, preserve_index=keep_index)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+    except (pa.ArrowException, TypeError, ValueError) as exc:
         raise InvalidInputError(f"a column cannot be stored as Parquet: {exc}", "data") from exc
     fields = list(schema)
     for i, f in enumerate(fields):  # a column empty at the top: take its type from its first value
@@ -256,7 +256,7 @@ def write_frame(writer: PartWriter, df: Any, keep_index: bool) -> None:
     for piece in frame_slices(df):
         try:
             table = pa.Table.from_pandas(piece, schema=writer.schema, preserve_index=keep_index)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        except (pa.ArrowException, TypeError, ValueError) as exc:
             raise InvalidInputError(f"a column cannot be stored as Parquet: {exc}", "data") from exc
         writer.add(table)
 
@@ -355,7 +355,7 @@ def file_batches(fs: Any, files: list[str]) -> Iterable[Any]:
                     reader = pa.ipc.open_file(fh)
                     for i in range(reader.num_record_batches):
                         yield reader.get_batch(i)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+            except (pa.ArrowException, OSError, ValueError) as exc:
                 raise InvalidInputError(f"cannot read {path!r} as {kind}: {exc}", "data") from exc
 
 
@@ -374,7 +374,7 @@ def write_partition(
     schema = schema_from_text(schema_text)
     try:
         table = pa.Table.from_pandas(part, schema=schema, preserve_index=keep_index)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+    except (pa.ArrowException, TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"partition {index} cannot be stored with the columns of the others: {exc}", "data"
         ) from exc

@@ -280,7 +280,41 @@ class Store:
             self.artifacts.delete_blob(sha)
             removed.append(sha)
             freed += int(info.get("size") or 0)
-        return GcReport(tuple(removed), freed, kept)
+        folders = self._gc_dataset_folders(grace_seconds, now)
+        return GcReport(tuple(removed) + tuple(f for f, _ in folders), freed + sum(n for _, n in folders), kept)
+
+    def _gc_dataset_folders(self, grace_seconds: float, now: float) -> builtins.list[tuple[str, int]]:
+        """Remove dataset version folders (``datasets/<name>/<token>``) that no live version names and whose
+        newest file is older than ``grace_seconds`` (a put whose row is not inserted yet keeps its folder)."""
+        fs, root = self.artifacts.fs, self.artifacts.root
+        base = f"{root}/datasets"
+        try:
+            names = fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        live = {
+            (v.meta or {}).get("prefix")
+            for v in self.catalog.list_versions_of_kind("dataset")
+        }
+        out = []
+        for name_dir in names:
+            for folder in fs.ls(name_dir, detail=False):
+                prefix = folder[len(root) + 1 :] if folder.startswith(root + "/") else folder
+                if prefix in live:
+                    continue
+                files = fs.find(folder, detail=True)
+                newest = max((_mtime(fs, path, info) for path, info in files.items()), default=0.0)
+                if files and now - newest < grace_seconds:
+                    continue
+                size = sum(int(info.get("size") or 0) for info in files.values())
+                fs.rm(folder, recursive=True)
+                out.append((prefix, size))
+            try:
+                if not fs.ls(name_dir, detail=False):
+                    fs.rmdir(name_dir)
+            except (FileNotFoundError, OSError):
+                pass
+        return out
 
 
 class VersionCache:

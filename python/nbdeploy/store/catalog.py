@@ -407,6 +407,11 @@ class Catalog:
             s.execute(aliases)
             return int(count or 0)
 
+    def list_versions_of_kind(self, kind: str) -> list[ArtifactVersionRow]:
+        """Every live row of ``kind`` (all names, all versions)."""
+        with self.session(readonly=True) as s:
+            return list(s.scalars(select(ArtifactVersionRow).where(ArtifactVersionRow.kind == kind, self._live())))
+
     def live_hashes(self) -> set[str]:
         """Return the digest of every blob something in the catalog references: live versions, run outputs,
         logs and artifacts, dataset profiles, tracked runs' artifacts (:data:`BLOB_REFERENCES`)."""
