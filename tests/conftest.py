@@ -21,6 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every process of the run (and what it starts: clusters, servers, kernels) defaults to a throwaway nbdeploy
+    home, never the user's ``~/.nbdeploy``; tests that need their own set ``NBDEPLOY_HOME`` (``nbd_home``)."""
+    import tempfile
+
+    os.environ["NBDEPLOY_HOME"] = tempfile.mkdtemp(prefix="nbdeploy-test-home-")
+
+
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[object]:
     """A real LocalCluster with two worker processes, shared by the tests of one pytest process."""

@@ -122,7 +122,7 @@ def test_retries_back_off_then_the_run_succeeds(jobs: JobManager, dispatcher: Di
     assert (info.status, info.attempt) == ("succeeded", 2), info
     first, second = info.history
     assert (first.attempt, first.status, first.error_message) == (1, "failed", "boom on attempt 1")
-    assert second["status"] == "succeeded" and info.error_type is None
+    assert second.status == "succeeded" and info.error_type is None
     gap = info.started_at - datetime.fromisoformat(first.finished_at)
     assert gap >= timedelta(seconds=0.3)  # the second attempt waited for its back-off
     exhausted = jobs.run("fail", retries=1).wait(120).info

@@ -46,7 +46,13 @@ async def test_jobs_schedules_and_runs_over_the_jupyter_server(jp_fetch: Any, nb
     created = await call("POST", "jobs", payload={"name": "params", "notebook": notebook})
     assert created.code == 201, created.body
     assert created.headers["Location"].endswith(f"{API}/jobs/params")
-    assert body(created)["parameters"][0] == {"name": "n", "inferred_type_name": "int", "default": "3", "help": ""}
+    assert body(created)["parameters"][0] == {
+        "name": "n",
+        "inferred_type_name": "int",
+        "default": "3",
+        "help": "",
+        "type_source": "declared",
+    }
     assert [j["name"] for j in body(await call("GET", "jobs"))["jobs"]] == ["params"]
     detail = body(await call("GET", "jobs", "params"))
     assert detail["latest"]["version"] == 1

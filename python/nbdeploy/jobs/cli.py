@@ -89,7 +89,11 @@ def jobs_run(
     from .dispatcher import local_dispatcher
 
     manager = get_app().jobs
-    run = manager.run(name, _params(parameters), kernel=kernel, timeout=timeout, retries=retries, version=version)
+    run = manager.run(
+        name, _params(parameters), kernel=kernel, timeout=timeout, retries=retries, version=version, from_text=True
+    )
+    for warning in run.snapshot.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     here = local_dispatcher(manager.store) is not None
     if not as_json:
         click.echo(f"run {run.id} of job {name} queued")
@@ -184,7 +188,7 @@ def schedules_add(
     """Schedule JOB on a cron expression."""
     hook: Any = {"url": notify, "on": ["failure", "success"] if notify_success else ["failure"]} if notify else None
     schedule = get_app().schedules.add(
-        job, cron, timezone, _params(parameters), catchup, max_concurrency, timeout, retries, hook
+        job, cron, timezone, _params(parameters), catchup, max_concurrency, timeout, retries, hook, from_text=True
     )
     if as_json:
         echo_json(schedule.to_json())

@@ -151,6 +151,7 @@ class JobMagics(Magics):
             timeout=args.timeout,
             retries=args.retries,
             notify=_unquote(args.notify),
+            from_text=True,
         )
         schedule, job = done.schedule, done.job
         assert schedule is not None
@@ -184,7 +185,10 @@ class JobMagics(Magics):
                 kernel=_unquote(args.kernel),
                 timeout=args.timeout,
                 retries=args.retries,
+                from_text=True,
             )
+            for warning in run.snapshot.warnings:
+                print(f"warning: {warning}")
             return run.wait() if args.wait else run
         except NbdeployError as exc:
             print(f"not run: {exc}")

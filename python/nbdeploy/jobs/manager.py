@@ -117,10 +117,23 @@ class JobManager:
         return self.store.delete("job", name)
 
     # --- runs ----------------------------------------------------------------------------------------------
-    def check_parameters(self, name: str, parameters: dict[str, Any] | None, version: Version | None = None) -> dict:
-        """Check and convert ``parameters`` for job ``name`` (see :func:`notebooks.coerce_parameters`)."""
+    def check_parameters(
+        self,
+        name: str,
+        parameters: dict[str, Any] | None,
+        version: Version | None = None,
+        *,
+        strict: bool = False,
+        from_text: bool = False,
+    ) -> notebooks.CheckedParameters:
+        """Check and convert ``parameters`` for job ``name`` as papermill would inject them: parameters declared
+        with a type are checked, those whose type is only inferred from a literal default take any value with a
+        warning unless ``strict``; ``from_text``: strings came from a command line (``-p n=4``).
+
+        Returns the values and the warnings; raises :class:`InvalidInputError` naming ``parameters.NAME``.
+        """
         version = version or self.get(name)
-        return notebooks.coerce_parameters(parameters, self._declared(version), name)
+        return notebooks.check_parameters(parameters, self._declared(version), name, strict=strict, from_text=from_text)
 
     def run(
         self,
@@ -133,12 +146,16 @@ class JobManager:
         notify: Any = None,
         dispatch: bool = True,
         resources: dict[str, float] | None = None,
+        strict: bool = False,
+        from_text: bool = False,
     ) -> Run:
         """Queue a run of job ``name`` and return its :class:`~nbdeploy.jobs.runs.Run` (``run.wait()`` waits for it).
 
         ``kernel`` defaults to the notebook's own kernelspec; ``timeout`` is in seconds for the whole run;
         ``retries`` extra attempts follow a failure, time-out or loss, with exponential back-off;
-        ``resources`` are the Dask resources the run needs (``{"GPU": 1}``: it runs on a GPU worker, and fails
+        ``parameters`` are checked as :meth:`check_parameters` does (``strict``, ``from_text``); the run's
+        ``warnings`` say which values were accepted against their default's type. ``resources`` are the Dask
+        resources the run needs (``{"GPU": 1}``: it runs on a GPU worker, and fails
         with a clear error when no worker offers it). With ``dispatch`` (the default) a dispatcher is started in
         this process when none is alive. Raises :class:`NotFoundError` for an unknown job and
         :class:`InvalidInputError` for bad options or parameters.
@@ -148,7 +165,8 @@ class JobManager:
         from .runs import Run
 
         job = self.get(validate_name(name), version)
-        params = notebooks.coerce_parameters(parameters, self._declared(job), name)
+        checked = notebooks.check_parameters(parameters, self._declared(job), name, strict=strict, from_text=from_text)
+        params = checked.values
         timeout, retries, kernel = validate_run_options(timeout, retries, kernel)
         notify = normalize_notify(notify)
         resources = normalize_resources(resources)
@@ -175,7 +193,7 @@ class JobManager:
             )
             s.add(row)
             s.flush()
-            info = RunInfo.from_row(row)
+            info = RunInfo.from_row(row, warnings=[str(w) for w in checked.warnings])
         if dispatch:
             from .dispatcher import ensure_dispatcher
 
@@ -218,6 +236,7 @@ class JobManager:
         retries: int = 0,
         notify: Any = None,
         kernel: str | None = None,
+        from_text: bool = False,
     ) -> NotebookScheduled:
         """Store ``notebook`` as the next version of job ``name`` (default: from ``path``) and run it now
         (``when="now"``) or on ``cron`` in ``timezone`` (``when="schedule"``).
@@ -240,7 +259,7 @@ class JobManager:
                 raise SignatureError(f"some parameters do not fit: {detail}", typed.errors)
             values.update(typed.values)
         declared = {p.name: notebooks.Parameter(**p.to_json()) for p in info.parameters}
-        values = notebooks.coerce_parameters(values, declared, name)
+        values = notebooks.check_parameters(values, declared, name, from_text=from_text).values
         validate_run_options(timeout, retries, kernel)
         normalize_notify(notify)
         if when == "schedule":
@@ -252,10 +271,10 @@ class JobManager:
         meta = {"source": Path(path).name} if path else None
         job = self.put(notebook, name, metadata=meta)
         if when == "now":
-            run = self.run(name, values, kernel=kernel, timeout=timeout, retries=retries, notify=notify)
+            run = self.run(name, values, kernel=kernel, timeout=timeout, retries=retries, notify=notify)  # typed
             return NotebookScheduled(job, run.snapshot, None)
         assert cron is not None  # checked above
         schedule = self.app.schedules.add(
             name, cron, timezone, values, catchup, timeout=timeout, retries=retries, notify=notify, kernel=kernel
-        )
+        )  # values are checked and typed already: no from_text here
         return NotebookScheduled(job, None, schedule)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..exceptions import InvalidInputError
 from ..names import validate_name
+from .notebooks import KERNEL_NAME_PATTERN
 
 __all__ = ["MAX_RETRIES", "name_from_path", "validate_run_options"]
 
@@ -32,7 +33,7 @@ def validate_run_options(timeout: Any, retries: Any, kernel: Any) -> tuple[float
         raise InvalidInputError(f"retries must be a whole number from 0 to {MAX_RETRIES}", "retries") from exc
     if not 0 <= retries <= MAX_RETRIES:
         raise InvalidInputError(f"retries must be from 0 to {MAX_RETRIES}, got {retries}", "retries")
-    if kernel is not None and (not isinstance(kernel, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", kernel)):
+    if kernel is not None and (not isinstance(kernel, str) or not re.fullmatch(KERNEL_NAME_PATTERN, kernel)):
         raise InvalidInputError(f"kernel {kernel!r} is not a kernelspec name (e.g. 'python3')", "kernel")
     return timeout, retries, kernel
 

@@ -51,21 +51,28 @@ Concurrency = Annotated[int, Rule(minimum=1, maximum=1000)]
 @dataclass(frozen=True)
 class JobParameter(Record):
     """A parameter of a job's ``parameters`` cell (papermill's inspection): its name, type (``"None"`` when
-    unknown), the Python source of its default, and its trailing comment."""
+    unknown), the Python source of its default, its trailing comment, and whether its type was declared (an
+    annotation or a ``# type:`` comment: values are checked) or inferred from a literal default."""
 
     name: str
     inferred_type_name: str
     default: str
     help: str
+    type_source: Literal["declared", "inferred", "unknown"] = "unknown"
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> JobParameter:
-        return cls(
-            name=str(data["name"]),
-            inferred_type_name=str(data.get("inferred_type_name") or "None"),
-            default=str(data.get("default") or "None"),
-            help=str(data.get("help") or ""),
+        from .notebooks import Parameter
+
+        # stored before type_source existed: Parameter works it out from the type name
+        parameter = Parameter(
+            str(data["name"]),
+            str(data.get("inferred_type_name") or "None"),
+            str(data.get("default") or "None"),
+            str(data.get("help") or ""),
+            str(data.get("type_source") or ""),
         )
+        return cls(**parameter.to_json())  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,7 @@ class RunArtifact(Record):
 @dataclass(frozen=True)
 class RunInfo(Record):
     """A snapshot of one run: its state, progress, error, timing and attempts (and, from ``GET /runs/{id}``,
-    its metrics and artifacts)."""
+    its metrics and artifacts; when it was just created, the ``warnings`` about its parameters)."""
 
     id: int
     job: str
@@ -236,13 +243,14 @@ class RunInfo(Record):
     history: list[RunAttempt]
     metrics: list[Metric] | None = None
     artifacts: list[RunArtifact] | None = None
+    warnings: list[str] = field(default_factory=list)
     output_sha256: str | None = None
     log_sha256: str | None = None
 
     json_exclude = ("output_sha256", "log_sha256")
 
     @classmethod
-    def from_row(cls, row: RunRow) -> RunInfo:
+    def from_row(cls, row: RunRow, warnings: list[str] | None = None) -> RunInfo:
         duration = None
         if row.started_at and row.finished_at:
             duration = (row.finished_at - row.started_at).total_seconds()
@@ -275,6 +283,7 @@ class RunInfo(Record):
             has_output=row.output_sha256 is not None,
             has_log=row.log_sha256 is not None,
             history=[RunAttempt.of(h) for h in row.history or []],
+            warnings=list(warnings or ()),
             output_sha256=row.output_sha256,
             log_sha256=row.log_sha256,
         )

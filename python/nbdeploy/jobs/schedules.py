@@ -186,6 +186,7 @@ class ScheduleManager:
         kernel: str | None = None,
         now: datetime | None = None,
         resources: dict[str, float] | None = None,
+        from_text: bool = False,
     ) -> Schedule:
         """Schedule job ``job`` on ``cron`` (5 fields) in ``timezone``; return the new :class:`Schedule`.
 
@@ -194,7 +195,7 @@ class ScheduleManager:
         """
         jobs = self._jobs()
         version = jobs.get(validate_name(job, "job"))
-        params = jobs.check_parameters(job, parameters, version)
+        params = jobs.check_parameters(job, parameters, version, from_text=from_text).values
         spec = CronSpec(cron, timezone)
         timeout, retries, kernel = validate_run_options(timeout, retries, kernel)
         now = now or utcnow()
@@ -258,7 +259,7 @@ class ScheduleManager:
         current = self.get(schedule_id)  # validate first: no other session may open while ours holds the lock
         values: dict[str, Any] = {}
         if "parameters" in changes:
-            values["parameters"] = self._jobs().check_parameters(current.job, changes["parameters"])
+            values["parameters"] = self._jobs().check_parameters(current.job, changes["parameters"]).values
         if {"timeout", "retries", "kernel"} & set(changes):
             values["timeout"], values["retries"], values["kernel"] = validate_run_options(
                 changes.get("timeout", current.timeout),

@@ -126,7 +126,7 @@ class ModelManager(SyncBridge):
         if sample_input is not None:
             sample = as_frame_or_array(sample_input)
             metadata["profile"] = profile_sample(sample)
-            metadata["example"] = rows_from_python(sample[:EXAMPLE_ROWS], signature).data
+            metadata["example"] = rows_from_python(sample[:EXAMPLE_ROWS], signature, allow_empty=True).data
         version = self.store.put(KIND, name, blob, metadata)
         from ..datasets import lineage
 
