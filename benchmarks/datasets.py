@@ -78,8 +78,16 @@ def main() -> None:
 
     import nbdeploy as nbd
 
-    with tempfile.TemporaryDirectory() as tmp, LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
-        app = nbd.Nbdeploy(home=tmp, store_url=f"file://{tmp}/store", catalog_url=f"sqlite:///{tmp}/catalog.db", cluster=cluster.scheduler_address)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
+    ):
+        app = nbd.Nbdeploy(
+            home=tmp,
+            store_url=f"file://{tmp}/store",
+            catalog_url=f"sqlite:///{tmp}/catalog.db",
+            cluster=cluster.scheduler_address,
+        )
         client = app.runtime.client()
         rows = []
 
@@ -107,7 +115,9 @@ def main() -> None:
             try:
                 from data_profiling import ProfileReport
             except ImportError:
-                print("fg-data-profiling is not installed (pip install 'nbdeploy[eda]' in an environment with pandas < 3)")
+                print(
+                    "fg-data-profiling is not installed (pip install 'nbdeploy[eda]' in an environment with pandas < 3)"
+                )
             else:
 
                 def fg_profile() -> None:

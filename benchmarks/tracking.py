@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.helpers import free_port, stop_process, wait_for_http  # noqa: E402
+from tests.helpers import free_port, stop_process, wait_for_http
 
 
 def start_nbdeploy(tmp: Path) -> tuple[subprocess.Popen, str, str]:
@@ -110,7 +110,9 @@ def main() -> None:
     for label, (single, batched) in results.items():
         print(f"{label:<24} {single:>12.2f} {n / single:>9.0f} {batched:>12.2f}")
     ours, theirs = results["nbdeploy serve"], results["mlflow server (SQLite)"]
-    print(f"ratio mlflow / nbdeploy: log_metric {theirs[0] / ours[0]:.2f}, log_batch {theirs[1] / ours[1]:.2f} (> 1: nbdeploy faster)")
+    print(
+        f"ratio mlflow / nbdeploy: log_metric {theirs[0] / ours[0]:.2f}, log_batch {theirs[1] / ours[1]:.2f} (> 1: nbdeploy faster)"
+    )
 
 
 if __name__ == "__main__":

@@ -170,10 +170,19 @@ def test_every_route_answers_as_the_document_says(server: ServerProcess) -> None
     ok("GET", "/datasets/sales/versions/1/profile.html")
     ok("DELETE", "/datasets/sales/versions/1", expect=204)
     ok("DELETE", "/datasets/sales", expect=204)
-    status, created = call(server, None, "POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "0"}, prefix="/nbdeploy/mlflow")
+    status, created = call(
+        server, None, "POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "0"}, prefix="/nbdeploy/mlflow"
+    )
     assert status == 200, created
     run_id = created["run"]["info"]["run_id"]
-    call(server, None, "POST", "/api/2.0/mlflow/runs/log-metric", {"run_id": run_id, "key": "loss", "value": 0.5}, prefix="/nbdeploy/mlflow")
+    call(
+        server,
+        None,
+        "POST",
+        "/api/2.0/mlflow/runs/log-metric",
+        {"run_id": run_id, "key": "loss", "value": 0.5},
+        prefix="/nbdeploy/mlflow",
+    )
     ok("GET", "/tracking/runs")
     ok("GET", f"/tracking/runs/{run_id}")
     ok("GET", f"/tracking/compare?runs={run_id}")

@@ -13,7 +13,6 @@ import pytest
 
 import nbdeploy as nbd
 from nbdeploy.exceptions import InvalidInputError, InvalidNameError, NotFoundError
-from tests.helpers import NOTEBOOKS
 
 
 @pytest.fixture
@@ -43,9 +42,11 @@ def test_a_dataframe_round_trips_with_its_schema_rows_size_and_hash(app) -> None
     df = frame()
     v = app.datasets.put(df, "sales", description="daily sales")
     assert (v.name, v.version, v.rows, v.files) == ("sales", 1, 100, 1)
-    assert [(c.name, c.type) for c in v.columns] == [("id", "int64"), ("city", "large_string"), ("amount", "double")] or [
-        c.name for c in v.columns
-    ] == ["id", "city", "amount"]
+    assert [(c.name, c.type) for c in v.columns] == [
+        ("id", "int64"),
+        ("city", "large_string"),
+        ("amount", "double"),
+    ] or [c.name for c in v.columns] == ["id", "city", "amount"]
     assert v.size > 0 and len(v.sha256) == 64
     pd.testing.assert_frame_equal(app.datasets.get("sales"), df, check_dtype=False)
     assert app.store.get("dataset", "sales").metadata["rows"] == 100  # the catalog holds the description
@@ -76,7 +77,7 @@ def test_a_schema_change_on_append_is_refused_and_nothing_is_written(app) -> Non
     app.datasets.put(frame(10), "events")
     before = version_folders(app)
     bad = frame(5).rename(columns={"amount": "total"})
-    with pytest.raises(InvalidInputError, match="'total' is new.*'amount' is missing"):
+    with pytest.raises(InvalidInputError, match=r"'total' is new.*'amount' is missing"):
         app.datasets.put(bad, "events", append=True)
     retyped = frame(5).assign(amount=lambda d: d["amount"].astype(str))
     with pytest.raises(InvalidInputError, match="changed type"):
@@ -90,7 +91,7 @@ def test_a_schema_change_on_append_is_refused_and_nothing_is_written(app) -> Non
 def test_arrays_records_files_folders_and_urls_are_stored(app, tmp_path: Path) -> None:
     arr = app.datasets.put(np.arange(12.0).reshape(4, 3), "arr")
     assert [c.name for c in arr.columns] == ["x0", "x1", "x2"] and arr.rows == 4
-    recs = app.datasets.put([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], "recs")
+    app.datasets.put([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], "recs")
     assert app.datasets.get("recs").to_dict("records") == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
     df = frame(50)
     df.to_csv(tmp_path / "sales.csv", index=False)
@@ -131,7 +132,7 @@ def test_columns_and_filters_read_only_what_is_asked_and_missing_columns_are_cle
     app.datasets.put(frame(100), "sales")
     got = app.datasets.get("sales", columns=["id", "amount"], filters=[("id", ">=", 90)])
     assert list(got.columns) == ["id", "amount"] and got["id"].tolist() == list(range(90, 100))
-    with pytest.raises(InvalidInputError, match="no column.*'nope'.*its columns: id, city, amount"):
+    with pytest.raises(InvalidInputError, match=r"no column.*'nope'.*its columns: id, city, amount"):
         app.datasets.get("sales", columns=["id", "nope"])
     with pytest.raises(InvalidInputError, match="filter names the column 'ghost'"):
         app.datasets.get("sales", filters=[("ghost", "=", 1)])
@@ -165,7 +166,9 @@ def test_a_big_frame_is_cut_into_parts_streamed_slice_by_slice(app, monkeypatch:
 
 def test_diff_shows_schema_changes_and_row_counts(app) -> None:
     app.datasets.put(frame(10), "sales")
-    app.datasets.put(frame(12).drop(columns=["city"]).assign(region="eu", amount=lambda d: d["amount"].astype(str)), "sales")
+    app.datasets.put(
+        frame(12).drop(columns=["city"]).assign(region="eu", amount=lambda d: d["amount"].astype(str)), "sales"
+    )
     d = app.datasets.diff("sales", 1, 2)
     assert [c.name for c in d.added] == ["region"] and [c.name for c in d.removed] == ["city"]
     assert d.changed[0]["name"] == "amount" and (d.rows_v1, d.rows_v2, d.rows_delta) == (10, 12, 2)
@@ -195,7 +198,9 @@ def test_lineage_records_the_job_run_that_wrote_and_the_one_that_read(app, tmp_p
         nbformat.write(nb, path)
         return path
 
-    app.jobs.put(notebook("import nbdeploy as nbd, pandas as pd\nnbd.datasets.put(pd.DataFrame({'a': [1, 2]}), 'made')"), "maker")
+    app.jobs.put(
+        notebook("import nbdeploy as nbd, pandas as pd\nnbd.datasets.put(pd.DataFrame({'a': [1, 2]}), 'made')"), "maker"
+    )
     app.jobs.put(notebook("import nbdeploy as nbd\nprint(len(nbd.datasets.get('made')))"), "reader")
     writer = app.jobs.run("maker").wait(180).raise_for_status()
     reader = app.jobs.run("reader").wait(180).raise_for_status()

@@ -57,7 +57,9 @@ def test_the_mlflow_client_logs_runs_that_nbdeploy_lists_beside_job_runs(server:
     assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
     found = mlflow.search_runs(experiment_names=["churn"], filter_string="params.alpha = '0.5'", output_format="list")
     assert [r.info.run_id for r in found] == [run.info.run_id]
-    assert mlflow.search_runs(experiment_names=["churn"], filter_string="metrics.auc > 0.95", output_format="list") == []
+    assert (
+        mlflow.search_runs(experiment_names=["churn"], filter_string="metrics.auc > 0.95", output_format="list") == []
+    )
 
     app = nbd.default()  # the same catalog, from this process
     tracked = app.runs.tracked()
@@ -112,7 +114,9 @@ def test_artifacts_go_through_the_store(server: ServerProcess, tmp_path: Path) -
     client = MlflowClient()
     assert [f.path for f in client.list_artifacts(run.info.run_id)] == ["config", "docs"]
     assert [f.path for f in client.list_artifacts(run.info.run_id, "docs")] == ["docs/notes.txt"]
-    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="docs/notes.txt", dst_path=str(tmp_path / "out"))
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="docs/notes.txt", dst_path=str(tmp_path / "out")
+    )
     assert Path(local).read_text() == "hello from a run"
     app = nbd.default()
     import hashlib
@@ -156,7 +160,8 @@ def test_the_compare_route_plots_runs_side_by_side(server: ServerProcess) -> Non
     assert status == 200 and body["metrics"] == ["loss"] and body["params"] == ["lr"]
     assert [len(body["history"][i]["loss"]) for i in ids] == [3, 3]
     req = urllib.request.Request(
-        f"{server.url}/nbdeploy/api/tracking/compare.png?runs={','.join(ids)}", headers={"Authorization": f"token {server.token}"}
+        f"{server.url}/nbdeploy/api/tracking/compare.png?runs={','.join(ids)}",
+        headers={"Authorization": f"token {server.token}"},
     )
     with urllib.request.urlopen(req) as resp:
         assert resp.headers["Content-Type"] == "image/png" and resp.read().startswith(b"\x89PNG")
@@ -206,7 +211,9 @@ def jupyter(nbd_env: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
         stop_process(proc, timeout=20)
 
 
-def test_the_jupyter_extension_answers_mlflow_behind_jupyter_auth(jupyter: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_jupyter_extension_answers_mlflow_behind_jupyter_auth(
+    jupyter: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, token = jupyter
     req = urllib.request.Request(f"{url}/nbdeploy/mlflow/api/2.0/mlflow/experiments/search", data=b"{}", method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:

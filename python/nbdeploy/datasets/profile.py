@@ -166,6 +166,8 @@ def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
         x = _numbers(present, kind)
         if x is not None:
             entry["moments"] = _moments(x)
+            if kind == "numeric":
+                numeric.append(str(name))  # in every partition, with values or not: the correlation sums line up
             if kind == "numeric" and len(x):
                 ordered = np.sort(x)
                 n = len(ordered)
@@ -173,14 +175,14 @@ def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
                 entry["grid"] = ordered[grid_at].tolist()
                 entry["deciles"] = [float(ordered[min(n - 1, int(n * q / BINS))]) for q in range(1, BINS)]
                 entry["quantiles"] = np.quantile(ordered, QUANTILES).tolist()
-                numeric.append(str(name))
         try:
             entry["top"], entry["top_cut"] = _top(present, exact, numeric=kind == "numeric")
-            entry["hll"] = hll_registers(present)
+            # exact value counts give the distinct count; a sketch only where they were cut
+            entry["hll"] = hll_registers(present) if entry["top_cut"] else None
         except TypeError:  # unhashable values (lists, dicts): counted by their text
             as_text = present.map(repr)
             entry["top"], entry["top_cut"] = _top(as_text, exact)
-            entry["hll"] = hll_registers(as_text)
+            entry["hll"] = hll_registers(as_text) if entry["top_cut"] else None
         columns[str(name)] = entry
     out: dict[str, Any] = {"rows": rows, "partitions": 1, "columns": columns, "numeric": numeric}
     if len(numeric) > 1:
@@ -242,7 +244,7 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
                     "missing": 0,
                     "top": {},
                     "top_cut": False,
-                    "hll": entry["hll"].copy(),
+                    "hll": None,
                     "grids": [],
                 }
             mine["count"] += entry["count"]
@@ -254,7 +256,8 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
             for key, count in entry["top"]:
                 mine["top"][key] = mine["top"].get(key, 0) + count
             mine["top_cut"] = mine["top_cut"] or entry["top_cut"]
-            np.maximum(mine["hll"], entry["hll"], out=mine["hll"])
+            if entry["hll"] is not None:
+                mine["hll"] = entry["hll"].copy() if mine["hll"] is None else np.maximum(mine["hll"], entry["hll"])
     if hashes and sum(len(h) for h in hashes) == total["rows"]:
         joined = np.concatenate(hashes)
         total["duplicates"] = int(len(joined) - len(np.unique(joined)))
@@ -321,9 +324,9 @@ def sum_bins(parts: list[dict[str, tuple[Any, Any]]]) -> dict[str, tuple[list[in
 
 # --- the profile ----------------------------------------------------------------------------------------
 def _distinct(entry: dict[str, Any]) -> tuple[int, bool]:
-    if not entry["top_cut"]:
-        return len(entry["top"]), True
-    return hll_estimate(entry["hll"]), False
+    if not entry["top_cut"] or entry["hll"] is None:
+        return len(entry["top"]), not entry["top_cut"]
+    return max(hll_estimate(entry["hll"]), len(entry["top"])), False
 
 
 def finish(total: dict[str, Any], plan: dict[str, Any], bins: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -27,7 +28,7 @@ from ..exceptions import InvalidInputError, NotFoundError, StoreError
 
 __all__ = ["PART_BYTES", "PartWriter", "WrittenPart", "schema_json", "write_partition"]
 
-PART_BYTES = 64 * 1024 * 1024  # in-memory Arrow bytes per part file (about one Dask partition)
+PART_BYTES = 32 * 1024 * 1024  # in-memory bytes per part file: one Dask partition, a few per worker
 _FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -133,8 +134,8 @@ class PartWriter:
         self._written: list[str] = []
         fs.makedirs(folder, exist_ok=True)
 
-    def add(self, table: Any) -> None:
-        """Add rows (an Arrow table or record batch) to the version."""
+    def add(self, table: Any, whole: bool = False) -> None:
+        """Add rows (an Arrow table or record batch) to the version; ``whole``: they make a part of their own."""
         import pyarrow as pa
 
         if isinstance(table, pa.RecordBatch):
@@ -153,7 +154,7 @@ class PartWriter:
             return
         self._pending.append(table)
         self._pending_bytes += table.nbytes
-        if self._pending_bytes >= PART_BYTES:
+        if whole or self._pending_bytes >= PART_BYTES:
             self._flush()
 
     def _flush(self) -> None:
@@ -244,7 +245,8 @@ def frame_slices(df: Any) -> Iterator[Any]:
         return
     head = df.iloc[: min(rows, 1000)]
     per_row = max(1.0, float(head.memory_usage(index=False, deep=True).sum()) / max(1, len(head)))
-    step = max(1, int(PART_BYTES / per_row))
+    parts = max(1, math.ceil(rows * per_row / PART_BYTES))
+    step = math.ceil(rows / parts)  # parts of even size: Dask partitions of even work
     for start in range(0, rows, step):
         yield df.iloc[start : start + step]
 
@@ -258,7 +260,7 @@ def write_frame(writer: PartWriter, df: Any, keep_index: bool) -> None:
             table = pa.Table.from_pandas(piece, schema=writer.schema, preserve_index=keep_index)
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise InvalidInputError(f"a column cannot be stored as Parquet: {exc}", "data") from exc
-        writer.add(table)
+        writer.add(table, whole=True)
 
 
 def as_frame(obj: Any) -> Any:

@@ -292,10 +292,7 @@ class Store:
             names = fs.ls(base, detail=False)
         except FileNotFoundError:
             return []
-        live = {
-            (v.meta or {}).get("prefix")
-            for v in self.catalog.list_versions_of_kind("dataset")
-        }
+        live = {(v.meta or {}).get("prefix") for v in self.catalog.list_versions_of_kind("dataset")}
         out = []
         for name_dir in names:
             for folder in fs.ls(name_dir, detail=False):

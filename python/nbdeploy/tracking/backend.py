@@ -263,7 +263,8 @@ class TrackingBackend:
             {"key": k, "value": v}
             for k, v in self._read("SELECT key, value FROM tracked_tags WHERE run_uuid = :r", {"r": run_id})
         ]
-        inputs, outputs = [], []
+        inputs: list[Any] = []
+        outputs: list[Any] = []
         for direction, _name, _digest, data in self._read(
             "SELECT direction, name, digest, data FROM tracked_inputs WHERE run_uuid = :r ORDER BY id", {"r": run_id}
         ):
@@ -416,7 +417,7 @@ class TrackingBackend:
     @staticmethod
     def _metric_values(run_id: str, metric: dict[str, Any]) -> dict[str, Any]:
         key = _key(metric.get("key"))
-        raw = metric.get("value")
+        raw: Any = metric.get("value")
         try:
             value = float(raw)
         except (TypeError, ValueError):
