@@ -63,6 +63,7 @@ check-types: install
 lint: install
 	$(VENV)/bin/ruff check python tests benchmarks scripts examples
 	$(VENV)/bin/ruff format --check python tests benchmarks scripts examples
+	$(VENV)/bin/mypy
 
 test: install lint check-types
 	cd js && npx jest --ci

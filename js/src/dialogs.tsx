@@ -22,7 +22,6 @@ import {
 import { ErrorMessage } from './components';
 import { fieldErrorsOf, FormInputValues, initialInputs, ParameterFields } from './form';
 import { formatDuration } from './format';
-import { jobForm } from './jobform';
 
 /**
  * The body of a {@link FormDialog}: a React form whose `submit` says whether the dialog may close, with the
@@ -289,8 +288,7 @@ class RunNowBody extends FormBody {
   constructor(private readonly job: string) {
     super();
     void getJob(job)
-      .then(jobForm)
-      .then(fields => this.setFields(fields))
+      .then(info => this.setFields(info.latest.form))
       .catch(e => {
         this.fields = [];
         this.error = `Could not read the job's parameters: ${errorMessage(e)}`;

@@ -76,16 +76,6 @@ function rememberOutputHtml(path: string, on: boolean): void {
   }
 }
 
-/**
- * The file "Output HTML" saves a run of the notebook at `path` as, with `<id>` for the run's id.
- *
- * TODO(server): `POST /runs/{id}/html` decides the name (`runs.html_output_path`) but `NotebookInfo` does not
- * say it ahead (e.g. `html_path: "reports/Sales Q1-run-{id}.html"`); until it does, the help text spells the rule.
- */
-function htmlName(path: string): string {
-  return `${path.replace(/\.ipynb$/i, '')}-run-<id>.html`;
-}
-
 /** The server's errors of these fields show under the dialog's fields of another name. */
 const FIELD_NAMES: Record<string, string> = { cron: 'schedule' };
 
@@ -413,7 +403,7 @@ class ScheduleBody extends FormBody {
           </label>
           <div className="jp-nbdeploy-param-help">
             {this.mode === 'now'
-              ? `When the run succeeds, save its output beside the notebook as ${htmlName(this.panel.context.path)}.`
+              ? `When the run succeeds, save its output beside the notebook as ${(this.info?.html_path ?? '').replace('{id}', '<id>')}.`
               : 'Only for "Run now": runs of a schedule keep their output on the server (open it from Runs).'}
           </div>
         </fieldset>

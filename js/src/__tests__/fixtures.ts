@@ -15,6 +15,7 @@ export function runInfo(id: number, status: Run['status'], extra: Partial<Run> =
     kernel: null,
     timeout: null,
     retries: 0,
+    resources: null,
     attempt: 1,
     status,
     queued_at: '2025-01-01T10:00:00+00:00',
@@ -31,6 +32,7 @@ export function runInfo(id: number, status: Run['status'], extra: Partial<Run> =
     history: [],
     metrics: null,
     artifacts: null,
+    warnings: [],
     ...extra
   };
 }
@@ -48,7 +50,7 @@ export function modelVersion(n: number, extra: Partial<ModelVersion> = {}): Mode
     created_at: `2025-01-0${n}T10:00:00+00:00`,
     sha256: `abc${n}`,
     size: 10851,
-    signature: { type: 'dataframe', columns: [{ name: 'age', dtype: 'float64' }] },
+    signature: { type: 'dataframe', columns: [{ name: 'age', dtype: 'float64' }], shape: null, dtype: null },
     metrics: { accuracy: 0.9 + n / 100 },
     params: {},
     tags: {},

@@ -28,23 +28,8 @@ import { formatMetrics, formatRelative, formatTimestamp } from '../format';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from './types';
 
-/**
- * A model's input signature as `models/signature.py` writes it: named columns with their dtypes, or the
- * shape (-1: any size) and dtype of an array.
- *
- * TODO(server): the OpenAPI document types `ModelVersion.signature` only as an object; a `ModelSignature`
- * schema would make this view generated too.
- */
-interface ISignatureView {
-  type?: string;
-  columns?: { name: string; dtype: string }[];
-  shape?: number[];
-  dtype?: string;
-}
-
 /** The input a model takes, in words: `age float64, tenure int64` or `array N×4 float64`. */
-function describeSignature(signature: ModelVersion['signature']): string {
-  const s = signature as ISignatureView | null;
+function describeSignature(s: ModelVersion['signature']): string {
   if (!s) {
     return 'no signature (store it with sample_input=…)';
   }
