@@ -125,6 +125,8 @@ def test_unsupported_inputs_and_bad_names_say_what_to_do(app, tmp_path: Path) ->
         app.datasets.put(tmp_path / "notes.txt", "x")
     with pytest.raises(InvalidNameError):
         app.datasets.put(frame(3), "../escape")
+    with pytest.raises(InvalidInputError, match="cannot be stored as Parquet"):  # a struct without fields
+        app.datasets.put([{"x": {}}], "x")
     assert app.datasets.list().datasets == [] and version_folders(app) == []
 
 

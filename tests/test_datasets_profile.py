@@ -87,6 +87,12 @@ def _profile_blobs(app) -> list[str]:
     return [h for row in rows for h in row]
 
 
+def test_nested_values_are_profiled_by_their_text(app) -> None:
+    app.datasets.put([{"tags": ["a", "b"], "meta": {"k": 1}}, {"tags": ["a", "b"], "meta": {"k": 1}}], "nested")
+    n = app.datasets.profile("nested").numbers
+    assert n["rows"] == 2 and n["duplicates"] == 1 and n["columns"]["meta"]["distinct"] == 1
+
+
 def test_the_model_drift_baseline_is_the_dataset_profile_baseline(app) -> None:
     from sklearn.linear_model import LinearRegression
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import nbdeploy as nbd
+from nbdeploy.app import reset_default
 from tests.conftest import ServerProcess, start_nbdeploy_server
 from tests.helpers import stop_process, wait_for_http
 
@@ -36,7 +37,7 @@ def server(nbd_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         mlflow.set_tracking_uri(f"{found.url}/nbdeploy/mlflow")
         yield found
         mlflow.set_tracking_uri(None)
-    nbd.reset_default()
+    reset_default()
 
 
 def test_the_mlflow_client_logs_runs_that_nbdeploy_lists_beside_job_runs(server: ServerProcess) -> None:

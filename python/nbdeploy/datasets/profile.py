@@ -197,7 +197,11 @@ def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
             "sxy": values.T @ values,
         }
     if rows and rows <= MAX_HASHED_ROWS:
-        out["hashes"] = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        try:
+            out["hashes"] = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        except TypeError:  # unhashable values (lists, dicts): rows hashed by their columns' text
+            as_text = frame.apply(lambda c: c.map(repr) if c.dtype == object else c)
+            out["hashes"] = pd.util.hash_pandas_object(as_text, index=False).to_numpy()
     return out
 
 

@@ -98,12 +98,16 @@ def schema_changes(old: Any, new: Any) -> list[str]:
 
 
 def encode_part(table: Any) -> tuple[Any, str]:
-    """``(parquet bytes as an Arrow buffer, their sha256)`` of one part."""
+    """``(parquet bytes as an Arrow buffer, their sha256)`` of one part; raises :class:`InvalidInputError` for
+    columns Parquet cannot hold (a struct without fields)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="snappy")
+    try:
+        pq.write_table(table, sink, compression="snappy")
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # e.g. an empty struct
+        raise InvalidInputError(f"a column cannot be stored as Parquet: {exc}", "data") from exc
     buffer = sink.getvalue()
     return buffer, hashlib.sha256(memoryview(buffer)).hexdigest()
 
