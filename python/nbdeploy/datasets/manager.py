@@ -214,8 +214,12 @@ class DatasetManager:
         return parts
 
     def _remove_folder(self, folder: str) -> None:
+        fs = self.store.artifacts.fs
         try:
-            self.store.artifacts.fs.rm(folder, recursive=True)
+            fs.rm(folder, recursive=True)
+            parent = folder.rsplit("/", 1)[0]  # the dataset's own folder, when this was its first version
+            if fs.exists(parent) and not fs.ls(parent, detail=False):
+                fs.rmdir(parent)
         except Exception:
             log.warning("could not remove the partly written %s", folder, exc_info=True)
 
