@@ -34,7 +34,7 @@ def start_nbdeploy(tmp: Path) -> tuple[subprocess.Popen, str, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=120, proc=proc)
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=600, proc=proc)  # a loaded machine
     return proc, f"http://127.0.0.1:{port}/nbdeploy/mlflow", token
 
 
@@ -59,7 +59,7 @@ def start_mlflow(tmp: Path) -> tuple[subprocess.Popen, str, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_http(f"http://127.0.0.1:{port}/health", timeout=180, proc=proc)
+    wait_for_http(f"http://127.0.0.1:{port}/health", timeout=600, proc=proc)  # a loaded machine
     return proc, f"http://127.0.0.1:{port}", ""
 
 
@@ -102,6 +102,7 @@ def main() -> None:
             proc, uri, token = start(Path(tmp))
             try:
                 results[label] = run_client(uri, token, args.metrics)
+                print(f"{label}: log_metric {results[label][0]:.2f} s, log_batch {results[label][1]:.2f} s", flush=True)
             finally:
                 stop_process(proc, timeout=20)
     n = args.metrics
