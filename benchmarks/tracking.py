@@ -23,6 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import free_port, stop_process, wait_for_http
 
 
+def ready(proc: subprocess.Popen, url: str) -> None:
+    """Wait for the server at ``url`` (a loaded machine may take minutes); stop it by pid when it never answers."""
+    try:
+        wait_for_http(url, timeout=600, proc=proc)
+    except BaseException:
+        stop_process(proc, timeout=20)
+        raise
+
+
 def start_nbdeploy(tmp: Path) -> tuple[subprocess.Popen, str, str]:
     port, token = free_port(), "bench-token"
     env = dict(os.environ, NBDEPLOY_HOME=str(tmp / "nbd"), NBDEPLOY_TOKEN=token)
@@ -34,7 +43,7 @@ def start_nbdeploy(tmp: Path) -> tuple[subprocess.Popen, str, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=600, proc=proc)  # a loaded machine
+    ready(proc, f"http://127.0.0.1:{port}/healthz")
     return proc, f"http://127.0.0.1:{port}/nbdeploy/mlflow", token
 
 
@@ -59,7 +68,7 @@ def start_mlflow(tmp: Path) -> tuple[subprocess.Popen, str, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_http(f"http://127.0.0.1:{port}/health", timeout=600, proc=proc)  # a loaded machine
+    ready(proc, f"http://127.0.0.1:{port}/health")
     return proc, f"http://127.0.0.1:{port}", ""
 
 
