@@ -43,6 +43,7 @@ def server(nbd_env: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     x = np.arange(20.0).reshape(10, 2)
     app.models.put(LinearRegression().fit(x, x @ [1.0, 2.0]), "lin", sample_input=x[:5], alias="production")
     app.jobs.put(NOTEBOOKS / "quick.ipynb", "quick")
+    app.datasets.put([{"day": 1, "amount": 2.5}, {"day": 2, "amount": 4.0}], "sales")
     yield from start_nbdeploy_server(tmp_path)
     app.close()
 
@@ -164,6 +165,34 @@ def test_every_route_answers_as_the_document_says(server: ServerProcess) -> None
     ok("DELETE", "/models/lin/versions/1", expect=204)
     ok("DELETE", "/models/lin", expect=404)
     ok("DELETE", "/functions/add", expect=204)
+    ok("GET", "/datasets")
+    ok("POST", "/datasets", {"name": "sales", "records": [{"day": 3, "amount": 1.0}], "append": True}, expect=201)
+    ok("GET", "/datasets/sales")
+    ok("GET", "/datasets/sales/rows?limit=1&columns=day")
+    ok("GET", "/datasets/sales/lineage")
+    assert ok("GET", "/datasets/sales/diff?v1=1&v2=2")["rows_delta"] == 1
+    ok("PUT", "/datasets/sales/aliases/training", {"version": 1})
+    ok("POST", "/datasets/sales/versions/training/profile", {})
+    ok("GET", "/datasets/sales/versions/1/profile.html")
+    ok("DELETE", "/datasets/sales/versions/1", expect=204)
+    ok("DELETE", "/datasets/sales", expect=204)
+    status, created = call(
+        server, None, "POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "0"}, prefix="/nbdeploy/mlflow"
+    )
+    assert status == 200, created
+    run_id = created["run"]["info"]["run_id"]
+    call(
+        server,
+        None,
+        "POST",
+        "/api/2.0/mlflow/runs/log-metric",
+        {"run_id": run_id, "key": "loss", "value": 0.5},
+        prefix="/nbdeploy/mlflow",
+    )
+    ok("GET", "/tracking/runs")
+    ok("GET", f"/tracking/runs/{run_id}")
+    ok("GET", f"/tracking/compare?runs={run_id}")
+    ok("GET", f"/tracking/compare.png?runs={run_id}")
     declared = {(m, p) for p, item in doc.doc["paths"].items() for m in item if "/healthz" not in p}
     declared -= {("post", "/nbdeploy/api/functions/{name}/invoke"), ("post", "/nbdeploy/api/models/{name}/predict")}
     declared -= {("get", "/metrics")}  # checked in test_bad_names_do_not_grow_the_metrics

@@ -42,6 +42,15 @@ export type ClusterStatus = Schemas['ClusterStatus'];
 export type ModelVersion = Schemas['ModelVersion'];
 export type ModelInfo = Schemas['ModelInfo'];
 export type PredictResult = Schemas['PredictResult'];
+export type DatasetVersion = Schemas['DatasetVersion'];
+export type DatasetInfo = Schemas['DatasetInfo'];
+export type DatasetLineage = Schemas['Lineage'];
+export type LineageEvent = Schemas['LineageEvent'];
+export type DatasetProfileInfo = Schemas['DatasetProfileInfo'];
+export type ProfileRequest = Schemas['ProfileRequest'];
+export type TrackedRun = Schemas['TrackedRun'];
+export type RunComparison = Schemas['RunComparison'];
+export type TrackedRunsQuery = NonNullable<operations['get_tracking_runs']['parameters']['query']>;
 export type RunsQuery = NonNullable<operations['get_runs']['parameters']['query']>;
 export type PredictQuery = NonNullable<operations['predict_model']['parameters']['query']>;
 
@@ -344,4 +353,71 @@ export function setModelAlias(name: string, alias: string, version: number): Pro
 /** `POST /models/{name}/predict` with an MLflow scoring payload (the newest version, or `?version=`/`?alias=`). */
 export function predictModel(name: string, payload: Record<string, unknown>, which: PredictQuery = {}): Promise<PredictResult> {
   return send('POST', `models/${seg(name)}/predict${query(which)}`, payload);
+}
+
+// --- datasets ---------------------------------------------------------------------------------------
+
+/** `GET /datasets`: every dataset's newest version. */
+export async function listDatasets(): Promise<DatasetVersion[]> {
+  return (await send<Schemas['DatasetList']>('GET', 'datasets')).datasets;
+}
+
+/** `GET /datasets/{name}`: its newest version, every version and its aliases. */
+export function getDataset(name: string): Promise<DatasetInfo> {
+  return send('GET', `datasets/${seg(name)}`);
+}
+
+/** `DELETE /datasets/{name}`: every version. */
+export function deleteDataset(name: string): Promise<void> {
+  return send('DELETE', `datasets/${seg(name)}`);
+}
+
+/** `DELETE /datasets/{name}/versions/{number}`: one version, and the aliases that point at it. */
+export function deleteDatasetVersion(name: string, version: number): Promise<void> {
+  return send('DELETE', `datasets/${seg(name)}/versions/${version}`);
+}
+
+/** `GET /datasets/{name}/lineage`: per version, the run that produced it and the runs that read it. */
+export function getDatasetLineage(name: string): Promise<DatasetLineage> {
+  return send('GET', `datasets/${seg(name)}/lineage`);
+}
+
+/** `POST /datasets/{name}/versions/{version}/profile`: profile a version on the cluster (or its stored profile). */
+export function profileDataset(name: string, version: number, body: ProfileRequest = {}): Promise<DatasetProfileInfo> {
+  return send('POST', `datasets/${seg(name)}/versions/${version}/profile`, body);
+}
+
+/** `GET /datasets/{name}/versions/{version}/profile.html`: the profile report as an HTML page. */
+export function getDatasetProfileHtml(name: string, version: number): Promise<string> {
+  return send('GET', `datasets/${seg(name)}/versions/${version}/profile.html`);
+}
+
+// --- tracked runs (MLflow clients) -------------------------------------------------------------------
+
+/** `GET /tracking/runs`: runs logged by MLflow clients, newest first. */
+export async function listTrackedRuns(filter: TrackedRunsQuery = {}): Promise<TrackedRun[]> {
+  return (await send<Schemas['TrackedRunList']>('GET', `tracking/runs${query(filter)}`)).runs;
+}
+
+/** `GET /tracking/compare?runs=a,b`: tracked runs side by side (params, metrics, histories). */
+export function compareTrackedRuns(runIds: string[]): Promise<RunComparison> {
+  return send('GET', `tracking/compare${query({ runs: runIds.join(',') })}`);
+}
+
+/** `GET /tracking/compare.png?runs=a,b`: the runs' metrics by step (matplotlib) as an image Blob. */
+export async function getTrackedRunsFigure(
+  runIds: string[],
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<Blob> {
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, `tracking/compare.png${query({ runs: runIds.join(',') })}`);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (error) {
+    throw new NbdeployAPIError(`Cannot reach the Jupyter server: ${errorMessage(error)}`);
+  }
+  if (!response.ok) {
+    throw new NbdeployAPIError(`${reasonOf(response.status)} (the metrics figure)`, response.status);
+  }
+  return response.blob();
 }

@@ -37,6 +37,8 @@ class Service:
 
     ``managers``: attribute of :class:`Nbdeploy` -> manager class (built with the app as its one argument).
     ``handlers``: modules exporting ``default_handlers`` (routes relative to ``/nbdeploy/api``).
+    ``mounts``: another URL prefix -> modules whose ``default_handlers`` are relative to it (an API that is not
+    nbdeploy's own, e.g. MLflow's tracking API under ``/nbdeploy/mlflow``), authenticated like the rest.
     ``cli``: ``nbdeploy`` sub-command -> click command. ``magics``: IPython ``Magics`` classes.
     ``background``: ``async def start(app) -> stop`` run by servers (``stop`` an async callable or ``None``).
     ``exports``: names of ``import nbdeploy as nbd`` -> ``"manager.method"`` or ``"module:function"``.
@@ -45,6 +47,7 @@ class Service:
     name: str
     managers: Mapping[str, str] = field(default_factory=dict)
     handlers: tuple[str, ...] = ()
+    mounts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cli: Mapping[str, str] = field(default_factory=dict)
     magics: tuple[str, ...] = ()
     background: tuple[str, ...] = ()
@@ -109,6 +112,20 @@ SERVICES: tuple[Service, ...] = (
         handlers=("nbdeploy.models.handlers",),
         cli={"models": "nbdeploy.models.cli:models"},
         magics=("nbdeploy.models.magics:ModelMagics",),
+    ),
+    Service(
+        "datasets",
+        managers={"datasets": "nbdeploy.datasets.manager:DatasetManager"},
+        handlers=("nbdeploy.datasets.handlers",),
+        cli={"datasets": "nbdeploy.datasets.cli:datasets"},
+        magics=("nbdeploy.datasets.magics:DatasetMagics",),
+    ),
+    Service(
+        "tracking",
+        managers={"tracking": "nbdeploy.tracking.manager:TrackingManager"},
+        handlers=("nbdeploy.tracking.handlers",),
+        mounts={"/nbdeploy/mlflow": ("nbdeploy.tracking.mlflow_api", "nbdeploy.tracking.mlflow_artifacts")},
+        cli={"tracking": "nbdeploy.tracking.cli:tracking"},
     ),
 )
 
@@ -184,6 +201,11 @@ class Nbdeploy(NbdeployConfig):
     def handler_modules() -> list[str]:
         """Every REST handler module of every service, in declaration order."""
         return [m for s in SERVICES for m in s.handlers]
+
+    @staticmethod
+    def mounted_handler_modules() -> list[tuple[str, str]]:
+        """``(prefix, module)`` of every handler module mounted under a prefix of its own, in declaration order."""
+        return [(prefix, m) for s in SERVICES for prefix, modules in s.mounts.items() for m in modules]
 
     @staticmethod
     def magic_classes() -> list[str]:

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["drift_figure", "latency_figure", "model_figure"]
+__all__ = ["drift_figure", "latency_figure", "model_figure", "tracked_metrics_figure"]
 
 DRIFT_COLOURS = {"stable": "#4c9a2a", "moderate": "#e0a800", "drift": "#c0392b"}
 
@@ -121,4 +121,37 @@ def model_figure(stats: dict[str, Any], report: Any) -> Any:
     _draw_latency(fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), stats)
     _draw_drift(fig.add_subplot(grid[1, :]), report)
     fig.suptitle(f"model {report.name}: {stats.get('requests', 0)} requests served")
+    return _detached(plt, fig)
+
+
+def tracked_metrics_figure(comparison: Any, keys: list[str] | None = None) -> Any:
+    """Tracked runs' metrics by step (a :class:`~nbdeploy.tracking.records.RunComparison`): one panel per metric,
+    a line per run, so runs compare side by side."""
+    plt = _pyplot()
+    names = keys or comparison.metrics or []
+    count = max(1, len(names))
+    cols = min(3, count)
+    rows = (count + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    for index, key in enumerate(names or [""]):
+        ax = axes[index // cols][index % cols]
+        if not key:
+            ax.text(0.5, 0.5, "no metrics logged", ha="center", va="center", transform=ax.transAxes)
+            continue
+        for run in comparison.runs:
+            points = [p for p in comparison.history.get(run.run_id, {}).get(key, []) if p.value is not None]
+            if not points:
+                continue
+            label = run.name or run.run_id[:8]
+            if len(points) == 1:
+                ax.scatter([points[0].step], [points[0].value], label=label)
+            else:
+                ax.plot([p.step for p in points], [p.value for p in points], marker=".", label=label)
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7)
+    for index in range(len(names or [""]), rows * cols):
+        axes[index // cols][index % cols].set_visible(False)
+    fig.tight_layout()
     return _detached(plt, fig)

@@ -21,6 +21,161 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every dataset's newest version. */
+        get: operations["get_datasets"];
+        put?: never;
+        /** Store rows (JSON objects) as the next version of a dataset (``append``: after the newest one's rows). */
+        post: operations["post_datasets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A dataset: every version (columns, rows, size, hash, URL) and its aliases. */
+        get: operations["get_datasets_name"];
+        put?: never;
+        post?: never;
+        /** Delete every version of a dataset (``store gc`` frees the files). */
+        delete: operations["delete_datasets_name"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}/aliases/{alias}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Point an alias (e.g. ``training``) at a version. */
+        put: operations["put_datasets_name_aliases_alias"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How version ``v2`` (the newest by default) differs from ``v1``: columns and row counts. */
+        get: operations["get_datasets_name_diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Which run produced each version and which runs read it. */
+        get: operations["get_datasets_name_lineage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The first rows of a version (the newest, ``?version=N`` or ``?alias=A``). */
+        get: operations["get_datasets_name_rows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}/versions/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete one version of a dataset (its aliases go with it; its number is never reused). */
+        delete: operations["delete_datasets_name_versions_number"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}/versions/{version}/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Profile a version on the cluster (or return its stored profile); the report is stored with it. */
+        post: operations["post_datasets_name_versions_version_profile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/datasets/{name}/versions/{version}/profile.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version's profile report as a page (computed first when it has none). */
+        get: operations["get_datasets_name_versions_version_profile.html"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbdeploy/api/forms/coerce": {
         parameters: {
             query?: never;
@@ -511,6 +666,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/tracking/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tracked runs side by side: params, metrics and every metric's history. */
+        get: operations["get_tracking_compare"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/tracking/compare.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The runs' metrics by step as a PNG (matplotlib), one panel per metric. */
+        get: operations["get_tracking_compare.png"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/tracking/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Runs logged by MLflow clients, newest first (``?experiment=`` by name). */
+        get: operations["get_tracking_runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/tracking/runs/{run_uuid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One tracked run: params, tags and the latest metrics. */
+        get: operations["get_tracking_runs_run_uuid"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -533,6 +756,83 @@ export interface components {
             total_memory: number;
             total_threads: number;
             workers: components["schemas"]["WorkerStatus"][];
+        };
+        /** @description A column of a dataset version: its name, Arrow type and whether it may hold nulls. */
+        Column: {
+            name: string;
+            nullable: boolean;
+            type: string;
+        };
+        /** @description ``POST /datasets``: store ``records`` (a list of JSON objects, one per row) as the next version of     ``name`` (``append``: after the newest version's rows). */
+        DatasetCreate: {
+            alias?: string | null;
+            append?: boolean;
+            description?: string | null;
+            name: string;
+            /** @description rows as JSON objects */
+            records: {
+                [key: string]: unknown;
+            }[];
+        };
+        /** @description How version ``v2`` differs from ``v1``: columns added, removed or retyped, and the row counts. */
+        DatasetDiff: {
+            added: components["schemas"]["Column"][];
+            changed: {
+                [key: string]: string;
+            }[];
+            name: string;
+            removed: components["schemas"]["Column"][];
+            rows_delta: number;
+            rows_v1: number;
+            rows_v2: number;
+            same_content: boolean;
+            v1: number;
+            v2: number;
+        };
+        /** @description A dataset: its newest version, every version and the aliases (alias -> version). */
+        DatasetInfo: {
+            aliases: {
+                [key: string]: number;
+            };
+            latest: components["schemas"]["DatasetVersion"];
+            name: string;
+            versions: components["schemas"]["DatasetVersion"][];
+        };
+        /** @description Every dataset's newest version (``GET /datasets``). */
+        DatasetList: {
+            datasets: components["schemas"]["DatasetVersion"][];
+        };
+        /** @description A stored profile of a version: the engine, when and how long it took, and where its HTML report is. */
+        DatasetProfileInfo: {
+            /** Format: date-time */
+            created_at: string;
+            engine: string;
+            html_path: string;
+            milliseconds: number | null;
+            name: string;
+            summary: {
+                [key: string]: unknown;
+            };
+            version: number;
+        };
+        /** @description One immutable version of a dataset: its columns, row count, size, content hash and where its Parquet files     are (``url``: hand it to any tool that reads Parquet). */
+        DatasetVersion: {
+            aliases: string[];
+            appended_to: number | null;
+            columns: components["schemas"]["Column"][];
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            files: number;
+            name: string;
+            owner: string | null;
+            profiled: boolean;
+            rows: number;
+            sha256: string;
+            size: number;
+            source: string;
+            url: string;
+            version: number;
         };
         /** @description An error answer: what went wrong and what to do. */
         Error: {
@@ -715,6 +1015,26 @@ export interface components {
             name: string;
             pooled: boolean;
         };
+        /** @description Which run produced each version of a dataset and which runs read it. */
+        Lineage: {
+            name: string;
+            versions: components["schemas"]["LineageVersion"][];
+        };
+        /** @description A run that read or wrote a version: ``run_kind`` (job, pipeline, function, tracked) and its reference     (a job run id, ``function@version``, an MLflow run id), with a label to show. */
+        LineageEvent: {
+            /** Format: date-time */
+            at: string;
+            direction: string;
+            label: string;
+            run_kind: string;
+            run_ref: string;
+        };
+        /** @description One version's lineage: the run that produced it (``None`` when written outside a run) and the runs that     read it. */
+        LineageVersion: {
+            produced_by: components["schemas"]["LineageEvent"] | null;
+            read_by: components["schemas"]["LineageEvent"][];
+            version: number;
+        };
         /** @description A value a run logged with ``nbd.log_metric`` (``step`` orders repeated values). */
         Metric: {
             key: string;
@@ -722,6 +1042,13 @@ export interface components {
             logged_at: string;
             step: number | null;
             value: number;
+        };
+        /** @description One logged value of a metric. */
+        MetricPoint: {
+            key: string;
+            step: number;
+            timestamp: number;
+            value: number | null;
         };
         /** @description A model: its newest version, every version, its aliases (alias -> version), an example payload of its     predict route and, for a model of named columns, the form to try one row with. */
         ModelInfo: {
@@ -865,6 +1192,20 @@ export interface components {
             predictions: unknown[];
             version: number;
         };
+        /** @description ``POST …/profile``: which engine (``builtin`` or ``fg-data-profiling``), and whether to compute it again. */
+        ProfileRequest: {
+            /** @enum {string} */
+            engine?: "builtin" | "fg-data-profiling";
+            refresh?: boolean;
+        };
+        /** @description Rows of a version, as column names and row lists (JSON values). */
+        Rows: {
+            columns: string[];
+            data: unknown[][];
+            name: string;
+            total_rows: number;
+            version: number;
+        };
         /** @description A file or bytes a run attached with ``nbd.log_artifact`` (the blob is in the store by hash). */
         RunArtifact: {
             /** Format: date-time */
@@ -884,6 +1225,17 @@ export interface components {
             started_at: string | null;
             status: string;
             worker: string | null;
+        };
+        /** @description Runs side by side: every param and metric key, and each run's values (``None`` where a run has none). */
+        RunComparison: {
+            history: {
+                [key: string]: {
+                    [key: string]: components["schemas"]["MetricPoint"][];
+                };
+            };
+            metrics: string[];
+            params: string[];
+            runs: components["schemas"]["TrackedRun"][];
         };
         /** @description Why a run failed, timed out or was cancelled: the exception, its message, the cell and traceback. */
         RunError: {
@@ -1112,6 +1464,31 @@ export interface components {
             dtype: string;
             name: string;
         };
+        /** @description A run logged by an MLflow client (distinct from job runs): its experiment, status, times, params, tags and     the latest value of each metric. */
+        TrackedRun: {
+            artifact_uri: string;
+            end_time: number | null;
+            experiment: string;
+            experiment_id: string;
+            metrics: {
+                [key: string]: number | null;
+            };
+            name: string;
+            params: {
+                [key: string]: string;
+            };
+            run_id: string;
+            start_time: number;
+            status: string;
+            tags: {
+                [key: string]: string;
+            };
+            user: string;
+        };
+        /** @description Tracked runs, newest first (``GET /tracking/runs``). */
+        TrackedRunList: {
+            runs: components["schemas"]["TrackedRun"][];
+        };
         /** @description What one Dask worker can run (its kernelspecs, found in its own environment) and its warm pool. */
         WorkerKernels: {
             error: string | null;
@@ -1175,6 +1552,830 @@ export interface operations {
             };
             /** @description Not authenticated or not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Dask cluster did not answer or a worker died */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The cluster or the call timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_datasets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every dataset's newest version (``GET /datasets``). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetList"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_datasets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetCreate"];
+            };
+        };
+        responses: {
+            /** @description One immutable version of a dataset: its columns, row count, size, content hash and where its Parquet files     are (``url``: hand it to any tool that reads Parquet). */
+            201: {
+                headers: {
+                    /** @description where it lives */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersion"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_datasets_name: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A dataset: its newest version, every version and the aliases (alias -> version). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetInfo"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_datasets_name: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    put_datasets_name_aliases_alias: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+                /** @description an alias name, e.g. production */
+                alias: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AliasSet"];
+            };
+        };
+        responses: {
+            /** @description One immutable version of a dataset: its columns, row count, size, content hash and where its Parquet files     are (``url``: hand it to any tool that reads Parquet). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersion"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_datasets_name_diff: {
+        parameters: {
+            query: {
+                v1: number;
+                v2?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How version ``v2`` differs from ``v1``: columns added, removed or retyped, and the row counts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetDiff"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_datasets_name_lineage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Which run produced each version of a dataset and which runs read it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lineage"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_datasets_name_rows: {
+        parameters: {
+            query?: {
+                limit?: number;
+                columns?: string | null;
+                version?: number | null;
+                alias?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rows of a version, as column names and row lists (JSON values). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rows"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_datasets_name_versions_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+                /** @description a version number */
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_datasets_name_versions_version_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+                /** @description a version number or an alias (e.g. 3 or production) */
+                version: number | string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description A stored profile of a version: the engine, when and how long it took, and where its HTML report is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetProfileInfo"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Dask cluster did not answer or a worker died */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The cluster or the call timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "get_datasets_name_versions_version_profile.html": {
+        parameters: {
+            query?: {
+                engine?: "builtin" | "fg-data-profiling";
+            };
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+                /** @description a version number or an alias (e.g. 3 or production) */
+                version: number | string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3717,6 +4918,275 @@ export interface operations {
             };
             /** @description Not authenticated or not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_tracking_compare: {
+        parameters: {
+            query: {
+                runs: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Runs side by side: every param and metric key, and each run's values (``None`` where a run has none). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunComparison"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "get_tracking_compare.png": {
+        parameters: {
+            query: {
+                runs: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_tracking_runs: {
+        parameters: {
+            query?: {
+                experiment?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Tracked runs, newest first (``GET /tracking/runs``). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackedRunList"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_tracking_runs_run_uuid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_uuid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A run logged by an MLflow client (distinct from job runs): its experiment, status, times, params, tags and     the latest value of each metric. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackedRun"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,12 +4,13 @@
  */
 
 import { clusterSection } from './cluster';
+import { datasetsSection } from './datasets';
 import { functionsSection } from './functions';
 import { jobsSection } from './jobs';
 import { modelsSection } from './models';
 import { runsSection } from './runs';
 import { ISection } from './types';
 
-export const SECTIONS: ISection[] = [functionsSection, modelsSection, jobsSection, runsSection, clusterSection];
+export const SECTIONS: ISection[] = [functionsSection, modelsSection, datasetsSection, jobsSection, runsSection, clusterSection];
 
 export type { ISection, ISectionContext } from './types';

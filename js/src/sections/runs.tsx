@@ -1,4 +1,7 @@
-/** Runs: newest first, with status, live progress, duration and parameters; output, log, cancel; filters. */
+/**
+ * Runs: newest first, with status, live progress, duration and parameters; output, log, cancel; filters.
+ * Below them, the runs MLflow clients logged (`./tracked`), a distinct kind of record.
+ */
 
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
@@ -8,6 +11,7 @@ import { Empty, ErrorMessage, StatusBadge, TextButton } from '../components';
 import { showActionError } from '../dialogs';
 import { formatDuration, formatParameters, formatRelative, formatRunError, formatTimestamp, secondsSince } from '../format';
 import { usePoll } from '../poll';
+import { TrackedRuns } from './tracked';
 import { ISection, ISectionContext } from './types';
 
 const LIMIT = 50;
@@ -145,6 +149,7 @@ function RunsBody(props: { context: ISectionContext }): JSX.Element {
           <RunRow key={run.id} context={context} run={run} highlighted={run.id === highlight} onChanged={runs.refresh} />
         ))}
       </ul>
+      <TrackedRuns context={context} />
     </div>
   );
 }

@@ -45,9 +45,12 @@ def run_call(store_url: str, call: FunctionCall) -> Outcome:
     except Exception as exc:
         message = f"cannot load {call.label} ({call.sha256[:12]}): {exc}"
         return Outcome.failed("load_error", exc, message, traceback.format_exc())
+    from ..datasets.lineage import running
+
     started = time.perf_counter()
     try:
-        result = fn(**call.arguments)
+        with running("function", call.label.replace(" v", "@", 1)):  # datasets it reads or writes name this call
+            result = fn(**call.arguments)
     except Exception as exc:
         return Outcome.failed("error", exc, tb=_user_traceback(exc))
     elapsed = (time.perf_counter() - started) * 1000

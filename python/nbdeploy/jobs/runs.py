@@ -187,6 +187,23 @@ class RunManager:
     def catalog(self) -> Any:
         return self.store.catalog
 
+    # --- tracked runs (MLflow clients), kept apart from job runs ---------------------------------------------
+    def tracked(self, experiment: str | None = None, limit: int = 100) -> builtins.list[Any]:
+        """Runs logged by MLflow clients (``app.tracking``), newest first: records of their own, not job runs."""
+        return self.app.tracking.runs(experiment, limit).runs
+
+    def list_all(self, limit: int = 100) -> dict[str, builtins.list[Any]]:
+        """Job runs and tracked runs side by side: ``{"jobs": [Run, …], "tracked": [TrackedRun, …]}``."""
+        return {"jobs": self.list(limit=limit), "tracked": self.tracked(limit=limit)}
+
+    def compare(self, run_ids: builtins.list[str]) -> Any:
+        """Tracked runs side by side (params, metrics, histories); see :meth:`TrackingManager.compare`."""
+        return self.app.tracking.compare(run_ids)
+
+    def plot(self, run_ids: builtins.list[str], keys: builtins.list[str] | None = None) -> Any:
+        """A matplotlib figure of tracked runs' metrics by step, the runs overlaid."""
+        return self.app.tracking.plot(run_ids, keys)
+
     # --- reading --------------------------------------------------------------------------------------------
     def _row(self, session: Any, run_id: int) -> RunRow:
         try:

@@ -128,6 +128,9 @@ class ModelManager(SyncBridge):
             metadata["profile"] = profile_sample(sample)
             metadata["example"] = rows_from_python(sample[:EXAMPLE_ROWS], signature, allow_empty=True).data
         version = self.store.put(KIND, name, blob, metadata)
+        from ..datasets import lineage
+
+        lineage.record(self.store.catalog, KIND, name, version.version, "write")  # the run that made it, if any
         if alias is not None:
             version = self.store.set_alias(KIND, name, alias, version.version)
         return ModelVersion.from_version(version)

@@ -27,19 +27,22 @@ EPSILON = 1e-4
 MODERATE, SIGNIFICANT = 0.1, 0.25
 
 
-def _columns_of(sample: Any) -> tuple[list[str], list[list[Any]]]:
-    """Column names and column values (lists) of a DataFrame or a 2-D array (columns ``x0``, ``x1``, …)."""
+def _frame_of(sample: Any) -> Any:
+    """A DataFrame (its first :data:`PROFILE_ROWS` rows) or a 2-D array (columns ``x0``, ``x1``, …) as a pandas
+    DataFrame with text column names; ``None`` for anything else."""
+    import pandas as pd
+
     if hasattr(sample, "columns"):
-        sample = sample.iloc[:PROFILE_ROWS]
-        return [str(c) for c in sample.columns], [sample[c].tolist() for c in sample.columns]
+        frame = sample.iloc[:PROFILE_ROWS]
+        return frame.set_axis([str(c) for c in frame.columns], axis=1)
     import numpy as np
 
     array = np.asarray(sample)[:PROFILE_ROWS]
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2:
-        return [], []
-    return [f"x{i}" for i in range(array.shape[1])], [array[:, i].tolist() for i in range(array.shape[1])]
+        return None
+    return pd.DataFrame({f"x{i}": array[:, i] for i in range(array.shape[1])})
 
 
 def _is_number(v: Any) -> bool:
@@ -57,46 +60,18 @@ def summarize(values: list[Any]) -> dict[str, Any]:
     return out
 
 
-def _numeric_profile(values: list[float]) -> dict[str, Any]:
-    ordered = sorted(values)
-    n = len(ordered)
-    edges = sorted({ordered[min(n - 1, int(n * q / BINS))] for q in range(1, BINS)})
-    counts = [0] * (len(edges) + 1)
-    for v in ordered:
-        counts[bisect.bisect_right(edges, v)] += 1
-    return {"kind": "numeric", "edges": edges, "expected": [c / n for c in counts]}
-
-
-def _categorical_profile(values: list[Any]) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for v in values:
-        counts[str(v)] = counts.get(str(v), 0) + 1
-    top = sorted(counts.items(), key=lambda kv: -kv[1])[:TOP_CATEGORIES]
-    n = len(values)
-    expected = {k: c / n for k, c in top}
-    other = 1.0 - sum(expected.values())
-    if other > 0:
-        expected["__other__"] = other
-    return {"kind": "categorical", "expected": expected}
-
-
 def profile_sample(sample: Any) -> dict[str, Any]:
-    """Return ``{"rows": n, "columns": {name: profile}}`` for a training sample (see the module docstring)."""
-    names, columns = _columns_of(sample)
-    out: dict[str, Any] = {}
-    rows = 0
-    for name, values in zip(names, columns, strict=True):
-        rows = len(values)
-        present = [v for v in values if v is not None and v == v]
-        if not present:
-            continue
-        if all(_is_number(v) for v in present):
-            entry = _numeric_profile([float(v) for v in present])
-        else:
-            entry = _categorical_profile(present)
-        entry["summary"] = summarize(values)
-        out[name] = entry
-    return {"rows": rows, "columns": out}
+    """Return ``{"rows": n, "columns": {name: profile}}`` for a training sample (see the module docstring).
+
+    This is the drift baseline of a dataset profile (:func:`nbdeploy.datasets.profile.baseline`), computed on the
+    sample as one partition: one code path for a model's sample and a profiled dataset.
+    """
+    from ..datasets.profile import baseline, profile_frame
+
+    frame = _frame_of(sample)
+    if frame is None or frame.shape[1] == 0:
+        return {"rows": 0, "columns": {}}
+    return baseline(profile_frame(frame))
 
 
 def psi(expected: list[float], actual: list[float]) -> float:

@@ -44,6 +44,7 @@ __all__ = [
     "api",
     "bind_handlers",
     "collect_handlers",
+    "collect_mounted_handlers",
 ]
 
 API_PREFIX = "/nbdeploy/api"
@@ -382,6 +383,20 @@ def collect_handlers(modules: Sequence[str] = ()) -> list[tuple[str, type[Nbdepl
         module = importlib.import_module(name)
         for route, cls in module.default_handlers:
             routes.append((API_PREFIX + route, cls))
+    return routes
+
+
+def collect_mounted_handlers() -> list[tuple[str, type[NbdeployHandler]]]:
+    """The routes services mount under prefixes of their own (``Service.mounts``: e.g. MLflow's tracking API under
+    ``/nbdeploy/mlflow``). They are bound like every other route (same authentication) but are not part of
+    nbdeploy's OpenAPI document: they follow the API they implement."""
+    from ..app import Nbdeploy
+
+    routes: list[tuple[str, type[NbdeployHandler]]] = []
+    for prefix, name in Nbdeploy.mounted_handler_modules():
+        module = importlib.import_module(name)
+        for route, cls in module.default_handlers:
+            routes.append((prefix.rstrip("/") + route, cls))
     return routes
 
 

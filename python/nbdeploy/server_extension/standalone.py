@@ -15,7 +15,7 @@ from ..app import Nbdeploy, set_default
 from ..config import Settings
 from ..exceptions import AuthError
 from ..schema import Record
-from .base import NbdeployHandler, Raw, api, bind_handlers, collect_handlers
+from .base import NbdeployHandler, Raw, api, bind_handlers, collect_handlers, collect_mounted_handlers
 
 __all__ = ["StandaloneServer", "TokenAuthHandler"]
 
@@ -109,7 +109,7 @@ class StandaloneServer:
         """Build the tornado application (every API route behind the token, ``/healthz`` open)."""
         routes: list[Any] = [(r"/healthz", HealthHandler)]
         routes += bind_handlers([(r"/metrics", MetricsHandler)], TokenAuthHandler)
-        routes += bind_handlers(collect_handlers(), TokenAuthHandler)
+        routes += bind_handlers([*collect_handlers(), *collect_mounted_handlers()], TokenAuthHandler)
         return web.Application(
             routes,
             default_handler_class=bind_handlers([("", NotFoundHandler)], TokenAuthHandler)[0][1],

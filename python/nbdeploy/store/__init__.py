@@ -86,11 +86,15 @@ def parse_ref(ref: str) -> tuple[str, int | str | None]:
 class Store:
     """Artifacts (blobs in ``store_url``) and their catalog (``catalog_url``)."""
 
+    #: how many resolved versions :meth:`get` keeps (valid while the catalog reports no commit since)
+    CACHE_ENTRIES = 4096
+
     def __init__(self, store_url: str, catalog_url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.artifacts = ArtifactStore(store_url, storage_options)
         from .catalog import Catalog
 
         self.catalog: Catalog = Catalog(catalog_url)
+        self._resolved: dict[tuple[str, str, int | str | None, bool], tuple[int, Version]] = {}
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
@@ -183,11 +187,27 @@ class Store:
         ``name`` may also carry the reference (``"churn@production"``). Raises :class:`NotFoundError`.
         ``with_aliases=False`` skips looking up the version's aliases (one query less).
         """
-        aliases: dict[str, int] | None = None if with_aliases else {}
         validate_kind(kind)
         if version is None and isinstance(name, str) and "@" in name:
             name, version = parse_ref(name)
         validate_name(name)
+        # A catalog round trip costs far more than reading a small blob: an answer is reused while the catalog
+        # reports no commit since it was looked up (SQLite's data_version; PostgreSQL always queries).
+        token = self.catalog.change_token()
+        key = (kind, name, version, with_aliases)
+        if token is not None:
+            hit = self._resolved.get(key)
+            if hit is not None and hit[0] == token:
+                return hit[1]
+        found = self._lookup(kind, name, version, with_aliases)
+        if token is not None:
+            if len(self._resolved) >= self.CACHE_ENTRIES:
+                self._resolved.clear()
+            self._resolved[key] = (token, found)
+        return found
+
+    def _lookup(self, kind: str, name: str, version: int | str | None, with_aliases: bool) -> Version:
+        aliases: dict[str, int] | None = None if with_aliases else {}
         if version is None or version == "latest":
             row = self.catalog.latest_version(kind, name)
             if row is None:
@@ -264,7 +284,38 @@ class Store:
             self.artifacts.delete_blob(sha)
             removed.append(sha)
             freed += int(info.get("size") or 0)
-        return GcReport(tuple(removed), freed, kept)
+        folders = self._gc_dataset_folders(grace_seconds, now)
+        return GcReport(tuple(removed) + tuple(f for f, _ in folders), freed + sum(n for _, n in folders), kept)
+
+    def _gc_dataset_folders(self, grace_seconds: float, now: float) -> builtins.list[tuple[str, int]]:
+        """Remove dataset version folders (``datasets/<name>/<token>``) that no live version names and whose
+        newest file is older than ``grace_seconds`` (a put whose row is not inserted yet keeps its folder)."""
+        fs, root = self.artifacts.fs, self.artifacts.root
+        base = f"{root}/datasets"
+        try:
+            names = fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        live = {(v.meta or {}).get("prefix") for v in self.catalog.list_versions_of_kind("dataset")}
+        out = []
+        for name_dir in names:
+            for folder in fs.ls(name_dir, detail=False):
+                prefix = folder[len(root) + 1 :] if folder.startswith(root + "/") else folder
+                if prefix in live:
+                    continue
+                files = fs.find(folder, detail=True)
+                newest = max((_mtime(fs, path, info) for path, info in files.items()), default=0.0)
+                if files and now - newest < grace_seconds:
+                    continue
+                size = sum(int(info.get("size") or 0) for info in files.values())
+                fs.rm(folder, recursive=True)
+                out.append((prefix, size))
+            try:
+                if not fs.ls(name_dir, detail=False):
+                    fs.rmdir(name_dir)
+            except (FileNotFoundError, OSError):
+                pass
+        return out
 
 
 class VersionCache:

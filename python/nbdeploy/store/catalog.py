@@ -3,15 +3,22 @@
 The catalog is nbdeploy's control plane: every artifact version, alias, schedule and run is a row. SQLite
 runs in WAL mode with a busy timeout and ``BEGIN IMMEDIATE`` transactions (so concurrent writers queue
 instead of failing); PostgreSQL takes a per-name advisory lock while it allocates a version number.
+
+On SQLite the hot path of a put (allocating the next version number and inserting its row) runs as three
+statements on a per-thread ``sqlite3`` connection of its own, configured as the engine's: the ORM session and
+pool around one INSERT cost some forty times the statement itself (≈ 1.8 ms against ≈ 0.04 ms here).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,26 @@ from .tables import AliasRow, ArtifactVersionRow, utcnow
 __all__ = ["Catalog"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: every (table, column) that holds the sha256 of a blob in the store: what :meth:`Catalog.live_hashes` keeps
+BLOB_REFERENCES: tuple[tuple[str, str], ...] = (
+    ("runs", "output_sha256"),
+    ("runs", "log_sha256"),
+    ("run_artifacts", "sha256"),
+    ("dataset_profiles", "html_sha256"),
+    ("dataset_profiles", "json_sha256"),
+    ("tracked_artifacts", "sha256"),
+)
+_SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout = 60000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+)
+_INSERT_VERSION = (
+    "INSERT INTO artifact_versions (kind, name, version, sha256, size, created_at, owner, metadata, deleted) "
+    "VALUES (?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM artifact_versions WHERE kind = ? AND name = ?), "
+    "?, ?, ?, ?, ?, 0) RETURNING id, version"
+)
 _DRIVER_HINTS = {"postgresql": ("psycopg[binary]", "postgres"), "mysql": ("pymysql", None)}
 
 
@@ -58,10 +85,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 60000")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA foreign_keys = ON")
+        for pragma in _SQLITE_PRAGMAS:
+            cur.execute(pragma)
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -82,6 +107,9 @@ class Catalog:
         self._read_sessions = sessionmaker(self.engine.execution_options(nbd_readonly=True), expire_on_commit=False)
         self._watch: Any = None
         self._watch_lock = threading.Lock()
+        self._fast = threading.local()  # per-thread sqlite3 connection of the write hot path
+        self._fast_all: list[sqlite3.Connection] = []
+        self._sqlite_file = self._sqlite_database()
         if migrate:
             self.migrate()
 
@@ -145,6 +173,29 @@ class Catalog:
         else:
             yield
 
+    def _sqlite_database(self) -> str | None:
+        """The database file of a file-backed SQLite catalog, else ``None``."""
+        if self.dialect != "sqlite":
+            return None
+        database = make_url(self.url).database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return str(Path(database).expanduser())
+
+    def _fast_connection(self) -> sqlite3.Connection | None:
+        """This thread's own ``sqlite3`` connection to a file-backed SQLite catalog (``None`` otherwise)."""
+        if self._sqlite_file is None:
+            return None
+        conn: sqlite3.Connection | None = getattr(self._fast, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._sqlite_file, timeout=60, isolation_level=None, check_same_thread=False)
+            for pragma in _SQLITE_PRAGMAS:
+                conn.execute(pragma)
+            self._fast.conn = conn
+            with self._watch_lock:
+                self._fast_all.append(conn)
+        return conn
+
     def _safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
@@ -183,6 +234,11 @@ class Catalog:
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
+            for conn in self._fast_all:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._fast_all.clear()
+            self._fast = threading.local()
 
     # --- artifact versions ------------------------------------------------------------------------
     def add_version(
@@ -191,6 +247,21 @@ class Catalog:
         """Insert the next version of ``kind/name`` and return its row; numbers are gap-free, never reused."""
         table = ArtifactVersionRow.__table__
         created = utcnow()
+        fast = self._fast_connection()
+        if fast is not None:
+            row_id, version = self._insert_version_sqlite(fast, kind, name, sha256, size, created, owner, metadata)
+            return ArtifactVersionRow(
+                id=row_id,
+                kind=kind,
+                name=name,
+                version=version,
+                sha256=sha256,
+                size=size,
+                created_at=created,
+                owner=owner,
+                meta=metadata,
+                deleted=False,
+            )
         next_version = (
             select(func.coalesce(func.max(table.c.version), 0) + 1)
             .where(table.c.kind == kind, table.c.name == name)
@@ -232,6 +303,32 @@ class Catalog:
             except IntegrityError:
                 time.sleep(0.005 * (attempt + 1))  # another writer took that number: try the next one
         raise StoreError(f"could not allocate a version of {kind} {name!r}: too much contention")
+
+    @staticmethod
+    def _insert_version_sqlite(
+        conn: sqlite3.Connection,
+        kind: str,
+        name: str,
+        sha256: str,
+        size: int,
+        created: Any,
+        owner: str | None,
+        metadata: dict[str, Any],
+    ) -> tuple[int, int]:
+        """The version insert on SQLite as the engine would write it (naive UTC text timestamps, JSON text)."""
+        stamp = created.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        values = (kind, name, kind, name, sha256, size, stamp, owner, json.dumps(metadata))
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row_id, version = conn.execute(_INSERT_VERSION, values).fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"writing to the catalog failed: {exc}") from exc
+        return int(row_id), int(version)
 
     def _live(self) -> Any:
         return ArtifactVersionRow.deleted.is_(False)
@@ -310,10 +407,22 @@ class Catalog:
             s.execute(aliases)
             return int(count or 0)
 
-    def live_hashes(self) -> set[str]:
-        """Return the digest of every blob a live version references."""
+    def list_versions_of_kind(self, kind: str) -> list[ArtifactVersionRow]:
+        """Every live row of ``kind`` (all names, all versions)."""
         with self.session(readonly=True) as s:
-            return set(s.scalars(select(ArtifactVersionRow.sha256).where(self._live()).distinct()))
+            return list(s.scalars(select(ArtifactVersionRow).where(ArtifactVersionRow.kind == kind, self._live())))
+
+    def live_hashes(self) -> set[str]:
+        """Return the digest of every blob something in the catalog references: live versions, run outputs,
+        logs and artifacts, dataset profiles, tracked runs' artifacts (:data:`BLOB_REFERENCES`)."""
+        with self.session(readonly=True) as s:
+            live = set(s.scalars(select(ArtifactVersionRow.sha256).where(self._live()).distinct()))
+            tables = set(sa.inspect(s.connection()).get_table_names())
+            for table, column in BLOB_REFERENCES:
+                if table in tables:
+                    query = sa.text(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL")
+                    live.update(s.execute(query).scalars())
+            return live
 
     # --- aliases ----------------------------------------------------------------------------------
     def set_alias(self, kind: str, name: str, alias: str, version: int) -> None:

@@ -2,7 +2,9 @@
 
 from alembic import context
 
-import nbdeploy.jobs.tables  # noqa: F401 - registers the jobs tables on Base.metadata
+import nbdeploy.datasets.tables
+import nbdeploy.jobs.tables
+import nbdeploy.tracking.tables  # noqa: F401 - registers the tracking tables on Base.metadata
 from nbdeploy.store.tables import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,480 @@
+"""The numbers of a profile (auto-EDA), computed partition by partition and combined: one code path for a Dask
+DataFrame on the cluster and for a pandas frame in this process.
+
+Pass 1 (:func:`partition_stats`) summarises each partition: per column its type, count, missing values, the
+moments (mean, M2, M3: combined exactly with Pébay's formulas), min and max, a grid of order statistics (for the
+quantiles), its value counts (the top values) and a HyperLogLog sketch (distinct values); per partition also the
+sums behind Pearson correlations and a hash per row (duplicate rows). :func:`combine` merges them. Pass 2
+(:func:`partition_bins`) counts every numeric column into the histogram bins and the decile bins that pass 1
+fixed. :func:`finish` turns the totals into the profile: per column type, missing, distinct, min/max/mean/std/
+skew, quantiles, top values and histogram, the correlations, duplicate rows and warnings.
+
+:func:`baseline` is the part of a profile that model drift compares served inputs against (see
+:mod:`nbdeploy.models.psi`): decile edges and shares of each numeric column, the shares of the 20 most frequent
+values of every other column. A single frame (a model's ``sample_input``) is one partition, so its deciles and
+value shares are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = [
+    "BINS",
+    "TOP_CATEGORIES",
+    "baseline",
+    "combine",
+    "finish",
+    "partition_bins",
+    "partition_stats",
+    "profile_frame",
+]
+
+BINS = 10  # decile bins of the drift baseline
+TOP_CATEGORIES = 20  # values kept per categorical column in the drift baseline
+GRID = 256  # order statistics kept per partition for the quantiles
+HIST_BINS = 20
+TOP_KEPT = 1000  # value counts a partition passes on (its most frequent)
+TOP_SAMPLE = 20_000  # values a mostly-distinct numeric column is counted on
+HLL_BITS = 12  # 4096 registers: about 1.6 % error on distinct counts
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+MAX_HASHED_ROWS = 50_000_000  # duplicate rows are counted exactly up to this many rows
+HIGH_MISSING, SKEWED, HIGH_CARDINALITY = 0.5, 2.0, 0.5
+
+
+# --- distinct values: HyperLogLog ------------------------------------------------------------------------
+def hll_registers(values: Any) -> Any:
+    """The HyperLogLog registers (2**HLL_BITS of them, merged by maximum) of a Series' values."""
+    import numpy as np
+    import pandas as pd
+
+    registers = np.zeros(1 << HLL_BITS, "uint8")
+    if len(values) == 0:
+        return registers
+    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy().astype("uint64", copy=False)
+    index = (hashed >> np.uint64(64 - HLL_BITS)).astype("int64")
+    low = (hashed & np.uint64((1 << (64 - HLL_BITS)) - 1)).astype("float64")  # 52 bits: exact as a float
+    _, exponent = np.frexp(low)  # low = m * 2**exponent, 0.5 <= m < 1; 0 for low == 0
+    rank = (64 - HLL_BITS + 1 - exponent).astype("uint8")  # leading zeros of the 52 bits, plus one
+    np.maximum.at(registers, index, rank)
+    return registers
+
+
+def hll_estimate(registers: Any) -> int:
+    """The distinct count HyperLogLog registers stand for (with the small-range correction)."""
+    import numpy as np
+
+    m = len(registers)
+    estimate = (0.7213 / (1 + 1.079 / m)) * m * m / float(np.sum(np.power(2.0, -registers.astype("float64"))))
+    empty = int(np.count_nonzero(registers == 0))
+    if estimate <= 2.5 * m and empty:
+        estimate = m * math.log(m / empty)
+    return round(estimate)
+
+
+# --- pass 1 ---------------------------------------------------------------------------------------------
+def _kind(series: Any) -> str:
+    """``numeric``, ``boolean``, ``datetime`` or ``categorical`` (text and everything else)."""
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_object_dtype(dtype):
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+            return "numeric"
+        if inferred == "boolean":
+            return "boolean"
+    return "categorical"
+
+
+def _numbers(series: Any, kind: str) -> Any:
+    """The column's present values as float64 (numbers and booleans), or ``None`` for other kinds."""
+    import numpy as np
+
+    if kind not in ("numeric", "boolean"):
+        return None
+    values = series.dropna()
+    try:
+        return np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        return None
+
+
+def _moments(x: Any) -> dict[str, float]:
+    n = len(x)
+    if n == 0:
+        return {"n": 0, "mean": 0.0, "m2": 0.0, "m3": 0.0, "min": math.nan, "max": math.nan}
+    mean = float(x.mean())
+    dev = x - mean
+    return {
+        "n": n,
+        "mean": mean,
+        "m2": float((dev * dev).sum()),
+        "m3": float((dev * dev * dev).sum()),
+        "min": float(x.min()),
+        "max": float(x.max()),
+    }
+
+
+def _top(series: Any, exact: bool, numeric: bool = False) -> tuple[list[list[Any]], bool]:
+    """``[[value as text, count], …]`` in order of first appearance, and whether the list was cut.
+
+    A numeric column whose first values are mostly distinct (a measurement, not a code) is counted on those
+    first :data:`TOP_SAMPLE` values only: its top values say little and a full count costs the most of a profile
+    (its distinct count comes from HyperLogLog either way)."""
+    if numeric and len(series) > TOP_SAMPLE:
+        head = series.iloc[:TOP_SAMPLE].dropna()
+        if head.nunique() > len(head) // 2:
+            counts = head.value_counts(sort=False)
+            counts = counts.nlargest(min(TOP_KEPT, len(counts)), keep="first")
+            return [[str(k), int(c)] for k, c in zip(counts.index.tolist(), counts.tolist(), strict=True)], True
+    counts = series.value_counts(sort=False, dropna=True)
+    counts = counts[counts > 0]
+    cut = False
+    if not exact and len(counts) > TOP_KEPT:  # only the most frequent travel on (and are turned into text)
+        counts = counts.nlargest(TOP_KEPT, keep="first")
+        cut = True
+    merged: dict[str, int] = {}
+    for key, count in zip(counts.index.tolist(), counts.tolist(), strict=True):
+        text = str(key)
+        merged[text] = merged.get(text, 0) + int(count)
+    return [[k, c] for k, c in merged.items()], cut
+
+
+def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
+    """Pass 1 over one partition (a pandas DataFrame); ``exact`` keeps every value count (a single frame)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = len(frame)
+    columns: dict[str, Any] = {}
+    numeric: list[str] = []
+    for name in frame.columns:
+        series = frame[name]
+        kind = _kind(series)
+        absent = series.isna()
+        missing = int(absent.sum())
+        present = series[~absent] if missing else series
+        entry: dict[str, Any] = {"dtype": str(series.dtype), "kind": kind, "count": rows, "missing": missing}
+        x = _numbers(present, kind)
+        if x is not None:
+            entry["moments"] = _moments(x)
+            if kind == "numeric":
+                numeric.append(str(name))  # in every partition, with values or not: the correlation sums line up
+            if kind == "numeric" and len(x):
+                ordered = np.sort(x)
+                n = len(ordered)
+                grid_at = np.minimum(n - 1, (n * np.arange(GRID + 1)) // GRID)
+                entry["grid"] = ordered[grid_at].tolist()
+                entry["deciles"] = [float(ordered[min(n - 1, int(n * q / BINS))]) for q in range(1, BINS)]
+                entry["quantiles"] = np.quantile(ordered, QUANTILES).tolist()
+        try:
+            entry["top"], entry["top_cut"] = _top(present, exact, numeric=kind == "numeric")
+            # exact value counts give the distinct count; a sketch only where they were cut
+            entry["hll"] = hll_registers(present) if entry["top_cut"] else None
+        except TypeError:  # unhashable values (lists, dicts): counted by their text
+            as_text = present.map(repr)
+            entry["top"], entry["top_cut"] = _top(as_text, exact)
+            entry["hll"] = hll_registers(as_text) if entry["top_cut"] else None
+        columns[str(name)] = entry
+    out: dict[str, Any] = {"rows": rows, "partitions": 1, "columns": columns, "numeric": numeric}
+    if len(numeric) > 1:
+        matrix = np.column_stack([frame[c].to_numpy("float64", na_value=np.nan) for c in numeric])
+        mask = np.isfinite(matrix)
+        values = np.where(mask, matrix, 0.0)
+        m = mask.astype("float64")
+        out["corr"] = {
+            "n": m.T @ m,
+            "sx": values.T @ m,
+            "sxx": (values * values).T @ m,
+            "sxy": values.T @ values,
+        }
+    if rows and rows <= MAX_HASHED_ROWS:
+        try:
+            out["hashes"] = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        except TypeError:  # unhashable values (lists, dicts): rows hashed by their columns' text
+            as_text = frame.apply(lambda c: c.map(repr) if c.dtype == object else c)
+            out["hashes"] = pd.util.hash_pandas_object(as_text, index=False).to_numpy()
+    return out
+
+
+def _merge_moments(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    na, nb = a["n"], b["n"]
+    if na == 0:
+        return dict(b)
+    if nb == 0:
+        return dict(a)
+    n = na + nb
+    d = b["mean"] - a["mean"]
+    mean = a["mean"] + d * nb / n
+    m2 = a["m2"] + b["m2"] + d * d * na * nb / n
+    m3 = a["m3"] + b["m3"] + d**3 * na * nb * (na - nb) / (n * n) + 3 * d * (na * b["m2"] - nb * a["m2"]) / n
+    return {"n": n, "mean": mean, "m2": m2, "m3": m3, "min": min(a["min"], b["min"]), "max": max(a["max"], b["max"])}
+
+
+def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge the pass-1 summaries of several partitions (in order) into one; counts duplicate rows."""
+    import numpy as np
+
+    parts = [p for p in parts if p is not None]
+    first = parts[0]
+    total: dict[str, Any] = {"rows": 0, "partitions": 0, "columns": {}, "numeric": list(first["numeric"])}
+    hashes = []
+    for part in parts:
+        total["rows"] += part["rows"]
+        total["partitions"] += part["partitions"]
+        if "hashes" in part:
+            hashes.append(part["hashes"])
+        if "corr" in part and part["numeric"] == total["numeric"]:
+            if "corr" not in total:
+                total["corr"] = {k: v.copy() for k, v in part["corr"].items()}
+            else:
+                for key, value in part["corr"].items():
+                    total["corr"][key] += value
+        for name, entry in part["columns"].items():
+            mine = total["columns"].get(name)
+            if mine is None:
+                mine = total["columns"][name] = {
+                    "dtype": entry["dtype"],
+                    "kind": entry["kind"],
+                    "count": 0,
+                    "missing": 0,
+                    "top": {},
+                    "top_cut": False,
+                    "hll": None,
+                    "grids": [],
+                }
+            mine["count"] += entry["count"]
+            mine["missing"] += entry["missing"]
+            if "moments" in entry:
+                mine["moments"] = _merge_moments(mine.get("moments") or {"n": 0}, entry["moments"])
+            if "grid" in entry:
+                mine["grids"].append((entry["moments"]["n"], entry["grid"], entry["deciles"], entry["quantiles"]))
+            for key, count in entry["top"]:
+                mine["top"][key] = mine["top"].get(key, 0) + count
+            mine["top_cut"] = mine["top_cut"] or entry["top_cut"]
+            if entry["hll"] is not None:
+                mine["hll"] = entry["hll"].copy() if mine["hll"] is None else np.maximum(mine["hll"], entry["hll"])
+    if hashes and sum(len(h) for h in hashes) == total["rows"]:
+        joined = np.concatenate(hashes)
+        total["duplicates"] = int(len(joined) - len(np.unique(joined)))
+    return total
+
+
+def _merged_quantiles(grids: list[tuple[int, list[float], list[float], list[float]]], qs: list[float]) -> list[float]:
+    """Quantiles from the partitions' order statistics, each grid point weighted by its partition's rows."""
+    import numpy as np
+
+    values = np.concatenate([np.asarray(g, "float64") for _, g, _, _ in grids])
+    weights = np.concatenate([np.full(len(g), n / len(g)) for n, g, _, _ in grids])
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], np.cumsum(weights[order])
+    total = weights[-1]
+    return [float(values[min(len(values) - 1, int(np.searchsorted(weights, q * total, side="left")))]) for q in qs]
+
+
+def plan_bins(total: dict[str, Any]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per numeric column: the decile edges of the drift baseline and the histogram's equal-width edges."""
+    import numpy as np
+
+    plan = {}
+    for name, entry in total["columns"].items():
+        grids = entry.get("grids")
+        if not grids:
+            continue
+        if len(grids) == 1:
+            deciles = grids[0][2]  # a single partition: exactly the training sample's order statistics
+        else:
+            deciles = _merged_quantiles(grids, [q / BINS for q in range(1, BINS)])
+        edges = sorted(set(deciles))
+        low, high = entry["moments"]["min"], entry["moments"]["max"]
+        hist = np.linspace(low, high if high > low else low + 1.0, HIST_BINS + 1).tolist()
+        plan[name] = (edges, hist)
+    return plan
+
+
+# --- pass 2 ---------------------------------------------------------------------------------------------
+def partition_bins(frame: Any, plan: dict[str, tuple[list[float], list[float]]]) -> dict[str, tuple[Any, Any]]:
+    """Pass 2 over one partition: per planned column, the counts in its decile bins and histogram bins."""
+    import numpy as np
+
+    out = {}
+    for name, (edges, hist) in plan.items():
+        x = frame[name].dropna().to_numpy("float64")
+        deciles = np.bincount(np.searchsorted(np.asarray(edges), x, side="right"), minlength=len(edges) + 1)
+        counts, _ = np.histogram(x, bins=np.asarray(hist))
+        out[name] = (deciles, counts)
+    return out
+
+
+def sum_bins(parts: list[dict[str, tuple[Any, Any]]]) -> dict[str, tuple[list[int], list[int]]]:
+    """Add up the pass-2 counts of every partition."""
+    total: dict[str, tuple[Any, Any]] = {}
+    for part in parts:
+        for name, (deciles, counts) in part.items():
+            if name in total:
+                total[name] = (total[name][0] + deciles, total[name][1] + counts)
+            else:
+                total[name] = (deciles.copy(), counts.copy())
+    return {k: (d.tolist(), c.tolist()) for k, (d, c) in total.items()}
+
+
+# --- the profile ----------------------------------------------------------------------------------------
+def _distinct(entry: dict[str, Any]) -> tuple[int, bool]:
+    if not entry["top_cut"] or entry["hll"] is None:
+        return len(entry["top"]), not entry["top_cut"]
+    return max(hll_estimate(entry["hll"]), len(entry["top"])), False
+
+
+def finish(total: dict[str, Any], plan: dict[str, Any], bins: dict[str, Any]) -> dict[str, Any]:
+    """The profile (JSON values) from the combined pass-1 summary and the pass-2 counts."""
+    rows = total["rows"]
+    columns: dict[str, Any] = {}
+    warnings: list[dict[str, str]] = []
+    for name, entry in total["columns"].items():
+        present = entry["count"] - entry["missing"]
+        distinct, exact = _distinct(entry)
+        ordered = sorted(entry["top"].items(), key=lambda kv: -kv[1])
+        col: dict[str, Any] = {
+            "type": entry["dtype"],
+            "kind": entry["kind"],
+            "count": entry["count"],
+            "missing": entry["missing"],
+            "missing_share": entry["missing"] / entry["count"] if entry["count"] else 0.0,
+            "distinct": distinct,
+            "distinct_exact": exact,
+            "top": [[k, c] for k, c in ordered[:10]],
+            "categories": [[k, c] for k, c in ordered[:TOP_CATEGORIES]],
+            "present": present,
+        }
+        moments = entry.get("moments")
+        if moments and moments["n"]:
+            n = moments["n"]
+            variance = moments["m2"] / n
+            col.update(
+                mean=moments["mean"],
+                std=math.sqrt(variance),
+                min=moments["min"],
+                max=moments["max"],
+                skew=(math.sqrt(n) * moments["m3"] / moments["m2"] ** 1.5) if moments["m2"] > 0 else 0.0,
+                numbers=n,
+            )
+        if entry.get("grids"):
+            grids = entry["grids"]
+            qs = grids[0][3] if len(grids) == 1 else _merged_quantiles(grids, list(QUANTILES))
+            col["quantiles"] = {f"{int(q * 100)}%": v for q, v in zip(QUANTILES, qs, strict=True)}
+            edges, hist = plan[name]
+            decile_counts, hist_counts = bins.get(name, ([], []))
+            col["deciles"] = {"edges": edges, "counts": decile_counts}
+            col["histogram"] = {"edges": hist, "counts": hist_counts}
+        columns[name] = col
+        warnings += _warnings(name, col)
+    profile: dict[str, Any] = {
+        "engine": "builtin",
+        "rows": rows,
+        "columns_count": len(columns),
+        "partitions": total["partitions"],
+        "duplicates": total.get("duplicates"),
+        "columns": columns,
+        "correlations": _correlations(total),
+    }
+    if profile["duplicates"]:
+        warnings.append({"column": "", "kind": "duplicates", "message": f"{profile['duplicates']:,d} duplicate row(s)"})
+    profile["warnings"] = warnings
+    profile["baseline"] = baseline(profile)
+    return profile
+
+
+def _warnings(name: str, col: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    if col["present"] == 0:
+        return [{"column": name, "kind": "empty", "message": f"{name} has no values"}]
+    if col["distinct"] <= 1:
+        out.append({"column": name, "kind": "constant", "message": f"{name} has one value only"})
+    if col["missing_share"] >= HIGH_MISSING:
+        out.append({"column": name, "kind": "missing", "message": f"{name} is {col['missing_share']:.0%} missing"})
+    if col["kind"] == "numeric" and abs(col.get("skew") or 0.0) > SKEWED:
+        out.append({"column": name, "kind": "skewed", "message": f"{name} is skewed (skewness {col['skew']:.1f})"})
+    if col["kind"] == "categorical" and col["distinct"] > 50 and col["distinct"] > HIGH_CARDINALITY * col["present"]:
+        out.append(
+            {
+                "column": name,
+                "kind": "high_cardinality",
+                "message": f"{name} has {col['distinct']:,d} distinct values (high cardinality)",
+            }
+        )
+    return out
+
+
+def _correlations(total: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    corr = total.get("corr")
+    names = total["numeric"]
+    if corr is None:
+        return {"columns": names if len(names) == 1 else [], "matrix": [[1.0]] if len(names) == 1 else []}
+    n, sx, sxx, sxy = corr["n"], corr["sx"], corr["sxx"], corr["sxy"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = n * sxy - sx * sx.T
+        var = (n * sxx - sx * sx) * (n * sxx - sx * sx).T
+        matrix = cov / np.sqrt(var)
+    matrix = np.where(np.isfinite(matrix), np.clip(matrix, -1.0, 1.0), np.nan)
+    return {"columns": names, "matrix": [[None if math.isnan(v) else float(v) for v in row] for row in matrix]}
+
+
+def baseline(profile: dict[str, Any]) -> dict[str, Any]:
+    """The drift baseline of a profile: ``{"rows", "columns": {name: {"kind", "edges"/"expected", "summary"}}}``
+    (the format :func:`nbdeploy.models.psi.drift_report` reads)."""
+    out: dict[str, Any] = {}
+    for name, col in profile["columns"].items():
+        present = col["present"]
+        if not present:
+            continue
+        summary: dict[str, Any] = {"count": col["count"], "missing": col["missing"]}
+        if "mean" in col:
+            summary.update(mean=col["mean"], std=col["std"], min=col["min"], max=col["max"])
+        if col["kind"] == "numeric" and "deciles" in col:
+            counts = col["deciles"]["counts"]
+            entry: dict[str, Any] = {
+                "kind": "numeric",
+                "edges": col["deciles"]["edges"],
+                "expected": [c / present for c in counts],
+            }
+        else:
+            expected = {k: c / present for k, c in col["categories"]}
+            other = 1.0 - sum(expected.values())
+            if other > 0:
+                expected["__other__"] = other
+            entry = {"kind": "categorical", "expected": expected}
+        entry["summary"] = summary
+        out[name] = entry
+    return {"rows": profile["rows"] if profile["columns"] else 0, "columns": out}
+
+
+def profile_frame(frame: Any) -> dict[str, Any]:
+    """The profile of a pandas DataFrame, computed here as one partition (exact deciles and value shares)."""
+    stats = combine([partition_stats(frame, exact=True)])
+    plan = plan_bins(stats)
+    return finish(stats, plan, sum_bins([partition_bins(frame, plan)]) if plan else {})
+
+
+def profile_dask(ddf: Any, client: Any) -> dict[str, Any]:
+    """The profile of a Dask DataFrame, computed on the cluster of ``client`` (two passes over the partitions;
+    only the summaries travel)."""
+    import dask
+
+    parts = ddf.to_delayed()
+    total = client.compute(dask.delayed(combine)([dask.delayed(partition_stats)(p) for p in parts])).result()
+    plan = plan_bins(total)
+    bins = {}
+    if plan:
+        counted = dask.delayed(sum_bins)([dask.delayed(partition_bins)(p, plan) for p in parts])
+        bins = client.compute(counted).result()
+    return finish(total, plan, bins)
