@@ -11,7 +11,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' $(LOCK))
 PYTEST_ARGS ?=
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test test-latest lint lab demo bench clean lock
+.PHONY: install test test-latest lint lab demo bench clean lock types check-types
 
 # uv (from the lock) installs everything else, several times faster than pip.
 $(PY):
@@ -36,11 +36,35 @@ $(LABEXT): $(JS_SRC) | $(STAMP)
 
 install: $(STAMP) $(LABEXT)
 
+# The lab's TypeScript types come from the server's OpenAPI document: `python -m nbdeploy.server_extension.openapi`
+# writes js/openapi.json, openapi-typescript turns it into js/src/generated/api.ts. Both are committed;
+# `make types` regenerates them, `make test` fails while either is stale.
+OPENAPI_JSON := js/openapi.json
+OPENAPI_TS := js/src/generated/api.ts
+OPENAPI_TYPESCRIPT := js/node_modules/.bin/openapi-typescript
+
+types: install
+	$(PY) -m nbdeploy.server_extension.openapi > $(OPENAPI_JSON)
+	$(OPENAPI_TYPESCRIPT) $(OPENAPI_JSON) -o $(OPENAPI_TS)
+
+check-types: install
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) -m nbdeploy.server_extension.openapi > "$$tmp/openapi.json" && \
+	$(OPENAPI_TYPESCRIPT) $(OPENAPI_JSON) -o "$$tmp/api.ts" >/dev/null 2>&1 && \
+	stale=0 && \
+	{ diff -u $(OPENAPI_JSON) "$$tmp/openapi.json" >"$$tmp/json.diff" || { stale=1; \
+	  echo "$(OPENAPI_JSON) is not what the server's declarations give: run \`make types\` and commit it"; \
+	  head -40 "$$tmp/json.diff"; }; } && \
+	{ diff -u $(OPENAPI_TS) "$$tmp/api.ts" >"$$tmp/ts.diff" || { stale=1; \
+	  echo "$(OPENAPI_TS) is not what openapi-typescript makes of $(OPENAPI_JSON): run \`make types\` and commit it"; \
+	  head -40 "$$tmp/ts.diff"; }; } && \
+	exit $$stale
+
 lint: install
 	$(VENV)/bin/ruff check python tests benchmarks scripts examples
 	$(VENV)/bin/ruff format --check python tests benchmarks scripts examples
 
-test: install lint
+test: install lint check-types
 	cd js && npx jest --ci
 	bash scripts/system-deps.sh
 	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider -rs $(PYTEST_ARGS)

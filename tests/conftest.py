@@ -81,6 +81,23 @@ def nbd_env(nbd_home: Path, dask_cluster: object, monkeypatch: pytest.MonkeyPatc
     yield nbd_home
 
 
+@pytest.fixture
+def cluster_daemons(nbd_home: Path) -> Iterator[list[int]]:
+    """Pids of cluster daemons a test started (append them); at teardown these, the daemon still advertised for
+    the test's home and the daemons this process launched are stopped with their workers, by pid."""
+    from nbdeploy.runtime import cluster
+    from tests.daemons import advertised_daemon, stop_tree
+
+    before = len(cluster.launched_daemons())
+    pids: list[int] = []
+    yield pids
+    advertised = advertised_daemon(nbd_home / "runtime")
+    known = {(a.owner_pid, a.owner_started) for a in cluster.launched_daemons()[before:]}
+    known |= {(pid, None) for pid in pids} | ({advertised} if advertised else set())
+    for pid, started in known:
+        stop_tree(pid, started)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """URL of a real PostgreSQL server: required under CI=true, skipped locally when not configured."""

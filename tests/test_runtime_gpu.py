@@ -36,10 +36,12 @@ pytestmark = [
 
 
 @pytest.fixture
-def cuda_env(nbd_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cuda_env(nbd_home: Path, monkeypatch: pytest.MonkeyPatch, cluster_daemons: list[int]) -> Iterator[Path]:
+    """The cuda mode with one worker (the cluster runs in a daemon, stopped by pid afterwards)."""
     pytest.importorskip("dask_cuda", reason='needs dask-cuda: pip install "nbdeploy[gpu]"')
     monkeypatch.setenv("NBDEPLOY_CLUSTER", "cuda")
-    monkeypatch.setenv("NBDEPLOY_CLUSTER_OPTIONS", json.dumps({"n_workers": 1, "dashboard_address": ":0"}))
+    monkeypatch.setenv("NBDEPLOY_CLUSTER_OPTIONS", json.dumps({"n_workers": 1}))
+    monkeypatch.setenv("NBDEPLOY_DASHBOARD_ADDRESS", "127.0.0.1:0")
     nbdeploy.config.reset_settings()
     modes.gpus_visible.cache_clear()
     yield nbd_home / "runtime"
@@ -55,7 +57,7 @@ def test_a_cuda_cluster_runs_a_task_that_asks_for_a_gpu(cuda_env: Path) -> None:
     address = runtime.ensure_cluster()
     ad = advert.read_advert(cuda_env)
     assert ad is not None
-    assert (ad.scheduler_address, ad.mode) == (address, "cuda")
+    assert (ad.scheduler_address, ad.mode, ad.owner_kind) == (address, "cuda", "daemon")
 
     info = runtime.status()
     assert info["mode"] == "cuda"

@@ -1,6 +1,8 @@
-"""The advertised local cluster: shared between real processes, stale advertisements replaced, the CLI.
+"""The advertised local cluster: run by a cluster daemon, shared between real processes, stale advertisements
+replaced, a server's daemon stopped with the server, an idle one exiting by itself, the CLI.
 
-Every cluster here has one single-threaded worker process; every process a test starts is stopped by pid.
+Every cluster here has one single-threaded worker process; every process a test starts (the daemons too) is
+stopped by pid.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import pytest
 import nbdeploy.config
 from nbdeploy import runtime
 from nbdeploy.runtime import advert
-from tests.helpers import free_port
+from tests.daemons import alive, stop_tree
+from tests.helpers import eventually, free_port
 
 NBDEPLOY = Path(sys.executable).with_name("nbdeploy")
-OPTIONS = {"n_workers": 1, "threads_per_worker": 1, "memory_limit": "1GiB", "dashboard_address": ":0"}
+OPTIONS = {"n_workers": 1, "threads_per_worker": 1, "memory_limit": "1GiB"}
 
 # a server-like owner: starts (or joins) the cluster, reports, and shuts down when its stdin closes
 OWNER = """
@@ -39,13 +42,13 @@ sys.stdin.read()
 runtime.shutdown()
 """
 
-# a kernel-like process: asks for a client (starting a cluster only when none is advertised)
+# a kernel-like process: asks for a client (launching a daemon only when no cluster is advertised)
 KERNEL = """
 import json, os, sys
 from nbdeploy import runtime
 c = runtime.client()
-owned = [a.owner_pid for a in runtime.cluster.owned_clusters()]
-print(json.dumps({"address": c.scheduler.address, "owner": bool(owned), "pid": os.getpid()}), flush=True)
+launched = [a.owner_pid for a in runtime.cluster.launched_daemons()]
+print(json.dumps({"address": c.scheduler.address, "launched": launched, "pid": os.getpid()}), flush=True)
 sys.stdin.read()
 runtime.shutdown()
 """
@@ -58,32 +61,13 @@ runtime.shutdown()
 """
 
 
-def stop_tree(pid: int) -> None:
-    """Stop process ``pid`` and its descendants (by pid): SIGTERM, then SIGKILL after a grace period."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=20)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=10)
-
-
 @pytest.fixture
-def local_env(nbd_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A tmp home with the default local mode and small clusters; this process's runtime shut down after."""
+def local_env(nbd_home: Path, monkeypatch: pytest.MonkeyPatch, cluster_daemons: list[int]) -> Iterator[Path]:
+    """A tmp home with the default local mode and small clusters (dashboards on free loopback ports); this
+    process's runtime shut down after, and every daemon left stopped by pid (``cluster_daemons``)."""
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     monkeypatch.setenv("NBDEPLOY_CLUSTER_OPTIONS", json.dumps(OPTIONS))
+    monkeypatch.setenv("NBDEPLOY_DASHBOARD_ADDRESS", "127.0.0.1:0")
     nbdeploy.config.reset_settings()
     yield nbd_home / "runtime"
     runtime.shutdown()
@@ -116,15 +100,6 @@ def spawn(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen]]:
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 stream.close()
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[int]]:
-    """Pids of `nbdeploy cluster start` background processes, stopped afterwards if still running."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        stop_tree(pid)
 
 
 def read_json_line(proc: subprocess.Popen, timeout: float = 120.0) -> dict[str, Any]:
@@ -174,18 +149,30 @@ def stale_advert(owner_pid: int, address: str) -> advert.Advertisement:
 # --- sharing ----------------------------------------------------------------------------------------
 
 
-def test_two_processes_share_one_advertised_cluster(local_env: Path, spawn: Callable[[str], subprocess.Popen]) -> None:
+def daemon_children(pid: int) -> set[int]:
+    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+def test_two_processes_share_one_advertised_cluster_run_by_a_daemon(
+    local_env: Path, spawn: Callable[[str], subprocess.Popen]
+) -> None:
     owner = spawn(OWNER)
     started = read_json_line(owner)
     ad = advert.read_advert(local_env)
     assert ad is not None
-    assert (ad.scheduler_address, ad.owner_pid, ad.owner_kind) == (started["address"], owner.pid, "server")
+    assert (ad.scheduler_address, ad.owner_kind, ad.started_by, ad.requested_by) == (
+        started["address"],
+        "daemon",
+        "server",
+        owner.pid,
+    )
+    assert ad.owner_pid not in (owner.pid, os.getpid())  # the cluster runs in a daemon of its own
 
     # this process (a kernel, the CLI, …) connects to it instead of starting its own
     c = runtime.client()
     assert c.scheduler.address == started["address"]
-    assert set(c.run(os.getppid).values()) == {owner.pid}  # the worker is the owner's child process
-    assert runtime.cluster.owned_clusters() == []
+    assert set(c.run(os.getpid)) and set(c.run(os.getpid).values()) <= daemon_children(ad.owner_pid)
+    assert runtime.cluster.owned_clusters() == [] and runtime.cluster.launched_daemons() == []
 
     # and so does a third process
     other = spawn(STATUS)
@@ -193,27 +180,54 @@ def test_two_processes_share_one_advertised_cluster(local_env: Path, spawn: Call
     assert other.wait(60) == 0
     assert report["owned"] == 0
     assert report["status"]["scheduler_address"] == started["address"]
-    assert report["status"]["owner_pid"] == owner.pid
+    assert (report["status"]["owner_pid"], report["status"]["started_by"]) == (ad.owner_pid, "server")
     assert [w["nthreads"] for w in report["status"]["workers"]] == [1]
 
-    # the owner withdraws the advertisement when it shuts down
+    # the server stops its daemon when it shuts down, and the advertisement goes with it
     assert finish(owner) == 0
     assert advert.read_advert(local_env) is None
+    assert not advert.pid_alive(ad.owner_pid, ad.owner_started)
 
 
-def test_processes_starting_at_once_end_up_sharing_one_cluster(
-    local_env: Path, spawn: Callable[[str], subprocess.Popen]
+def test_processes_starting_at_once_share_one_daemon_that_exits_when_they_are_gone(
+    local_env: Path, spawn: Callable[[str], subprocess.Popen], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("NBDEPLOY_CLUSTER_IDLE_TIMEOUT", "1")
     first, second = spawn(KERNEL), spawn(KERNEL)
     a, b = read_json_line(first), read_json_line(second)
     assert a["address"] == b["address"]
-    assert sorted([a["owner"], b["owner"]]) == [False, True]
-    owner, guest = (first, second) if a["owner"] else (second, first)
+    assert sorted([len(a["launched"]), len(b["launched"])]) == [0, 1]  # one daemon for both
+    launcher = first if a["launched"] else second
     ad = advert.read_advert(local_env)
     assert ad is not None
-    assert (ad.owner_pid, ad.owner_kind) == (owner.pid, "process")
-    assert finish(guest) == 0
-    assert finish(owner) == 0
+    assert (ad.owner_pid, ad.started_by, ad.requested_by, ad.idle_timeout) == (
+        (a["launched"] or b["launched"])[0],
+        "process",
+        launcher.pid,
+        1.0,
+    )
+    assert finish(first) == 0
+    assert finish(second) == 0
+    # no client left: the daemon withdraws its advertisement and exits by itself
+    eventually(lambda: not advert.pid_alive(ad.owner_pid, ad.owner_started), 120, "the idle daemon exiting")
+    assert advert.read_advert(local_env) is None
+
+
+def test_the_daemon_of_a_server_that_died_serves_its_clients_then_exits_once_idle(
+    local_env: Path, spawn: Callable[[str], subprocess.Popen], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBDEPLOY_CLUSTER_IDLE_TIMEOUT", "1")
+    owner = spawn(OWNER)
+    started = read_json_line(owner)
+    ad = advert.read_advert(local_env)
+    assert ad is not None
+    assert runtime.client().scheduler.address == started["address"]  # a kernel uses the server's cluster
+    owner.kill()  # the server dies without stopping its daemon
+    owner.wait(30)
+    assert runtime.run(operator.add, 2, 2) == 4  # the daemon serves on while it has a client
+    assert advert.pid_alive(ad.owner_pid, ad.owner_started)
+    runtime.shutdown()  # the last client goes
+    eventually(lambda: not advert.pid_alive(ad.owner_pid, ad.owner_started), 120, "the idle daemon exiting")
     assert advert.read_advert(local_env) is None
 
 
@@ -230,11 +244,12 @@ def test_an_advertisement_of_a_dead_process_is_replaced(local_env: Path) -> None
     assert address != stale.scheduler_address
     ad = advert.read_advert(local_env)
     assert ad is not None
-    assert (ad.scheduler_address, ad.owner_pid, ad.owner_kind) == (address, os.getpid(), "server")
+    assert (ad.scheduler_address, ad.started_by, ad.requested_by) == (address, "server", os.getpid())
     assert runtime.run(operator.add, 1, 2) == 3
 
     runtime.shutdown()
     assert advert.read_advert(local_env) is None
+    assert not advert.pid_alive(ad.owner_pid, ad.owner_started)
 
 
 def test_an_unreachable_scheduler_is_replaced_even_while_its_owner_lives(
@@ -248,7 +263,7 @@ def test_an_unreachable_scheduler_is_replaced_even_while_its_owner_lives(
     assert c.scheduler.address != stale.scheduler_address
     ad = advert.read_advert(local_env)
     assert ad is not None
-    assert (ad.owner_pid, ad.owner_kind) == (os.getpid(), "process")
+    assert (ad.owner_kind, ad.started_by, ad.requested_by) == ("daemon", "process", os.getpid())
     assert owner.poll() is None  # nobody else's process is touched
 
 
@@ -269,13 +284,13 @@ def test_a_listener_that_is_no_scheduler_is_replaced_without_hanging(
     assert c.scheduler.address != f"tcp://127.0.0.1:{port}"
     ad = advert.read_advert(local_env)
     assert ad is not None
-    assert ad.owner_pid == os.getpid()
+    assert (ad.owner_pid, ad.requested_by) == (runtime.cluster.launched_daemons()[-1].owner_pid, os.getpid())
 
 
 # --- servers, class mode, stop ----------------------------------------------------------------------
 
 
-def test_a_server_app_owns_the_cluster_and_withdraws_it_on_stop(local_env: Path) -> None:
+def test_a_server_app_stops_the_daemon_it_started_when_it_stops(local_env: Path) -> None:
     async def serve() -> tuple[advert.Advertisement | None, Any, dict[str, Any]]:
         ctx = nbdeploy.Nbdeploy(nbdeploy.config.Settings.resolve())
         await ctx.start(own_cluster=True, background=False)
@@ -289,11 +304,14 @@ def test_a_server_app_owns_the_cluster_and_withdraws_it_on_stop(local_env: Path)
 
     ad, product, info = asyncio.run(serve())
     assert ad is not None
-    assert (ad.owner_pid, ad.owner_kind, ad.mode) == (os.getpid(), "server", "local")
+    assert (ad.owner_kind, ad.started_by, ad.requested_by, ad.mode) == ("daemon", "server", os.getpid(), "local")
     assert product == 42
-    assert (info["mode"], info["owner_pid"], info["scheduler_address"]) == ("local", os.getpid(), ad.scheduler_address)
+    assert (info["mode"], info["owner_pid"], info["scheduler_address"]) == ("local", ad.owner_pid, ad.scheduler_address)
+    assert info["dashboard_url"] == "/nbdeploy/api/cluster/dashboard/status"
+    assert info["dashboard_link"].startswith("http://127.0.0.1:")
     assert len(info["workers"]) == 1
     assert advert.read_advert(local_env) is None
+    assert not advert.pid_alive(ad.owner_pid, ad.owner_started)
     assert runtime.cluster.owned_clusters() == []
 
 
@@ -310,19 +328,21 @@ def test_a_cluster_class_is_started_and_scaled_through_the_dask_api(
     assert len(info["workers"]) == 1
     ad = advert.read_advert(local_env)
     assert ad is not None
-    assert (ad.mode, ad.target) == ("class", "distributed:LocalCluster")
+    assert (ad.mode, ad.target, ad.owner_kind) == ("class", "distributed:LocalCluster", "daemon")
     runtime.shutdown()
     assert advert.read_advert(local_env) is None
+    assert not advert.pid_alive(ad.owner_pid, ad.owner_started)
 
 
-def test_stopping_a_server_owned_cluster_stops_the_cluster_not_the_server(
+def test_stopping_a_servers_cluster_stops_its_daemon_not_the_server(
     local_env: Path, spawn: Callable[[str], subprocess.Popen]
 ) -> None:
     owner = spawn(OWNER)
     started = read_json_line(owner)
     stopped = runtime.stop_cluster()
     assert stopped is not None
-    assert (stopped["owner_pid"], stopped["scheduler_address"]) == (owner.pid, started["address"])
+    assert (stopped["requested_by"], stopped["scheduler_address"]) == (owner.pid, started["address"])
+    assert not advert.pid_alive(stopped["owner_pid"], stopped["owner_started"])
     assert advert.read_advert(local_env) is None
     deadline = time.monotonic() + 60
     while advert.probe_address(started["address"]) and time.monotonic() < deadline:
@@ -333,12 +353,12 @@ def test_stopping_a_server_owned_cluster_stops_the_cluster_not_the_server(
     assert runtime.stop_cluster() is None
 
 
-def test_cluster_start_status_and_stop_on_the_command_line(local_env: Path, daemons: list[int]) -> None:
+def test_cluster_start_status_and_stop_on_the_command_line(local_env: Path, cluster_daemons: list[int]) -> None:
     started = nbdeploy_cli("cluster", "start", "--workers", "1", "--threads", "1", "--json")
     assert started.returncode == 0, started.stderr
     ad = json.loads(started.stdout)
-    daemons.append(ad["owner_pid"])
-    assert ad["owner_kind"] == "daemon"
+    cluster_daemons.append(ad["owner_pid"])
+    assert (ad["owner_kind"], ad["started_by"], ad["idle_timeout"]) == ("daemon", "cli", None)
     assert advert.pid_alive(ad["owner_pid"])
 
     shown = nbdeploy_cli("cluster", "status", "--json")
@@ -376,22 +396,25 @@ def test_start_and_stop_refuse_a_scheduler_address(nbd_home: Path, monkeypatch: 
         runtime.stop_cluster()
 
 
-def test_an_owner_whose_scheduler_was_shut_down_from_outside_starts_a_new_cluster(local_env: Path) -> None:
+def test_a_cluster_shut_down_from_outside_is_replaced_by_a_new_daemon(local_env: Path) -> None:
     from distributed import Client
 
     first = runtime.ensure_cluster()
+    daemon = advert.read_advert(local_env)
+    assert daemon is not None
     workers = list(runtime.client().run(os.getpid).values())
     with Client(first, set_as_default=False) as other:
         other.shutdown()  # not through nbdeploy
-    deadline = time.monotonic() + 60
-    while advert.probe_address(first) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # its daemon notices, closes what is left and withdraws the advertisement …
+    eventually(lambda: advert.read_advert(local_env) is None, 120, "the dead cluster's advertisement withdrawn")
 
-    assert runtime.run(operator.sub, 5, 3) == 2  # the dead cluster is noticed, closed and replaced
+    assert runtime.run(operator.sub, 5, 3) == 2  # … so the next call replaces it
     second = runtime.cluster.current_target()
     assert second is not None
     assert second.address != first
     ad = advert.read_advert(local_env)
     assert ad is not None
-    assert (ad.scheduler_address, ad.owner_pid) == (second.address, os.getpid())
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in workers)
+    assert (ad.scheduler_address, ad.started_by, ad.requested_by) == (second.address, "server", os.getpid())
+    assert ad.owner_pid != daemon.owner_pid
+    eventually(lambda: not advert.pid_alive(daemon.owner_pid, daemon.owner_started), 60, "the old daemon exiting")
+    assert not any(alive(pid) for pid in workers)

@@ -5,7 +5,6 @@ import { copyIcon, LabIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { RunStatus } from './api';
-import { initialInput, NotebookParameter } from './params';
 
 /** A readable error line (never a raw stack trace; the details, if any, fold out). */
 export function ErrorMessage(props: { message?: string; details?: string }): JSX.Element | null {
@@ -136,83 +135,4 @@ export function StatusBadge(props: { status: RunStatus }): JSX.Element {
       {STATUS_LABELS[props.status] ?? props.status}
     </span>
   );
-}
-
-/** Typed inputs for parameters: checkboxes for bools, text for numbers and strings, JSON for the rest. */
-export function ParameterFields(props: {
-  params: NotebookParameter[];
-  inputs: Record<string, string | boolean>;
-  errors: Record<string, string>;
-  onChange: (name: string, value: string | boolean) => void;
-  idPrefix: string;
-}): JSX.Element {
-  if (!props.params.length) {
-    return <Empty>No parameters.</Empty>;
-  }
-  return (
-    <div className="jp-nbdeploy-params">
-      {props.params.map(p => {
-        const id = `${props.idPrefix}-${p.name}`;
-        const value = props.inputs[p.name];
-        const error = props.errors[p.name];
-        const typeLabel = p.type === 'expr' ? 'expression' : p.type === 'none' ? 'any' : p.type;
-        let input: JSX.Element;
-        if (p.type === 'bool') {
-          input = (
-            <input
-              id={id}
-              name={p.name}
-              type="checkbox"
-              checked={value === true}
-              onChange={e => props.onChange(p.name, e.target.checked)}
-            />
-          );
-        } else if (p.type === 'list' || p.type === 'dict') {
-          input = (
-            <textarea
-              id={id}
-              name={p.name}
-              className="jp-mod-styled jp-nbdeploy-json"
-              rows={2}
-              value={String(value ?? '')}
-              onChange={e => props.onChange(p.name, e.target.value)}
-            />
-          );
-        } else {
-          input = (
-            <input
-              id={id}
-              name={p.name}
-              type="text"
-              className="jp-mod-styled"
-              inputMode={p.type === 'int' ? 'numeric' : p.type === 'float' ? 'decimal' : undefined}
-              placeholder={p.type === 'expr' ? p.source : p.type === 'none' ? 'None' : p.required ? 'required' : ''}
-              value={String(value ?? '')}
-              onChange={e => props.onChange(p.name, e.target.value)}
-            />
-          );
-        }
-        return (
-          <div key={p.name} className={`jp-nbdeploy-param ${error ? 'jp-nbdeploy-mod-invalid' : ''}`}>
-            <label htmlFor={id}>
-              <span className="jp-nbdeploy-param-name">{p.name}</span>
-              <span className="jp-nbdeploy-param-type">{typeLabel}</span>
-              {p.required ? <span className="jp-nbdeploy-param-required">required</span> : null}
-            </label>
-            {input}
-            {p.help ? <div className="jp-nbdeploy-param-help">{p.help}</div> : null}
-            {p.type === 'expr' ? (
-              <div className="jp-nbdeploy-param-help">Left empty, the notebook computes {p.source}.</div>
-            ) : null}
-            {error ? <div className="jp-nbdeploy-field-error">{error}</div> : null}
-          </div>
-        );
-      })}
-    </div>
-  );
-}
-
-/** The initial text (or checkbox state) of each parameter field: its default. */
-export function initialInputs(params: NotebookParameter[]): Record<string, string | boolean> {
-  return Object.fromEntries(params.map(p => [p.name, initialInput(p)]));
 }

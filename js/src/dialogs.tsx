@@ -8,28 +8,25 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import {
+  coerceForm,
   errorMessage,
-  functionRequestSchema,
+  FormField,
+  getFunction,
   getJob,
-  getOpenAPI,
   invokeFunction,
   InvokeResult,
   NbdeployAPIError,
   Run,
   startRun
 } from './api';
-import { ErrorMessage, initialInputs, ParameterFields } from './components';
+import { ErrorMessage } from './components';
+import { fieldErrorsOf, FormInputValues, initialInputs, ParameterFields } from './form';
 import { formatDuration } from './format';
-import {
-  collectValues,
-  NotebookParameter,
-  parsePythonLiteral,
-  schemaToParameters,
-  storedParameters,
-  typeOfValue
-} from './params';
 
-/** The body of a {@link FormDialog}: a React form whose `submit` says whether the dialog may close. */
+/**
+ * The body of a {@link FormDialog}: a React form whose `submit` says whether the dialog may close, with the
+ * server's form fields (`FormField`s), what was typed into them and the errors shown under them.
+ */
 export abstract class FormBody extends ReactWidget {
   /** Run the form's action; resolve `true` to close the dialog, `false` to keep it open. */
   abstract submit(): Promise<boolean>;
@@ -38,18 +35,58 @@ export abstract class FormBody extends ReactWidget {
   /** The last error, shown by the body. */
   error: string | undefined;
   errorDetails: string | undefined;
+  /** The form's fields as the server described them; null while they load. */
+  fields: FormField[] | null = null;
+  /** What was typed into each field (text, or a checkbox's state). */
+  inputs: FormInputValues = {};
+  /** A message under each field that does not fit. */
+  fieldErrors: Record<string, string> = {};
 
-  /** Record `e` as the form's error (field errors go to `fieldErrors`) and re-render. */
-  protected fail(e: unknown, fieldErrors?: Record<string, string>): void {
+  /** Show `fields`, each starting from its `initial` input. */
+  protected setFields(fields: FormField[]): void {
+    this.fields = fields;
+    this.inputs = initialInputs(fields);
+  }
+
+  /**
+   * The JSON values of the fields (`POST /forms/coerce`; with `includeDefaults`, of those left as they
+   * started too). Resolves null, with each error under its field and `invalid` as the form's error, when
+   * some input does not fit.
+   */
+  protected async coerce(includeDefaults: boolean, invalid: string): Promise<Record<string, unknown> | null> {
+    const { values, errors } = await coerceForm({ fields: this.fields ?? [], inputs: this.inputs, include_defaults: includeDefaults });
+    this.fieldErrors = errors;
+    if (Object.keys(errors).length) {
+      this.error = invalid;
+      this.update();
+      return null;
+    }
+    return values;
+  }
+
+  /** Record `e` as the form's error (its per-field messages, renamed by `rename`, under the fields) and re-render. */
+  protected fail(e: unknown, rename?: Record<string, string>): void {
     this.error = errorMessage(e);
     this.errorDetails = e instanceof NbdeployAPIError ? e.traceback : undefined;
-    if (e instanceof NbdeployAPIError && fieldErrors) {
-      if (e.field) {
-        fieldErrors[e.field] = e.message;
-      }
-      Object.assign(fieldErrors, e.fields ?? {});
-    }
+    Object.assign(this.fieldErrors, fieldErrorsOf(e, rename));
     this.update();
+  }
+
+  /** The fields' inputs, ids `<idPrefix>-<field name>`; an edited field drops its old complaint. */
+  protected renderFields(idPrefix: string): JSX.Element {
+    return (
+      <ParameterFields
+        fields={this.fields ?? []}
+        inputs={this.inputs}
+        errors={this.fieldErrors}
+        idPrefix={idPrefix}
+        onChange={(name, value) => {
+          this.inputs[name] = value;
+          delete this.fieldErrors[name];
+          this.update();
+        }}
+      />
+    );
   }
 }
 
@@ -144,9 +181,6 @@ export async function showActionError(action: string, error: unknown): Promise<v
 // --- Try it ---------------------------------------------------------------------------------------------
 
 class TryItBody extends FormBody {
-  params: NotebookParameter[] | null = null;
-  inputs: Record<string, string | boolean> = {};
-  fieldErrors: Record<string, string> = {};
   rawArgs = '{}';
   result: InvokeResult | undefined;
   loadError: string | undefined;
@@ -154,77 +188,61 @@ class TryItBody extends FormBody {
   constructor(private readonly name: string) {
     super();
     this.addClass('jp-nbdeploy-tryit');
-    void this.loadSchema();
+    void this.load();
   }
 
-  private async loadSchema(): Promise<void> {
+  private async load(): Promise<void> {
     try {
-      const schema = functionRequestSchema(await getOpenAPI(), this.name);
-      this.params = schema ? schemaToParameters(schema) : [];
-      this.inputs = initialInputs(this.params);
-      if (!schema) {
-        this.loadError = 'The API describes no arguments for this function: enter them as a JSON object.';
-      }
+      this.setFields((await getFunction(this.name)).form);
     } catch (e) {
-      this.params = [];
+      this.fields = [];
       this.loadError = `Could not read the function's arguments (${errorMessage(e)}): enter them as a JSON object.`;
     }
     this.update();
   }
 
+  /** The arguments: the fields' values, or the JSON object typed when the function has no fields. */
+  private async args(): Promise<Record<string, unknown> | null> {
+    if (this.fields?.length) {
+      return this.coerce(true, 'Some arguments are not valid.');
+    }
+    let parsed: unknown;
+    try {
+      parsed = this.rawArgs.trim() ? JSON.parse(this.rawArgs) : {};
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new Error('the arguments must be a JSON object, e.g. {"x": 1}');
+    }
+    return parsed as Record<string, unknown>;
+  }
+
   async submit(): Promise<boolean> {
     this.result = undefined;
     this.fieldErrors = {};
-    let args: Record<string, unknown>;
-    if (this.params && this.params.length) {
-      const { values, errors } = collectValues(this.params, this.inputs, true);
-      if (Object.keys(errors).length) {
-        this.fieldErrors = errors;
-        this.error = 'Some arguments are not valid.';
-        this.update();
-        return false;
-      }
-      args = values;
-    } else {
-      try {
-        const parsed = this.rawArgs.trim() ? parsePythonLiteral(this.rawArgs) : {};
-        if (typeOfValue(parsed) !== 'dict') {
-          throw new Error('the arguments must be a JSON object, e.g. {"x": 1}');
-        }
-        args = parsed as Record<string, unknown>;
-      } catch (e) {
-        this.fail(e);
-        return false;
-      }
-    }
     try {
-      this.result = await invokeFunction(this.name, args);
-      this.error = undefined;
+      const args = await this.args();
+      if (args) {
+        this.result = await invokeFunction(this.name, args);
+        this.error = undefined;
+        this.errorDetails = undefined;
+      }
     } catch (e) {
-      this.fail(e, this.fieldErrors);
+      this.fail(e);
     }
     this.update();
     return false; // keep the dialog open to show the answer
   }
 
   render(): JSX.Element {
-    if (this.params === null) {
+    if (this.fields === null) {
       return <div className="jp-nbdeploy-loading">Reading the function's arguments…</div>;
     }
     return (
       <div>
-        {this.params.length ? (
-          <ParameterFields
-            params={this.params}
-            inputs={this.inputs}
-            errors={this.fieldErrors}
-            idPrefix={`nbdeploy-tryit-${this.name}`}
-            onChange={(n, v) => {
-              this.inputs[n] = v;
-              delete this.fieldErrors[n]; // edited: the old complaint no longer applies
-              this.update();
-            }}
-          />
+        {this.fields.length ? (
+          this.renderFields(`nbdeploy-tryit-${this.name}`)
         ) : (
           <div className="jp-nbdeploy-param">
             {this.loadError ? <div className="jp-nbdeploy-param-help">{this.loadError}</div> : null}
@@ -256,7 +274,7 @@ class TryItBody extends FormBody {
   }
 }
 
-/** "Try it": a form from the function's OpenAPI schema that invokes it and shows the answer. */
+/** "Try it": the function's form (from `GET /functions/{name}`), invoking it and showing the answer. */
 export async function showTryIt(name: string): Promise<void> {
   const dialog = new FormDialog(new TryItBody(name), { title: `Try ${name}`, acceptLabel: 'Invoke', cancelLabel: 'Close' });
   await dialog.launch();
@@ -265,59 +283,40 @@ export async function showTryIt(name: string): Promise<void> {
 // --- Run now (a stored job) ---------------------------------------------------------------------------
 
 class RunNowBody extends FormBody {
-  params: NotebookParameter[] | null = null;
-  inputs: Record<string, string | boolean> = {};
-  fieldErrors: Record<string, string> = {};
   run: Run | undefined;
 
   constructor(private readonly job: string) {
     super();
     void getJob(job)
-      .then(j => {
-        this.params = storedParameters(j.parameters);
-        this.inputs = initialInputs(this.params);
-      })
+      .then(info => this.setFields(info.latest.form))
       .catch(e => {
-        this.params = [];
+        this.fields = [];
         this.error = `Could not read the job's parameters: ${errorMessage(e)}`;
       })
       .then(() => this.update());
   }
 
   async submit(): Promise<boolean> {
-    const { values, errors } = collectValues(this.params ?? [], this.inputs);
-    this.fieldErrors = errors;
-    if (Object.keys(errors).length) {
-      this.error = 'Some parameters are not valid.';
-      this.update();
-      return false;
-    }
     try {
-      this.run = await startRun(this.job, values);
+      const parameters = await this.coerce(false, 'Some parameters are not valid.');
+      if (!parameters) {
+        return false;
+      }
+      this.run = await startRun(this.job, { parameters });
       return true;
     } catch (e) {
-      this.fail(e, this.fieldErrors);
+      this.fail(e);
       return false;
     }
   }
 
   render(): JSX.Element {
-    if (this.params === null) {
+    if (this.fields === null) {
       return <div className="jp-nbdeploy-loading">Reading the job's parameters…</div>;
     }
     return (
       <div>
-        <ParameterFields
-          params={this.params}
-          inputs={this.inputs}
-          errors={this.fieldErrors}
-          idPrefix={`nbdeploy-run-${this.job}`}
-          onChange={(n, v) => {
-            this.inputs[n] = v;
-            delete this.fieldErrors[n]; // edited: the old complaint no longer applies
-            this.update();
-          }}
-        />
+        {this.renderFields(`nbdeploy-run-${this.job}`)}
         {this.busy ? <div className="jp-nbdeploy-loading">Starting a run…</div> : null}
         <ErrorMessage message={this.error} details={this.errorDetails} />
       </div>
@@ -325,7 +324,7 @@ class RunNowBody extends FormBody {
   }
 }
 
-/** "Run now" with a parameters form; resolves the new run, or undefined when cancelled. */
+/** "Run now" with the job's parameters form; resolves the new run, or undefined when cancelled. */
 export async function showRunNow(job: string): Promise<Run | undefined> {
   const body = new RunNowBody(job);
   const dialog = new FormDialog(body, { title: `Run ${job} now`, acceptLabel: 'Run' });

@@ -1,4 +1,6 @@
-/** Small formatting helpers for the sidebar: durations, sizes, times. Pure, tested by Jest. */
+/** Small formatting helpers for the sidebar: durations, sizes, times, run errors. Pure, tested by Jest. */
+
+import type { Run } from './api';
 
 /** "850 ms", "12.3 s", "4 min 05 s", "2 h 03 min". */
 export function formatDuration(seconds: number | null | undefined): string {
@@ -93,4 +95,16 @@ export function formatMetrics(metrics: Record<string, unknown> | null | undefine
     })
     .join(', ');
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** Why a run failed, in one line: `ValueError: boom (cell 4)` (the API's cell index is 0-based). */
+export function formatRunError(error: NonNullable<Run['error']>): string {
+  const what = [error.type, error.message].filter(Boolean).join(': ');
+  return typeof error.cell === 'number' ? `${what} (cell ${error.cell + 1})` : what;
+}
+
+/** Seconds from `iso` until `now` (how long a running run has run; the API gives `duration` once it ended). */
+export function secondsSince(iso: string | null | undefined, now: number = Date.now()): number | null {
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(t) ? null : Math.max(0, (now - t) / 1000);
 }

@@ -75,9 +75,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
       notificationsEnabled: () => settings.notifications,
       openOutput,
       openLog,
-      saveTextFile: async (path, content) => {
-        await app.serviceManager.contents.save(path, { type: 'file', format: 'text', content });
-      },
       openFile: path => void app.commands.execute('docmanager:open', { path })
     });
     const sidebar = new NbdeploySidebar({ app, tracker, intervalMs, openOutput, openLog });

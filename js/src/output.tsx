@@ -4,18 +4,31 @@
  */
 
 import { MainAreaWidget } from '@jupyterlab/apputils';
-import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
+import { IOutputAreaModel, OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { downloadIcon, notebookIcon, textEditorIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { errorMessage, getRun, getRunHtml, getRunLog, getRunNotebook, isActive, Run } from './api';
 import { showActionError } from './dialogs';
-import { cellSource } from './params';
 
-/** Add a read-only rendering of notebook `nb` to `panel`. */
-function renderNotebook(panel: Panel, nb: any, rendermime: IRenderMimeRegistry): void {
-  const cells: any[] = Array.isArray(nb?.cells) ? nb.cells : [];
+/** What this view reads of an nbformat cell. */
+interface ICellJSON {
+  cell_type: string;
+  source?: string | string[];
+  metadata?: { tags?: string[] };
+  execution_count?: number | null;
+  outputs?: unknown[];
+}
+
+/** The source of a cell as one string (nbformat allows a list of lines). */
+function cellSource(cell: ICellJSON): string {
+  return Array.isArray(cell.source) ? cell.source.join('') : cell.source ?? '';
+}
+
+/** Add a read-only rendering of notebook `nb` (nbformat JSON) to `panel`. */
+function renderNotebook(panel: Panel, nb: Record<string, unknown>, rendermime: IRenderMimeRegistry): void {
+  const cells = Array.isArray(nb.cells) ? (nb.cells as ICellJSON[]) : [];
   if (!cells.length) {
     panel.addWidget(message('The output notebook has no cells.'));
   }
@@ -43,7 +56,7 @@ function renderNotebook(panel: Panel, nb: any, rendermime: IRenderMimeRegistry):
       input.node.append(prompt, pre);
       cellNode.addWidget(input);
       if (cell.cell_type === 'code' && Array.isArray(cell.outputs) && cell.outputs.length) {
-        const model = new OutputAreaModel({ values: cell.outputs, trusted: false });
+        const model = new OutputAreaModel({ values: cell.outputs as IOutputAreaModel.IOptions['values'], trusted: false });
         const outputs = new OutputArea({ model, rendermime });
         outputs.addClass('jp-nbdeploy-cell-outputs');
         cellNode.addWidget(outputs);

@@ -1,31 +1,25 @@
 /**
  * "Schedule this notebook…": name, the parameters of the notebook's `parameters` cell as typed fields,
  * run now or on a schedule (presets or cron, with a time zone), timeout and retries, and "Output HTML".
- * On submit the notebook is saved, stored as a new job version, and the run or schedule is created.
+ *
+ * The server decides: opening the dialog asks `POST /notebooks/inspect` for the job name, the parameters
+ * and their form; on submit the notebook is saved and `POST /notebooks/schedule` stores it as a job version
+ * and starts the run or the schedule (nothing is stored unless every field fits; its errors show under
+ * the fields).
  *
  * Every run keeps its executed notebook on the server. "Output HTML" (remembered per notebook, off by
- * default) is done by this browser, not the jobs API: when a run started here succeeds, the run tracker
- * saves its HTML beside the notebook as `<stem>-run-<id>.html` (see tracker.ts).
+ * default): when a run started here succeeds, the run tracker has the server save its HTML beside the
+ * notebook (`POST /runs/{id}/html`, see tracker.ts).
  */
 
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Message } from '@lumino/messaging';
 import React from 'react';
 
-import { createJob, createSchedule, Run, RunOptions, Schedule, startRun } from './api';
-import { ErrorMessage, initialInputs, ParameterFields } from './components';
+import { errorMessage, inspectNotebook, NotebookInfo, NotebookSchedule, Run, Schedule, scheduleNotebook } from './api';
+import { ErrorMessage } from './components';
 import { cronToWords, DAY_NAMES, presetToCron, SchedulePreset } from './cron';
 import { FormBody, FormDialog } from './dialogs';
-import {
-  CellLike,
-  collectValues,
-  findParametersSource,
-  htmlOutputPath,
-  jobNameFromPath,
-  NotebookParameter,
-  parseParametersCell,
-  validateName
-} from './params';
 
 type PresetKind = SchedulePreset['kind'];
 
@@ -82,11 +76,11 @@ function rememberOutputHtml(path: string, on: boolean): void {
   }
 }
 
+/** The server's errors of these fields show under the dialog's fields of another name. */
+const FIELD_NAMES: Record<string, string> = { cron: 'schedule' };
+
 class ScheduleBody extends FormBody {
   name: string;
-  params: NotebookParameter[];
-  inputs: Record<string, string | boolean>;
-  fieldErrors: Record<string, string> = {};
   mode: 'now' | 'schedule' = 'now';
   preset: PresetKind = 'daily';
   minute = '0';
@@ -99,17 +93,17 @@ class ScheduleBody extends FormBody {
   outputHtml: boolean;
   outcome: ScheduleOutcome | undefined;
   private readonly zones = timeZones();
-  private readonly hasParametersCell: boolean;
 
-  constructor(private readonly panel: NotebookPanel) {
+  /** `info` is what `POST /notebooks/inspect` said of the notebook; `loadError` why it could not say. */
+  constructor(
+    private readonly panel: NotebookPanel,
+    private readonly info: NotebookInfo | undefined,
+    private readonly loadError: string | undefined
+  ) {
     super();
     this.addClass('jp-nbdeploy-schedule-form');
-    this.name = jobNameFromPath(panel.context.path);
-    const nb = panel.context.model.toJSON() as { cells?: CellLike[] };
-    const source = findParametersSource(nb.cells ?? []);
-    this.hasParametersCell = source !== null;
-    this.params = source === null ? [] : parseParametersCell(source);
-    this.inputs = initialInputs(this.params);
+    this.name = info?.name ?? '';
+    this.setFields(info?.form ?? []);
     this.outputHtml = rememberedOutputHtml(panel.context.path);
   }
 
@@ -137,67 +131,56 @@ class ScheduleBody extends FormBody {
     }
   }
 
-  private options(): { options?: RunOptions; errors: Record<string, string> } {
+  /** Timeout (minutes in the dialog, seconds for the API) and retries as numbers; the server checks their range. */
+  private options(): { options: Pick<NotebookSchedule, 'timeout' | 'retries'>; errors: Record<string, string> } {
     const errors: Record<string, string> = {};
-    const options: RunOptions = {};
     const timeout = this.timeoutMinutes.trim();
-    if (timeout) {
-      const minutes = Number(timeout);
-      if (!Number.isFinite(minutes) || minutes <= 0) {
-        errors.timeout = 'the timeout is a number of minutes above 0 (or empty for none)';
-      } else {
-        options.timeout = Math.round(minutes * 60);
-      }
+    const minutes = Number(timeout);
+    if (timeout && !Number.isFinite(minutes)) {
+      errors.timeout = 'the timeout is a number of minutes (or empty for none)';
     }
-    if (!/^\d+$/.test(this.retries.trim()) || Number(this.retries) > 10) {
-      errors.retries = 'retries is a whole number from 0 to 10';
-    } else {
-      options.retries = Number(this.retries);
+    if (!/^\d+$/.test(this.retries.trim())) {
+      errors.retries = 'retries is a whole number';
     }
-    return { options, errors };
+    return { options: { timeout: timeout ? Math.round(minutes * 60) : null, retries: Number(this.retries) }, errors };
   }
 
   async submit(): Promise<boolean> {
-    const errors: Record<string, string> = {};
-    const nameError = validateName(this.name);
-    if (nameError) {
-      errors.name = nameError;
-    }
-    const { values, errors: paramErrors } = collectValues(this.params, this.inputs);
-    Object.assign(errors, paramErrors);
-    const { options, errors: optionErrors } = this.options();
-    Object.assign(errors, optionErrors);
-    const preview = this.mode === 'schedule' ? this.schedulePreview() : {};
-    if (preview.error) {
-      errors.schedule = preview.error;
-    }
+    const { options, errors } = this.options();
     this.fieldErrors = errors;
     if (Object.keys(errors).length) {
       this.error = 'Please correct the fields marked in red.';
       this.update();
       return false;
     }
+    // a custom cron goes to the server as typed (it has the last word); a preset only once it makes one
+    const cron = this.preset === 'custom' ? this.cron : this.schedulePreview().cron ?? null;
     try {
       // the job runs what is on disk: save first, then send the saved notebook
       await this.panel.context.save();
-      const notebook = this.panel.context.model.toJSON();
-      await createJob({ name: this.name, notebook });
+      const done = await scheduleNotebook({
+        notebook: this.panel.context.model.toJSON() as Record<string, unknown>,
+        path: this.panel.context.path,
+        name: this.name,
+        when: this.mode,
+        inputs: this.inputs,
+        ...(this.mode === 'schedule' ? { cron, timezone: this.timezone } : {}),
+        ...options
+      });
       rememberOutputHtml(this.panel.context.path, this.outputHtml);
-      if (this.mode === 'now') {
-        this.outcome = { kind: 'run', run: await startRun(this.name, values, options), saveHtml: this.outputHtml };
-      } else {
-        const schedule = await createSchedule({
-          job: this.name,
-          cron: preview.cron!,
-          timezone: this.timezone,
-          parameters: values,
-          ...options
-        });
-        this.outcome = { kind: 'schedule', schedule };
+      if (done.run) {
+        this.outcome = { kind: 'run', run: done.run, saveHtml: this.outputHtml };
+      } else if (done.schedule) {
+        this.outcome = { kind: 'schedule', schedule: done.schedule };
       }
       return true;
     } catch (e) {
-      this.fail(e, this.fieldErrors);
+      this.fail(e, FIELD_NAMES);
+      const shown = ['name', 'schedule', 'timezone', 'timeout', 'retries', ...(this.fields ?? []).map(f => f.name)];
+      if (shown.some(key => key in this.fieldErrors)) {
+        this.error = 'Please correct the fields marked in red.';
+        this.update();
+      }
       return false;
     }
   }
@@ -226,7 +209,9 @@ class ScheduleBody extends FormBody {
   private set<K extends keyof this>(key: K, value: this[K]): void {
     this[key] = value;
     // an edited field drops its old complaint (the schedule's fields share one)
-    const field = { name: 'name', timeoutMinutes: 'timeout', retries: 'retries', outputHtml: 'outputHtml' }[key as string] ?? 'schedule';
+    const field =
+      { name: 'name', timezone: 'timezone', timeoutMinutes: 'timeout', retries: 'retries', outputHtml: 'outputHtml' }[key as string] ??
+      'schedule';
     delete this.fieldErrors[field];
     this.update();
   }
@@ -314,11 +299,17 @@ class ScheduleBody extends FormBody {
                 {z}
               </option>
             ))}
-          </select>
+          </select>,
+          'timezone'
         )}
-        <div className={preview.error ? 'jp-nbdeploy-field-error' : 'jp-nbdeploy-preview'} aria-live="polite">
-          {preview.error ?? `Runs ${preview.words}`}
-        </div>
+        {/* the cron of the preset in words, or why there is none (cron.ts; the server's own complaint after) */}
+        {preview.error || this.fieldErrors.schedule ? (
+          <div className="jp-nbdeploy-field-error" aria-live="polite">
+            {preview.error ?? this.fieldErrors.schedule}
+          </div>
+        ) : (
+          <div className="jp-nbdeploy-preview" aria-live="polite">{`Runs ${preview.words}`}</div>
+        )}
       </fieldset>
     );
   }
@@ -341,18 +332,10 @@ class ScheduleBody extends FormBody {
         )}
         <fieldset className="jp-nbdeploy-fieldset">
           <legend>Parameters</legend>
-          {this.hasParametersCell ? (
-            <ParameterFields
-              params={this.params}
-              inputs={this.inputs}
-              errors={this.fieldErrors}
-              idPrefix="nbdeploy-schedule-param"
-              onChange={(n, v) => {
-                this.inputs[n] = v;
-                delete this.fieldErrors[n]; // edited: the old complaint no longer applies
-                this.update();
-              }}
-            />
+          {this.loadError ? (
+            <div className="jp-nbdeploy-field-error">Could not read the notebook's parameters: {this.loadError}</div>
+          ) : this.info?.has_parameters_cell ? (
+            this.renderFields('nbdeploy-schedule-param')
           ) : (
             <div className="jp-nbdeploy-empty">
               This notebook has no cell tagged "parameters": add the tag to a cell of assignments to make them
@@ -420,7 +403,7 @@ class ScheduleBody extends FormBody {
           </label>
           <div className="jp-nbdeploy-param-help">
             {this.mode === 'now'
-              ? `When the run succeeds, save its output beside the notebook as ${htmlOutputPath(this.panel.context.path, '<id>')}.`
+              ? `When the run succeeds, save its output beside the notebook as ${(this.info?.html_path ?? '').replace('{id}', '<id>')}.`
               : 'Only for "Run now": runs of a schedule keep their output on the server (open it from Runs).'}
           </div>
         </fieldset>
@@ -433,7 +416,16 @@ class ScheduleBody extends FormBody {
 
 /** Show the dialog for `panel`; resolves what was created, or undefined when cancelled. */
 export async function showScheduleDialog(panel: NotebookPanel): Promise<ScheduleOutcome | undefined> {
-  const body = new ScheduleBody(panel);
+  // the notebook as it is in the editor (no save needed to read it); saved on submit
+  const notebook = panel.context.model.toJSON() as Record<string, unknown>;
+  let info: NotebookInfo | undefined;
+  let loadError: string | undefined;
+  try {
+    info = await inspectNotebook({ notebook, path: panel.context.path });
+  } catch (e) {
+    loadError = errorMessage(e);
+  }
+  const body = new ScheduleBody(panel, info, loadError);
   const dialog = new FormDialog(body, { title: 'Schedule this notebook', acceptLabel: 'Run now' });
   const result = await dialog.launch();
   return result.button.accept ? body.outcome : undefined;

@@ -95,16 +95,16 @@ export class NbdeploySidebar extends SidePanel {
   }
 
   /** The run to highlight in the Runs section (the one just started here). */
-  get highlightedRun(): string | null {
+  get highlightedRun(): number | null {
     return this._highlighted;
   }
 
-  get highlightChanged(): ISignal<this, string | null> {
+  get highlightChanged(): ISignal<this, number | null> {
     return this._highlightChanged;
   }
 
   /** Highlight run `id` in the Runs section for a few seconds (the one just started here). */
-  highlightRun(id: string | null): void {
+  highlightRun(id: number | null): void {
     this._highlighted = id;
     this._highlightChanged.emit(id);
     window.clearTimeout(this._highlightTimer);
@@ -145,7 +145,7 @@ export class NbdeploySidebar extends SidePanel {
   };
 
   private _sections = new Map<string, SectionWidget>();
-  private _highlighted: string | null = null;
+  private _highlighted: number | null = null;
   private _highlightTimer: number | undefined;
-  private _highlightChanged = new Signal<this, string | null>(this);
+  private _highlightChanged = new Signal<this, number | null>(this);
 }

@@ -1,15 +1,15 @@
 /**
  * The runs this browser cares about: the count of runs in progress (status bar) and the runs started
  * here, whose end is announced with a JupyterLab notification. A run started with "Output HTML" on has
- * its executed notebook saved as HTML beside its notebook once it succeeds (the jobs API has no such
- * option: the browser that asked for it does it).
+ * its executed notebook saved as HTML beside its notebook once it succeeds: this browser asks the server
+ * to (`POST /runs/{id}/html`), which names and writes the file through Jupyter's contents.
  */
 
 import { Notification } from '@jupyterlab/apputils';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { errorMessage, getRun, getRunHtml, isActive, listRuns, Run } from './api';
-import { htmlOutputPath } from './params';
+import { errorMessage, getRun, isActive, listRuns, Run, saveRunHtml } from './api';
+import { formatRunError } from './format';
 
 const STORAGE_KEY = 'nbdeploy:tracked-runs';
 /** `{run id: notebook path}` of tracked runs whose HTML is to be saved beside that notebook. */
@@ -20,15 +20,13 @@ export interface ITrackerOptions {
   notificationsEnabled: () => boolean;
   openOutput: (run: Run) => void;
   openLog: (run: Run) => void;
-  /** Write a text file through JupyterLab's contents API (path relative to the server root). */
-  saveTextFile: (path: string, content: string) => Promise<void>;
   /** Open a file of the server root in JupyterLab. */
   openFile: (path: string) => void;
 }
 
 /** How a run started here is followed up. */
 export interface ITrackOptions {
-  /** Save the run's output as `<notebook stem>-run-<id>.html` beside this notebook when it succeeds. */
+  /** Have the server save the run's output as HTML beside this notebook when it succeeds. */
   saveHtmlBeside?: string | null;
 }
 
@@ -37,13 +35,13 @@ export class RunTracker {
     try {
       const saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) ?? '[]');
       if (Array.isArray(saved)) {
-        saved.forEach(id => this._tracked.add(String(id)));
+        saved.map(Number).filter(Number.isInteger).forEach(id => this._tracked.add(id));
       }
       const html = JSON.parse(window.localStorage.getItem(HTML_STORAGE_KEY) ?? '{}');
       if (html && typeof html === 'object' && !Array.isArray(html)) {
         for (const [id, path] of Object.entries(html)) {
-          if (this._tracked.has(id) && typeof path === 'string') {
-            this._html.set(id, path);
+          if (this._tracked.has(Number(id)) && typeof path === 'string') {
+            this._html.set(Number(id), path);
           }
         }
       }
@@ -85,7 +83,7 @@ export class RunTracker {
     this.poke();
   }
 
-  isTracked(id: string): boolean {
+  isTracked(id: number): boolean {
     return this._tracked.has(id);
   }
 
@@ -167,15 +165,13 @@ export class RunTracker {
     this._changed.emit();
   }
 
-  /** Save the HTML of `run` beside `notebook`; resolve the file's path, or the reason it failed. */
+  /** Have the server save the HTML of `run` beside `notebook`; resolve the file's path, or why it failed. */
   private async _saveHtml(run: Run, notebook: string): Promise<{ path?: string; error?: string }> {
-    const path = htmlOutputPath(notebook, run.id);
     try {
-      await this.options.saveTextFile(path, await getRunHtml(run.id));
-      return { path };
+      return { path: (await saveRunHtml(run.id, notebook)).path };
     } catch (e) {
-      console.warn(`nbdeploy: could not save the HTML of run ${run.id} as ${path}`, e);
-      return { error: `could not save its HTML as ${path}: ${errorMessage(e)}` };
+      console.warn(`nbdeploy: could not save the HTML of run ${run.id} beside ${notebook}`, e);
+      return { error: `could not save its HTML beside ${notebook}: ${errorMessage(e)}` };
     }
   }
 
@@ -200,7 +196,7 @@ export class RunTracker {
     } else if (run.status === 'cancelled') {
       Notification.info(`${what} was cancelled.`, { autoClose: 8000, actions });
     } else {
-      const reason = run.error ? `: ${run.error}` : '.';
+      const reason = run.error ? `: ${formatRunError(run.error)}` : '.';
       const status = run.status === 'timed_out' ? 'timed out' : run.status;
       Notification.error(`${what} ${status}${reason}`, { autoClose: false, actions });
     }
@@ -215,8 +211,8 @@ export class RunTracker {
     }
   }
 
-  private _tracked = new Set<string>();
-  private _html = new Map<string, string>();
+  private _tracked = new Set<number>();
+  private _html = new Map<number, string>();
   private _active: Run[] = [];
   private _error: string | undefined;
   private _changed = new Signal<this, void>(this);

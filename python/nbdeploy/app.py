@@ -65,7 +65,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "runtime",
         managers={"runtime": "nbdeploy.runtime.api:Runtime"},
-        handlers=("nbdeploy.server_extension.cluster_handlers",),
+        handlers=("nbdeploy.server_extension.cluster_handlers", "nbdeploy.server_extension.dashboard"),
         cli={"cluster": "nbdeploy.runtime.cli:cluster"},
     ),
     Service(

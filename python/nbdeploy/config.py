@@ -63,6 +63,24 @@ class NbdeployConfig(Configurable):
     model_stats_seconds = Float(
         None, allow_none=True, help="How often a process writes its model serving statistics out (default 5)."
     ).tag(config=True)
+    cluster_idle_timeout = Float(
+        None,
+        allow_none=True,
+        help="Seconds an embedded cluster started for a script or kernel lives on without clients (default 600; "
+        "0 keeps it until `nbdeploy cluster stop`).",
+    ).tag(config=True)
+    dashboard_address = Unicode(
+        None,
+        allow_none=True,
+        help="host:port of the embedded cluster's Dask dashboard (default 127.0.0.1:8787, or a free loopback port "
+        "when that is taken); '0.0.0.0:8787' makes it public, without authentication.",
+    ).tag(config=True)
+    dispatch_timeout = Float(
+        None,
+        allow_none=True,
+        help="Seconds a job run waits for a Dask cluster in a dispatcher started by the API before it is failed "
+        "(default 60).",
+    ).tag(config=True)
 
 
 NbdeployConfig.__name__ = "Nbdeploy"  # so that `c.Nbdeploy.<setting>` configures it
@@ -82,9 +100,19 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "model_max_batch_size": ("NBDEPLOY_MODEL_MAX_BATCH_SIZE", lambda v: 64),
     "model_max_wait_ms": ("NBDEPLOY_MODEL_MAX_WAIT_MS", lambda v: 2.0),
     "model_stats_seconds": ("NBDEPLOY_MODEL_STATS_SECONDS", lambda v: 5.0),
+    "cluster_idle_timeout": ("NBDEPLOY_CLUSTER_IDLE_TIMEOUT", lambda v: 600.0),
+    "dashboard_address": ("NBDEPLOY_DASHBOARD_ADDRESS", lambda v: "127.0.0.1:8787"),
+    "dispatch_timeout": ("NBDEPLOY_DISPATCH_TIMEOUT", lambda v: 60.0),
 }
 _INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size")
-_FLOAT_SETTINGS = ("connect_timeout", "lease_ttl", "model_max_wait_ms", "model_stats_seconds")
+_FLOAT_SETTINGS = (
+    "connect_timeout",
+    "lease_ttl",
+    "model_max_wait_ms",
+    "model_stats_seconds",
+    "cluster_idle_timeout",
+    "dispatch_timeout",
+)
 _JSON_SETTINGS = ("cluster_options",)
 
 
@@ -141,6 +169,9 @@ class Settings:
     model_max_batch_size: int = 64
     model_max_wait_ms: float = 2.0
     model_stats_seconds: float = 5.0
+    cluster_idle_timeout: float = 600.0
+    dashboard_address: str = "127.0.0.1:8787"
+    dispatch_timeout: float = 60.0
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

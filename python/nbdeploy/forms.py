@@ -113,7 +113,7 @@ def initial_input(kind: FieldType, value: Any) -> str | bool:
     if kind in ("expr", "none") or value is None:
         return ""
     if kind in ("list", "dict"):
-        return json.dumps(value)
+        return json.dumps(value, separators=(",", ":"))
     return str(value)
 
 
@@ -211,7 +211,7 @@ def coerce_input(kind: FieldType, given: str | bool) -> Any:
         raise _Bad("expected true or false")
     if kind == "int":
         if not re.fullmatch(r"[-+]?[0-9][0-9_]{0,40}", text):
-            raise _Bad(f"expected a whole number, not {text[:40]!r}")
+            raise _Bad(f'expected a whole number, not "{text[:40]}"')
         return int(text.replace("_", ""))
     if kind == "float":
         try:
@@ -219,7 +219,7 @@ def coerce_input(kind: FieldType, given: str | bool) -> Any:
         except ValueError:
             number = math.nan
         if not math.isfinite(number):
-            raise _Bad(f"expected a number, not {text[:40]!r}")
+            raise _Bad(f'expected a number, not "{text[:40]}"')
         return number
     parsed = _parse_json_or_literal(text)
     if kind == "none":

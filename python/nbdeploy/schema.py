@@ -293,9 +293,16 @@ class Record:
         if data is None:
             data = {}
         check_depth(data, where or "body")
-        errors = sorted(_validator(cls).iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.path)))
+        errors = list(_validator(cls).iter_errors(data))
         if errors:
-            error = errors[0]
+            from jsonschema.exceptions import best_match
+
+            error = best_match(errors)  # into anyOf/oneOf too: the branch that nearly fits says what is wrong
+            while error.validator in ("anyOf", "oneOf") and error.context:
+                real = [e for e in error.context if e.schema.get("type") != "null"]  # "X or null": say what X is
+                if not real:
+                    break
+                error = best_match(real)
             path = list(error.absolute_path)
             if error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 known = set(error.schema.get("properties", {}))
@@ -325,10 +332,19 @@ class Record:
 
 
 def _message(error: Any) -> str:
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return f"expected {'an' if str(wanted)[0] in 'aeiou' else 'a'} {wanted}, got {json.dumps(error.instance)[:80]}"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(k for k in error.instance if k not in known)
         return f"unknown field(s) {', '.join(map(repr, unknown))[:200]}; known: {', '.join(known)}"
+    if error.validator == "pattern" and error.validator_value == NAME_PATTERN:
+        return (
+            f"{json.dumps(error.instance)[:80]} is not a valid name: use 1-64 lower-case letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit, e.g. 'churn-model'"
+        )
     if error.validator == "pattern":
         return f"{json.dumps(error.instance)[:80]} does not match {error.validator_value}"
     if error.validator == "required":

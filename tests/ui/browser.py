@@ -114,6 +114,23 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
+def wait_for_call(
+    page: Any, calls: list[tuple[str, str, int]], method: str, path: str, timeout_ms: int = TIMEOUT_MS
+) -> int:
+    """Wait until ``calls`` (the ``api_calls`` fixture) holds an answer to ``method`` on a path under
+    ``/nbdeploy/api/`` matching the regular expression ``path``; return its status."""
+    pattern = re.compile(path)
+    waited = 0
+    while True:
+        for m, p, status in calls:
+            if m == method and pattern.fullmatch(p):
+                return status
+        if waited >= timeout_ms:
+            raise AssertionError(f"the page never called {method} /nbdeploy/api/{path}; it called {calls}")
+        page.wait_for_timeout(100)
+        waited += 100
+
+
 def open_sidebar(page: Any) -> Any:
     """Click the nbdeploy tab of the left sidebar (if it is not open) and return the sidebar locator."""
     sidebar = page.locator("#nbdeploy-sidebar")

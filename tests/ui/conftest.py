@@ -187,3 +187,22 @@ def page(browser: Any, lab: LabServer) -> Iterator[Any]:
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture
+def api_calls(page: Any) -> Iterator[list[tuple[str, str, int]]]:
+    """``(method, path under /nbdeploy/api/, status)`` of every nbdeploy API answer the page gets during a test:
+    which routes the lab called, so a test can check that the server (not the browser) did the work."""
+    calls: list[tuple[str, str, int]] = []
+    marker = "/nbdeploy/api/"
+
+    def record(response: Any) -> None:
+        url = response.url.split("?", 1)[0]
+        if marker in url:
+            calls.append((response.request.method, url.split(marker, 1)[1], response.status))
+
+    page.on("response", record)
+    try:
+        yield calls
+    finally:
+        page.remove_listener("response", record)

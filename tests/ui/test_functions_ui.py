@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.ui.browser import open_notebook, open_sidebar, require_api, screenshot, section
+from tests.ui.browser import open_notebook, open_sidebar, require_api, screenshot, section, wait_for_call
 
 DEPLOY_CELL = """%%deploy greet --description "Says hello"
 def greet(name: str = "world") -> str:
@@ -19,7 +19,7 @@ def _functions_api() -> None:
     require_api("nbdeploy.functions.handlers")
 
 
-def test_deploy_from_a_cell_then_try_it_and_delete(page, lab):
+def test_deploy_from_a_cell_then_try_it_and_delete(page, lab, api_calls):
     lab.write_notebook("greet.ipynb", [("code", "%load_ext nbdeploy", []), ("code", DEPLOY_CELL, [])])
     open_notebook(page, lab, "greet.ipynb")
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
@@ -42,10 +42,15 @@ def test_deploy_from_a_cell_then_try_it_and_delete(page, lab):
     dialog.get_by_text("Try greet").wait_for()
     field = dialog.locator("#nbdeploy-tryit-greet-name")
     field.wait_for()
-    assert field.input_value() == "world"  # the default, from the OpenAPI schema
+    assert field.input_value() == "world"  # the default, from the function's form (GET /functions/greet)
     field.fill("nbdeploy")
     dialog.locator(".jp-mod-accept").click()
-    dialog.locator(".jp-nbdeploy-result").get_by_text('"hello nbdeploy"').wait_for()
+    # the first call starts the function on a worker (27 s server-side once on this small shared machine)
+    dialog.locator(".jp-nbdeploy-result").get_by_text('"hello nbdeploy"').wait_for(timeout=120_000)
+    # the server turned the typed text into the arguments (POST /forms/coerce), then ran the function
+    assert wait_for_call(page, api_calls, "POST", "functions/greet/invoke") == 200
+    calls = [(m, p) for m, p, _ in api_calls]
+    assert calls.index(("POST", "forms/coerce")) < calls.index(("POST", "functions/greet/invoke"))
     assert "Result from version 1" in dialog.locator(".jp-nbdeploy-result").inner_text()
     screenshot(page, "functions-try-it")
     dialog.locator(".jp-mod-reject").click()

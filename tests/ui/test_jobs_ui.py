@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.ui.browser import expect, open_notebook, open_sidebar, require_api, screenshot, section
+from tests.ui.browser import expect, open_notebook, open_sidebar, require_api, screenshot, section, wait_for_call
 
 REPORT_PARAMETERS = "n = 3  # the number to square\nlabel = 'square'\n"
 REPORT_BODY = 'print(f"{label} of {n} is {n * n}")'
@@ -33,12 +33,14 @@ def open_schedule_dialog(page, lab, name: str):
     return dialog
 
 
-def test_run_now_succeeds_and_its_output_opens(page, lab):
+def test_run_now_succeeds_and_its_output_opens(page, lab, api_calls):
     lab.write_notebook("report.ipynb", [("code", REPORT_PARAMETERS, ["parameters"]), ("code", REPORT_BODY, [])])
     dialog = open_schedule_dialog(page, lab, "report.ipynb")
     dialog.locator("#nbdeploy-schedule-param-n").fill("7")
     dialog.locator(".jp-mod-accept").click()  # "Run now"
     dialog.wait_for(state="detached")
+    # the server stored the job and queued the run in one call, from what was typed into the form
+    assert wait_for_call(page, api_calls, "POST", "notebooks/schedule") == 201
 
     runs = section(page, "runs")
     row = runs.locator(".jp-nbdeploy-run", has_text="report").first
@@ -58,7 +60,7 @@ def test_run_now_succeeds_and_its_output_opens(page, lab):
     screenshot(page, "run-output")
 
 
-def test_output_html_is_saved_beside_the_notebook(page, lab):
+def test_output_html_is_saved_beside_the_notebook(page, lab, api_calls):
     lab.write_notebook("Weekly Report.ipynb", [("code", REPORT_PARAMETERS, ["parameters"]), ("code", REPORT_BODY, [])])
     dialog = open_schedule_dialog(page, lab, "Weekly Report.ipynb")
     switch = dialog.locator("#nbdeploy-schedule-output-html")
@@ -73,7 +75,10 @@ def test_output_html_is_saved_beside_the_notebook(page, lab):
     row = section(page, "runs").locator(".jp-nbdeploy-run", has_text="weekly-report").first
     row.locator(".jp-nbdeploy-status", has_text=ENDED).wait_for(timeout=RUN_TIMEOUT_MS)
     assert "succeeded" in row.locator(".jp-nbdeploy-status").inner_text().lower(), row.inner_text()
-    name = f"Weekly Report-run-{row.get_attribute('data-run-id')}.html"
+    run_id = row.get_attribute("data-run-id")
+    name = f"Weekly Report-run-{run_id}.html"
+    # the server wrote the file (POST /runs/{id}/html), not the browser
+    assert wait_for_call(page, api_calls, "POST", f"runs/{run_id}/html", timeout_ms=RUN_TIMEOUT_MS) == 201
     # the notification names the saved file, and opens it
     toast = page.locator(".jp-Notification-Toast-success, .Toastify__toast", has_text=f"saved as {name}").first
     toast.wait_for()
@@ -132,7 +137,7 @@ def test_schedule_is_listed_in_words_paused_and_deleted(page, lab):
     job.get_by_text("No schedule.").wait_for()
 
 
-def test_run_now_from_the_jobs_list_takes_parameters(page, lab):
+def test_run_now_from_the_jobs_list_takes_parameters(page, lab, api_calls):
     open_sidebar(page)
     job = section(page, "jobs").locator('li[data-name="report"]')
     job.get_by_role("button", name="Run now").click()
@@ -144,7 +149,8 @@ def test_run_now_from_the_jobs_list_takes_parameters(page, lab):
     assert dialog.get_by_text("the number to square").is_visible()
     field.fill("five")
     dialog.locator(".jp-mod-accept").click()
-    dialog.get_by_text('expected a whole number, not "five"').wait_for()
+    dialog.get_by_text("expected a whole number, not 'five'").wait_for()  # the server's words (POST /forms/coerce)
+    assert wait_for_call(page, api_calls, "POST", "forms/coerce") == 200
     field.fill("5")
     dialog.locator(".jp-mod-accept").click()
     dialog.wait_for(state="detached")

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.ui.browser import LabServer, open_sidebar, require_api, screenshot, section
+from tests.ui.browser import LabServer, open_sidebar, require_api, screenshot, section, wait_for_call
 
 # churn = short tenure: v1 (alias "production") and v2 answer 1 for tenure 1 and 0 for tenure 10
 PUT_MODELS = """
@@ -43,7 +43,7 @@ def put_models(lab: LabServer) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_models_are_listed_and_try_it_predicts(page, lab):
+def test_models_are_listed_and_try_it_predicts(page, lab, api_calls):
     put_models(lab)
     open_sidebar(page)
     models = section(page, "models")
@@ -86,10 +86,13 @@ def test_models_are_listed_and_try_it_predicts(page, lab):
     assert json.loads(result.locator("pre").inner_text()) == [0]
     screenshot(page, "models-try-it")
 
-    # a typed field says what is wrong before anything is sent
+    # a typed field says what is wrong before anything is sent to the model (the server's POST /forms/coerce)
+    predictions = sum(1 for m, p, _ in api_calls if (m, p) == ("POST", "models/churn/predict"))
     tenure.fill("ten")
     dialog.locator(".jp-mod-accept").click()
-    dialog.get_by_text('expected a whole number, not "ten"').wait_for()
+    dialog.get_by_text("expected a whole number, not 'ten'").wait_for()
+    assert wait_for_call(page, api_calls, "POST", "forms/coerce") == 200
+    assert sum(1 for m, p, _ in api_calls if (m, p) == ("POST", "models/churn/predict")) == predictions
 
     # as JSON, without the tenure column: the server's 422 names it
     dialog.get_by_label("JSON").check()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 
-from tests.ui.browser import expect, open_notebook, open_sidebar, screenshot, section
+from tests.ui.browser import expect, open_notebook, open_sidebar, screenshot, section, wait_for_call
 
 PARAMETERS = """\
 n_rows = 1000  # how many rows to sample
@@ -23,7 +23,8 @@ def test_sidebar_tab_opens_with_every_section(page, lab):
     cluster = section(page, "cluster")
     if importlib.util.find_spec("nbdeploy.server_extension.cluster_handlers") is not None:
         # the embedded cluster: its scheduler address and workers
-        cluster.get_by_text("Scheduler").wait_for()
+        # the embedded cluster starts on the first /cluster call: ≈30 s cold on a small shared machine
+        cluster.get_by_text("Scheduler").wait_for(timeout=120_000)
         assert "tcp://" in cluster.inner_text() or "inproc://" in cluster.inner_text()
         cluster.locator(".jp-nbdeploy-table").wait_for()
     else:
@@ -35,7 +36,7 @@ def test_sidebar_tab_opens_with_every_section(page, lab):
     assert not [e for e in page.js_errors if "nbdeploy" in e.lower() and "404" not in e]
 
 
-def test_schedule_dialog_reads_the_notebook_parameters(page, lab):
+def test_schedule_dialog_reads_the_notebook_parameters(page, lab, api_calls):
     lab.write_notebook(
         "Daily Report.ipynb",
         [("markdown", "# Daily report", []), ("code", PARAMETERS, ["parameters"]), ("code", "print(n_rows * 2)", [])],
@@ -46,12 +47,14 @@ def test_schedule_dialog_reads_the_notebook_parameters(page, lab):
     dialog.get_by_text("Schedule this notebook").wait_for()
     expect(dialog.locator("#nbdeploy-schedule-name")).to_be_focused()  # typing goes where it should from here
 
-    # the name comes from the file, the parameters from the tagged cell, typed, with their defaults
+    # the server read the notebook as it is in the editor (POST /notebooks/inspect): the name comes from the
+    # file, the parameters from the tagged cell, typed, with their defaults
+    assert wait_for_call(page, api_calls, "POST", "notebooks/inspect") == 200
     assert dialog.locator("#nbdeploy-schedule-name").input_value() == "daily-report"
     assert dialog.locator("#nbdeploy-schedule-param-n_rows").input_value() == "1000"
     assert dialog.locator("#nbdeploy-schedule-param-region").input_value() == "eu-west"
     assert not dialog.locator("#nbdeploy-schedule-param-verbose").is_checked()
-    assert dialog.locator("#nbdeploy-schedule-param-tags").input_value() == '["a","b"]'
+    assert dialog.locator("#nbdeploy-schedule-param-tags").input_value() == '["a", "b"]'  # the server's JSON
     assert dialog.get_by_text("how many rows to sample").is_visible()
     screenshot(page, "schedule-dialog-run-now")
 
@@ -69,9 +72,33 @@ def test_schedule_dialog_reads_the_notebook_parameters(page, lab):
     dialog.locator("#nbdeploy-schedule-cron").fill("0 25 * * *")
     dialog.get_by_text('hour "25" is out of range 0-23').first.wait_for()
     dialog.locator(".jp-mod-accept").click()
-    dialog.get_by_text('expected a whole number, not "ten"').wait_for()
+    dialog.get_by_text("expected a whole number, not 'ten'").wait_for()  # the server's 422, under its field
     dialog.get_by_text("Please correct the fields marked in red.").wait_for()
+    assert wait_for_call(page, api_calls, "POST", "notebooks/schedule") == 422
+    assert not lab.api("GET", "jobs")["jobs"]  # nothing stored unless every field fits
     screenshot(page, "schedule-dialog-errors")
+    dialog.locator(".jp-mod-reject").click()
+    dialog.wait_for(state="detached")
+
+
+def test_schedule_dialog_shows_the_servers_complaint_about_the_name(page, lab, api_calls):
+    open_notebook(page, lab, "Daily Report.ipynb")
+    page.locator(".jp-NotebookPanel:visible .jp-nbdeploy-schedule-button").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Schedule this notebook").wait_for()
+    name = dialog.locator("#nbdeploy-schedule-name")
+    expect(name).to_have_value("daily-report")
+    name.fill("Daily Report!")
+    dialog.locator(".jp-mod-accept").click()  # "Run now"
+    # the server checks the name (400 naming the field): its words show under the name, the dialog stays open
+    error = dialog.locator(".jp-nbdeploy-mod-invalid", has=page.locator("#nbdeploy-schedule-name"))
+    error.locator(".jp-nbdeploy-field-error", has_text="name: 'Daily Report!'").wait_for()
+    dialog.get_by_text("Please correct the fields marked in red.").wait_for()
+    assert wait_for_call(page, api_calls, "POST", "notebooks/schedule") == 400
+    assert not lab.api("GET", "jobs")["jobs"]
+    screenshot(page, "schedule-dialog-name-refused")
+    name.fill("daily-report")  # an edited field drops its complaint
+    assert not error.count()
     dialog.locator(".jp-mod-reject").click()
     dialog.wait_for(state="detached")
 

@@ -1,6 +1,6 @@
-/* The REST answers the Python handlers give (shapes copied from python/nbdeploy/<service>/handlers.py),
- * read by api.ts's normalisers; and requestAPI's readable errors. JupyterLab's modules are the boundary
- * here: ServerConnection.makeRequest is replaced by a function returning real `Response`s. */
+/* api.ts: each route function calls its route (method, path, query, JSON body) and gives the server's record
+ * as it is; requestAPI's readable errors. JupyterLab's modules are the boundary here:
+ * ServerConnection.makeRequest is replaced by a function returning real `Response`s. */
 
 const makeRequest = jest.fn();
 jest.mock('@jupyterlab/services', () => ({
@@ -11,151 +11,104 @@ jest.mock('@jupyterlab/coreutils', () => ({
 }));
 
 import {
-  functionRequestSchema,
+  cancelRun,
+  coerceForm,
+  getRunLog,
+  getRunNotebook,
+  inspectNotebook,
+  listFunctions,
   listRuns,
+  listSchedules,
   NbdeployAPIError,
   requestAPI,
-  toFunction,
-  toJob,
-  toRun,
-  toSchedule
+  saveRunHtml,
+  scheduleNotebook,
+  setSchedulePaused,
+  startRun
 } from '../api';
+import { field, runInfo } from './fixtures';
 
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 
-describe('normalisers', () => {
-  it('reads a run', () => {
-    const run = toRun({
-      id: 7,
-      job: 'report',
-      job_version: 2,
-      schedule_id: null,
-      parameters: { n: 7 },
-      status: 'running',
-      attempt: 1,
-      queued_at: '2025-01-01T10:00:00+00:00',
-      started_at: '2025-01-01T10:00:01+00:00',
-      finished_at: null,
-      duration: null,
-      progress: { current_cell: 3, cell_count: 12 },
-      error: null,
-      has_output: false,
-      has_log: false
-    });
-    expect(run).toMatchObject({
-      id: '7',
-      job: 'report',
-      job_version: '2',
-      schedule_id: null,
-      status: 'running',
-      parameters: { n: 7 },
-      created_at: '2025-01-01T10:00:00+00:00',
-      progress: { done: 3, total: 12 },
-      error: null,
-      has_output: false
-    });
-    expect(run.duration_s).toBeGreaterThan(0); // still running: measured from started_at
+/** `[method, url, parsed JSON body]` of the n-th request. */
+function sent(n = 0): [string, string, unknown] {
+  const [url, init] = makeRequest.mock.calls[n];
+  return [init.method, url, init.body === undefined ? undefined : JSON.parse(init.body)];
+}
+
+afterEach(() => makeRequest.mockReset());
+
+describe('routes', () => {
+  it('lists runs with the filter as a query, newest first as the server sent them', async () => {
+    makeRequest.mockResolvedValueOnce(json({ runs: [runInfo(2, 'running'), runInfo(1, 'queued')] }));
+    const runs = await listRuns({ status: 'running', job: 'a b', limit: 50 });
+    expect(sent()).toEqual(['GET', 'http://lab/nbdeploy/api/runs?status=running&job=a%20b&limit=50', undefined]);
+    expect(runs.map(r => r.id)).toEqual([2, 1]);
   });
 
-  it('reads a failed run with its error cell', () => {
-    const run = toRun({
-      id: 8,
-      job: 'report',
-      status: 'failed',
-      duration: 1.5,
-      error: { type: 'ValueError', message: 'boom', cell: 3, traceback: '...' },
-      progress: { current_cell: null, cell_count: null }
-    });
-    expect(run.error).toBe('ValueError: boom (cell 4)');
-    expect(run.duration_s).toBe(1.5);
-    expect(run.progress).toBeNull();
+  it('gives the records inside list answers', async () => {
+    makeRequest.mockResolvedValueOnce(json({ functions: [{ name: 'greet', version: 2 }] }));
+    expect((await listFunctions())[0]).toMatchObject({ name: 'greet', version: 2 });
+    makeRequest.mockResolvedValueOnce(json({ schedules: [] }));
+    await listSchedules('report');
+    expect(sent(1)[1]).toBe('http://lab/nbdeploy/api/schedules?job=report');
   });
 
-  it('reads a schedule', () => {
-    expect(
-      toSchedule({
-        id: 3,
-        job: 'report',
-        cron: '30 6 * * 1-5',
-        timezone: 'Europe/Berlin',
-        parameters: {},
-        paused: false,
-        next_fire_at: '2025-01-02T05:30:00+00:00',
-        last_fire_at: null
-      })
-    ).toEqual({
-      id: '3',
-      job: 'report',
-      cron: '30 6 * * 1-5',
-      timezone: 'Europe/Berlin',
-      paused: false,
-      parameters: {},
-      next_fire_time: '2025-01-02T05:30:00+00:00',
-      last_fire_time: null
-    });
+  it('coerces a form on the server', async () => {
+    makeRequest.mockResolvedValueOnce(json({ values: { n: 5 }, errors: {} }));
+    const fields = [field('n', 'int', '3')];
+    await expect(coerceForm({ fields, inputs: { n: '5' }, include_defaults: true })).resolves.toEqual({ values: { n: 5 }, errors: {} });
+    expect(sent()).toEqual(['POST', 'http://lab/nbdeploy/api/forms/coerce', { fields, inputs: { n: '5' }, include_defaults: true }]);
   });
 
-  it('reads a job with papermill parameters and schedule ids', () => {
-    const job = toJob({
-      name: 'report',
-      latest: 2,
-      parameters: { n: { name: 'n', inferred_type_name: 'int', default: '3', help: 'the number' } },
-      versions: [{ version: 1, created_at: 'a' }, { version: 2, created_at: 'b' }],
-      schedules: [3]
-    });
-    expect(job).toMatchObject({
-      name: 'report',
-      latest_version: '2',
-      created_at: 'b',
-      parameters: [{ name: 'n', type: 'int', default: '3', help: 'the number' }],
-      schedules: []
-    });
-  });
+  it('inspects and schedules a notebook', async () => {
+    const notebook = { nbformat: 4, cells: [] };
+    makeRequest.mockResolvedValueOnce(json({ name: 'daily-report', form: [] }));
+    await inspectNotebook({ notebook, path: 'Daily Report.ipynb' });
+    expect(sent(0)).toEqual(['POST', 'http://lab/nbdeploy/api/notebooks/inspect', { notebook, path: 'Daily Report.ipynb' }]);
 
-  it('reads a function, its path and aliases', () => {
-    const fn = toFunction({
-      name: 'greet',
-      latest_version: 2,
-      created_at: 'x',
-      path: '/nbdeploy/api/functions/greet/invoke',
-      description: '',
-      aliases: { latest: 2, production: 1 },
-      versions: [{ version: 1 }, { version: 2 }]
-    });
-    expect(fn.url).toBe('/nbdeploy/api/functions/greet/invoke');
-    expect(fn.description).toBeUndefined();
-    expect(fn.versions.map(v => [v.version, v.aliases])).toEqual([
-      ['1', ['production']],
-      ['2', ['latest']]
+    makeRequest.mockResolvedValueOnce(json({ job: { name: 'daily-report' }, run: runInfo(3, 'queued'), schedule: null }, 201));
+    const done = await scheduleNotebook({ notebook, path: 'Daily Report.ipynb', when: 'now', inputs: { n_rows: '10' }, retries: 0 });
+    expect(done.run?.id).toBe(3);
+    expect(sent(1)).toEqual([
+      'POST',
+      'http://lab/nbdeploy/api/notebooks/schedule',
+      { notebook, path: 'Daily Report.ipynb', when: 'now', inputs: { n_rows: '10' }, retries: 0 }
     ]);
   });
 
-  it('finds a function request schema in the OpenAPI document', () => {
-    const doc = {
-      paths: {
-        '/nbdeploy/api/functions/{name}': { get: {} },
-        '/nbdeploy/api/functions/greet/invoke': {
-          post: { requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/greet' } } } } }
-        }
-      },
-      components: {
-        schemas: { greet: { type: 'object', properties: { name: { type: 'string', default: 'world' } }, required: [] } }
-      }
-    };
-    expect(functionRequestSchema(doc, 'greet')?.properties).toEqual({ name: { type: 'string', default: 'world' } });
-    expect(functionRequestSchema(doc, 'other')).toBeNull();
+  it('has the server save a run as HTML beside its notebook', async () => {
+    makeRequest.mockResolvedValueOnce(json({ path: 'reports/Sales Q1-run-12.html' }, 201));
+    await expect(saveRunHtml(12, 'reports/Sales Q1.ipynb')).resolves.toEqual({ path: 'reports/Sales Q1-run-12.html' });
+    expect(sent()).toEqual(['POST', 'http://lab/nbdeploy/api/runs/12/html', { notebook_path: 'reports/Sales Q1.ipynb' }]);
+  });
+
+  it('starts, cancels and pauses with the bodies the schema declares', async () => {
+    makeRequest.mockImplementation(async () => json(runInfo(4, 'queued'), 201));
+    await startRun('report', { parameters: { n: 5 } });
+    await cancelRun(4);
+    await setSchedulePaused(7, true);
+    expect(sent(0)).toEqual(['POST', 'http://lab/nbdeploy/api/jobs/report/runs', { parameters: { n: 5 } }]);
+    expect(sent(1)).toEqual(['POST', 'http://lab/nbdeploy/api/runs/4/cancel', undefined]);
+    expect(sent(2)).toEqual(['PATCH', 'http://lab/nbdeploy/api/schedules/7', { paused: true }]);
+  });
+
+  it('reads a run output notebook and log', async () => {
+    makeRequest.mockResolvedValueOnce(
+      new Response('{"nbformat": 4, "cells": []}', { headers: { 'Content-Type': 'application/x-ipynb+json' } })
+    );
+    await expect(getRunNotebook(9)).resolves.toEqual({ nbformat: 4, cells: [] });
+    expect(sent()[1]).toBe('http://lab/nbdeploy/api/runs/9/output?format=ipynb');
+    makeRequest.mockResolvedValueOnce(new Response('line 1\nline 2', { headers: { 'Content-Type': 'text/plain' } }));
+    await expect(getRunLog(9)).resolves.toBe('line 1\nline 2');
   });
 });
 
 describe('requestAPI', () => {
-  afterEach(() => makeRequest.mockReset());
-
   it('returns JSON, and undefined for 204', async () => {
-    makeRequest.mockResolvedValueOnce(json({ runs: [{ id: 1, status: 'queued', queued_at: '2025-01-01' }, { id: 2, status: 'running', queued_at: '2025-01-02' }] }));
-    const runs = await listRuns({ status: 'running', job: 'a b' });
-    expect(makeRequest.mock.calls[0][0]).toBe('http://lab/nbdeploy/api/runs?status=running&job=a%20b');
-    expect(runs.map(r => r.id)).toEqual(['2', '1']); // newest first
+    makeRequest.mockResolvedValueOnce(json({ ok: true }));
+    await expect(requestAPI('status')).resolves.toEqual({ ok: true });
     makeRequest.mockResolvedValueOnce(new Response(null, { status: 204 }));
     await expect(requestAPI('functions/x', { method: 'DELETE' })).resolves.toBeUndefined();
   });
@@ -170,6 +123,13 @@ describe('requestAPI', () => {
     expect(error.status).toBe(400);
     expect(error.field).toBe('x');
     expect(makeRequest.mock.calls[0][1].headers['Content-Type']).toBe('application/json');
+  });
+
+  it('keeps the per-field errors of a 422', async () => {
+    const fields = { n_rows: "expected a whole number, not 'ten'" };
+    makeRequest.mockResolvedValueOnce(json({ error: { type: 'SignatureError', message: 'some parameters do not fit', fields } }, 422));
+    const error = (await requestAPI('notebooks/schedule', { method: 'POST', body: '{}' }).catch(e => e)) as NbdeployAPIError;
+    expect(error.fields).toEqual(fields);
   });
 
   it('keeps a traceback out of the message', async () => {
@@ -187,10 +147,5 @@ describe('requestAPI', () => {
   it('says when the server cannot be reached', async () => {
     makeRequest.mockRejectedValueOnce(new TypeError('Failed to fetch'));
     await expect(requestAPI('jobs')).rejects.toThrow('Cannot reach the Jupyter server: Failed to fetch');
-  });
-
-  it('gives text answers as text', async () => {
-    makeRequest.mockResolvedValueOnce(new Response('line 1\nline 2', { headers: { 'Content-Type': 'text/plain' } }));
-    await expect(requestAPI('runs/1/log')).resolves.toBe('line 1\nline 2');
   });
 });

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, formatMetrics, formatParameters, formatRelative } from '../format';
+import { formatBytes, formatDuration, formatMetrics, formatParameters, formatRelative, formatRunError, secondsSince } from '../format';
 
 describe('format', () => {
   it('formats durations', () => {
@@ -37,5 +37,16 @@ describe('formatMetrics', () => {
     expect(formatMetrics({})).toBe('');
     expect(formatMetrics(undefined)).toBe('');
     expect(formatMetrics({ a: 'x'.repeat(100) }, 10)).toBe('a xxxxxxx…');
+  });
+
+  it('says why a run failed, with the 1-based cell', () => {
+    expect(formatRunError({ type: 'ValueError', message: 'boom', cell: 3, traceback: '...' })).toBe('ValueError: boom (cell 4)');
+    expect(formatRunError({ type: 'TimeoutError', message: null, cell: null, traceback: null })).toBe('TimeoutError');
+  });
+
+  it('measures how long a running run has run', () => {
+    const now = Date.parse('2025-01-01T12:00:30Z');
+    expect(secondsSince('2025-01-01T12:00:00Z', now)).toBe(30);
+    expect(secondsSince(null, now)).toBeNull();
   });
 });

@@ -11,6 +11,8 @@ import { ISection, ISectionContext } from './types';
 
 function ClusterBody(props: { context: ISectionContext }): JSX.Element {
   const { data, error, loading } = usePoll(props.context, getCluster);
+  // `dashboard_url` goes through this server (authenticated); Dask's own link only when there is none
+  const dashboard = data ? data.dashboard_url ?? data.dashboard_link : null;
   return (
     <div className="jp-nbdeploy-section-body">
       <ErrorMessage message={error} />
@@ -30,11 +32,11 @@ function ClusterBody(props: { context: ISectionContext }): JSX.Element {
             </dd>
             <dt>Tasks</dt>
             <dd>{data.tasks_running} running</dd>
-            {data.dashboard_link ? (
+            {dashboard ? (
               <>
                 <dt>Dashboard</dt>
                 <dd>
-                  <a className="jp-nbdeploy-link" href={data.dashboard_link} target="_blank" rel="noopener noreferrer">
+                  <a className="jp-nbdeploy-link" href={dashboard} target="_blank" rel="noopener noreferrer">
                     Dask dashboard <launchIcon.react tag="span" elementSize="small" />
                   </a>
                 </dd>

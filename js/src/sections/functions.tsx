@@ -3,7 +3,7 @@
 import { caretDownIcon, caretRightIcon, deleteIcon } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
-import { deleteFunction, FunctionInfo, getFunction, listFunctions } from '../api';
+import { deleteFunction, FunctionSummary, getFunction, listFunctions } from '../api';
 import { absoluteUrl, Empty, ErrorMessage, IconButton, TextButton, UrlRow } from '../components';
 import { confirmAndDelete, showTryIt } from '../dialogs';
 import { formatRelative, formatTimestamp } from '../format';
@@ -34,21 +34,19 @@ function Versions(props: { context: ISectionContext; name: string }): JSX.Elemen
           <span className="jp-nbdeploy-muted" title={formatTimestamp(v.created_at)}>
             {formatRelative(v.created_at)}
           </span>
-          {v.sha256 ? (
-            <span className="jp-nbdeploy-muted jp-nbdeploy-mono" title={`sha256 ${v.sha256}`}>
-              {v.sha256.slice(0, 8)}
-            </span>
-          ) : null}
+          <span className="jp-nbdeploy-muted jp-nbdeploy-mono" title={`sha256 ${v.sha256}`}>
+            {v.sha256.slice(0, 8)}
+          </span>
         </li>
       ))}
     </ul>
   );
 }
 
-function FunctionRow(props: { context: ISectionContext; fn: FunctionInfo; onChanged: () => void }): JSX.Element {
+function FunctionRow(props: { context: ISectionContext; fn: FunctionSummary; onChanged: () => void }): JSX.Element {
   const { fn } = props;
   const [open, setOpen] = useState(false);
-  const url = absoluteUrl(fn.url);
+  const url = absoluteUrl(fn.path);
   const remove = async () => {
     const consequence = `Every version of ${fn.name} is deleted and ${url} stops answering.`;
     if (await confirmAndDelete(`function ${fn.name}`, consequence, () => deleteFunction(fn.name), `delete ${fn.name}`)) {
@@ -59,10 +57,10 @@ function FunctionRow(props: { context: ISectionContext; fn: FunctionInfo; onChan
     <li className="jp-nbdeploy-item" data-name={fn.name}>
       <div className="jp-nbdeploy-row" onClick={() => setOpen(!open)}>
         <IconButton icon={open ? caretDownIcon : caretRightIcon} title={open ? 'Hide versions' : 'Show versions'} onClick={() => setOpen(!open)} />
-        <span className="jp-nbdeploy-name" title={fn.description ?? fn.name}>
+        <span className="jp-nbdeploy-name" title={fn.description || fn.name}>
           {fn.name}
         </span>
-        <span className="jp-nbdeploy-version">v{fn.latest_version}</span>
+        <span className="jp-nbdeploy-version">v{fn.version}</span>
         <span className="jp-nbdeploy-muted" title={`Last deployed ${formatTimestamp(fn.created_at)}`}>
           {formatRelative(fn.created_at)}
         </span>

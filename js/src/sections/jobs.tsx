@@ -11,14 +11,16 @@ import { formatParameters, formatRelative, formatTimestamp } from '../format';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from './types';
 
-/** Jobs with their schedules: from the jobs list when it embeds them, else from `GET /schedules`. */
-async function loadJobs(): Promise<Job[]> {
+/** A job (its newest version) with the schedules that run it. */
+interface IJobWithSchedules {
+  job: Job;
+  schedules: Schedule[];
+}
+
+/** Every job with its schedules (`GET /jobs` and `GET /schedules`). */
+async function loadJobs(): Promise<IJobWithSchedules[]> {
   const [jobs, schedules] = await Promise.all([listJobs(), listSchedules()]);
-  const byJob = new Map<string, Schedule[]>();
-  for (const s of schedules) {
-    byJob.set(s.job, [...(byJob.get(s.job) ?? []), s]);
-  }
-  return jobs.map(j => ({ ...j, schedules: byJob.get(j.name) ?? j.schedules }));
+  return jobs.map(job => ({ job, schedules: schedules.filter(s => s.job === job.name) }));
 }
 
 function ScheduleRow(props: { schedule: Schedule; onChanged: () => void }): JSX.Element {
@@ -55,8 +57,8 @@ function ScheduleRow(props: { schedule: Schedule; onChanged: () => void }): JSX.
       <div className="jp-nbdeploy-row jp-nbdeploy-muted">
         {s.paused ? (
           <span className="jp-nbdeploy-tag jp-nbdeploy-tag-paused">paused</span>
-        ) : s.next_fire_time ? (
-          <span title={formatTimestamp(s.next_fire_time)}>next {formatRelative(s.next_fire_time)}</span>
+        ) : s.upcoming.length ? (
+          <span title={`Next: ${s.upcoming.map(formatTimestamp).join(', ')}`}>next {formatRelative(s.upcoming[0])}</span>
         ) : null}
         {Object.keys(s.parameters).length ? <span className="jp-nbdeploy-params-summary">{formatParameters(s.parameters)}</span> : null}
       </div>
@@ -64,8 +66,8 @@ function ScheduleRow(props: { schedule: Schedule; onChanged: () => void }): JSX.
   );
 }
 
-function JobRow(props: { context: ISectionContext; job: Job; onChanged: () => void }): JSX.Element {
-  const { job } = props;
+function JobRow(props: { context: ISectionContext; job: Job; schedules: Schedule[]; onChanged: () => void }): JSX.Element {
+  const { job, schedules } = props;
   const runNow = async () => {
     const run = await showRunNow(job.name);
     if (run) {
@@ -74,8 +76,8 @@ function JobRow(props: { context: ISectionContext; job: Job; onChanged: () => vo
     }
   };
   const remove = async () => {
-    const schedules = job.schedules.length ? ` and its ${job.schedules.length} schedule(s)` : '';
-    const consequence = `Every version of ${job.name}${schedules} is deleted.`;
+    const which = schedules.length ? ` and its ${schedules.length} schedule(s)` : '';
+    const consequence = `Every version of ${job.name}${which} is deleted.`;
     if (await confirmAndDelete(`job ${job.name}`, consequence, () => deleteJob(job.name), `delete ${job.name}`)) {
       props.onChanged();
     }
@@ -84,7 +86,7 @@ function JobRow(props: { context: ISectionContext; job: Job; onChanged: () => vo
     <li className="jp-nbdeploy-item" data-name={job.name}>
       <div className="jp-nbdeploy-row">
         <span className="jp-nbdeploy-name">{job.name}</span>
-        <span className="jp-nbdeploy-version">v{job.latest_version}</span>
+        <span className="jp-nbdeploy-version">v{job.version}</span>
         <span className="jp-nbdeploy-muted" title={formatTimestamp(job.created_at)}>
           {formatRelative(job.created_at)}
         </span>
@@ -92,9 +94,9 @@ function JobRow(props: { context: ISectionContext; job: Job; onChanged: () => vo
         <TextButton label="Run now" accent onClick={() => void runNow()} />
         <IconButton icon={deleteIcon} title={`Delete ${job.name}`} onClick={() => void remove()} />
       </div>
-      {job.schedules.length ? (
+      {schedules.length ? (
         <ul className="jp-nbdeploy-sublist">
-          {job.schedules.map(s => (
+          {schedules.map(s => (
             <ScheduleRow key={s.id} schedule={s} onChanged={props.onChanged} />
           ))}
         </ul>
@@ -115,8 +117,8 @@ function JobsBody(props: { context: ISectionContext }): JSX.Element {
         <Empty>No jobs yet. Open a notebook and use "Schedule this notebook…" in its toolbar.</Empty>
       ) : null}
       <ul className="jp-nbdeploy-list">
-        {(data ?? []).map(job => (
-          <JobRow key={job.name} context={props.context} job={job} onChanged={refresh} />
+        {(data ?? []).map(({ job, schedules }) => (
+          <JobRow key={job.name} context={props.context} job={job} schedules={schedules} onChanged={refresh} />
         ))}
       </ul>
     </div>

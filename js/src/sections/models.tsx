@@ -9,36 +9,34 @@ import { caretDownIcon, caretRightIcon, deleteIcon } from '@jupyterlab/ui-compon
 import React, { useState } from 'react';
 
 import {
+  coerceForm,
   deleteModel,
   deleteModelVersion,
   errorMessage,
-  examplePayload,
-  exampleRecord,
   getModel,
   listModels,
   ModelInfo,
-  ModelSignature,
-  ModelVersionInfo,
+  ModelVersion,
   predictModel,
+  PredictQuery,
   PredictResult,
   setModelAlias
 } from '../api';
-import { absoluteUrl, Empty, ErrorMessage, IconButton, initialInputs, ParameterFields, TextButton, UrlRow } from '../components';
+import { absoluteUrl, Empty, ErrorMessage, IconButton, TextButton, UrlRow } from '../components';
 import { confirmAndDelete, FormBody, FormDialog, showActionError } from '../dialogs';
 import { formatMetrics, formatRelative, formatTimestamp } from '../format';
-import { collectValues, columnParameters, NotebookParameter, parsePythonLiteral } from '../params';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from './types';
 
 /** The input a model takes, in words: `age float64, tenure int64` or `array N×4 float64`. */
-function describeSignature(signature: ModelSignature): string {
-  if (!signature) {
+function describeSignature(s: ModelVersion['signature']): string {
+  if (!s) {
     return 'no signature (store it with sample_input=…)';
   }
-  if (signature.type === 'dataframe') {
-    return signature.columns.map(c => `${c.name} ${c.dtype}`).join(', ');
+  if (s.type === 'dataframe' && s.columns) {
+    return s.columns.map(c => `${c.name} ${c.dtype}`).join(', ');
   }
-  return `array ${signature.shape.map(s => (s < 0 ? 'N' : String(s))).join('×')} ${signature.dtype}`;
+  return `array ${(s.shape ?? [-1]).map(n => (n < 0 ? 'N' : String(n))).join('×')} ${s.dtype ?? ''}`.trim();
 }
 
 /** Predictions as JSON: on one line when short (`[1,0]`), indented otherwise. */
@@ -60,7 +58,7 @@ function Tags(props: { tags: string[] }): JSX.Element {
 }
 
 /** Ask for an alias name and point it at `version`; true when it was set. */
-async function promptAlias(name: string, version: string): Promise<boolean> {
+async function promptAlias(name: string, version: number): Promise<boolean> {
   const answer = await InputDialog.getText({ title: `Alias for ${name} v${version}`, placeholder: 'production', okLabel: 'Set alias' });
   const alias = answer.value?.trim();
   if (!answer.button.accept || !alias) {
@@ -75,7 +73,7 @@ async function promptAlias(name: string, version: string): Promise<boolean> {
   }
 }
 
-function removeVersion(name: string, version: string): Promise<boolean> {
+function removeVersion(name: string, version: number): Promise<boolean> {
   const consequence = `Version ${version} of ${name} and the aliases that point at it are deleted.`;
   return confirmAndDelete(`${name} v${version}`, consequence, () => deleteModelVersion(name, version));
 }
@@ -97,13 +95,13 @@ function Versions(props: { context: ISectionContext; name: string; onChanged: ()
   return (
     <div className="jp-nbdeploy-model-detail">
       <div className="jp-nbdeploy-muted jp-nbdeploy-model-input" title="The input the model takes">
-        Input: {describeSignature(data.signature)}
+        Input: {describeSignature(data.latest.signature)}
       </div>
       <ul className="jp-nbdeploy-sublist">
         {[...data.versions].reverse().map(v => (
           <li key={v.version} className="jp-nbdeploy-model-version" data-version={v.version}>
             <span className="jp-nbdeploy-version">v{v.version}</span>
-            <Tags tags={v.version === data.latest_version && !v.aliases.includes('latest') ? ['latest', ...v.aliases] : v.aliases} />
+            <Tags tags={v.version === data.latest.version && !v.aliases.includes('latest') ? ['latest', ...v.aliases] : v.aliases} />
             <span className="jp-nbdeploy-muted">{v.flavor}</span>
             <span className="jp-nbdeploy-muted" title={formatTimestamp(v.created_at)}>
               {formatRelative(v.created_at)}
@@ -127,7 +125,7 @@ function Versions(props: { context: ISectionContext; name: string; onChanged: ()
   );
 }
 
-function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo; onChanged: () => void }): JSX.Element {
+function ModelRow(props: { context: ISectionContext; model: ModelVersion; onChanged: () => void }): JSX.Element {
   const { model } = props;
   const [open, setOpen] = useState(false);
   const url = absoluteUrl(model.path);
@@ -141,7 +139,7 @@ function ModelRow(props: { context: ISectionContext; model: ModelVersionInfo; on
     <li className="jp-nbdeploy-item jp-nbdeploy-model" data-name={model.name}>
       <div className="jp-nbdeploy-row" onClick={() => setOpen(!open)}>
         <IconButton icon={open ? caretDownIcon : caretRightIcon} title={open ? 'Hide versions' : 'Show versions'} onClick={() => setOpen(!open)} />
-        <span className="jp-nbdeploy-name" title={model.description ?? model.name}>
+        <span className="jp-nbdeploy-name" title={model.description || model.name}>
           {model.name}
         </span>
         <span className="jp-nbdeploy-version">v{model.version}</span>
@@ -193,12 +191,10 @@ function ModelsBody(props: { context: ISectionContext }): JSX.Element {
 
 class TryModelBody extends FormBody {
   model: ModelInfo | undefined;
-  /** the signature's columns as fields, or null when the model is not columnar (JSON only) */
-  params: NotebookParameter[] | null = null;
-  inputs: Record<string, string | boolean> = {};
-  fieldErrors: Record<string, string> = {};
   mode: 'form' | 'json' = 'json';
   rawPayload = '';
+  /** Counts edits of the JSON text, so that values carried over from the fields never overwrite typing. */
+  private rawEdits = 0;
   version = 'latest';
   result: PredictResult | undefined;
   loadError: string | undefined;
@@ -209,16 +205,20 @@ class TryModelBody extends FormBody {
     void this.load();
   }
 
+  /** A model of named columns comes with the form of one row; others are tried with JSON. */
+  private get columnar(): boolean {
+    return !!this.fields?.length;
+  }
+
   private async load(): Promise<void> {
     try {
       this.model = await getModel(this.name);
-      const signature = this.model.signature;
-      if (signature?.type === 'dataframe') {
-        this.params = columnParameters(signature.columns, exampleRecord(signature.columns, this.model.example));
-        this.inputs = initialInputs(this.params);
-        this.mode = 'form';
+      this.setFields(this.model.form);
+      this.mode = this.columnar ? 'form' : 'json';
+      this.rawPayload = JSON.stringify(this.model.example ?? { inputs: [] }, null, 1);
+      if (this.columnar) {
+        await this.carryToJson();
       }
-      this.rawPayload = JSON.stringify(examplePayload(signature, this.model.example), null, 1);
     } catch (e) {
       this.loadError = `Could not read the model's signature (${errorMessage(e)}): enter an MLflow payload as JSON.`;
       this.rawPayload = JSON.stringify({ dataframe_records: [{}] });
@@ -226,63 +226,72 @@ class TryModelBody extends FormBody {
     this.update();
   }
 
-  /** The request body: the form's one record, or the JSON text. Throws a readable error. */
-  private payload(): unknown {
-    if (this.mode === 'form' && this.params) {
-      const { values, errors } = collectValues(this.params, this.inputs, true);
-      if (Object.keys(errors).length) {
-        this.fieldErrors = errors;
-        throw new Error('Some values are not valid.');
-      }
-      return { dataframe_records: [values] };
+  /** The request body: the form's one record (null when a field does not fit), or the JSON text. */
+  private async payload(): Promise<Record<string, unknown> | null> {
+    if (this.mode === 'form' && this.columnar) {
+      const values = await this.coerce(true, 'Some values are not valid.');
+      return values && { dataframe_records: [values] };
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(this.rawPayload);
     } catch {
-      try {
-        parsed = parsePythonLiteral(this.rawPayload);
-      } catch {
-        throw new Error('The input is not valid JSON.');
-      }
+      throw new Error('The input is not valid JSON.');
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new Error('The input must be a JSON object such as {"dataframe_records": [{…}]} or {"inputs": [[…]]}.');
     }
-    return parsed;
+    return parsed as Record<string, unknown>;
   }
 
-  /** Switch between the fields and the JSON text, carrying the values across where they parse. */
+  /** Put the fields' values that fit into the JSON text as one record (unless it was edited meanwhile). */
+  private async carryToJson(): Promise<void> {
+    const edits = this.rawEdits;
+    try {
+      const { values } = await coerceForm({ fields: this.fields ?? [], inputs: this.inputs, include_defaults: true });
+      if (edits === this.rawEdits) {
+        this.rawPayload = JSON.stringify({ dataframe_records: [values] }, null, 1);
+        this.update();
+      }
+    } catch {
+      // the server did not answer: the JSON text stays as it was
+    }
+  }
+
+  /** Switch between the fields and the JSON text, carrying the values across. */
   private setMode(mode: 'form' | 'json'): void {
     if (mode === this.mode) {
       return;
-    }
-    if (mode === 'json' && this.params) {
-      const { values } = collectValues(this.params, this.inputs, true);
-      this.rawPayload = JSON.stringify({ dataframe_records: [values] }, null, 1);
     }
     this.mode = mode;
     this.fieldErrors = {};
     this.error = undefined;
     this.update();
+    if (mode === 'json' && this.columnar) {
+      void this.carryToJson();
+    }
+  }
+
+  /** `?version=N`, `?alias=A` or nothing (the newest), from the version picker. */
+  private which(): PredictQuery {
+    if (this.version === 'latest') {
+      return {};
+    }
+    return /^\d+$/.test(this.version) ? { version: Number(this.version) } : { alias: this.version };
   }
 
   async submit(): Promise<boolean> {
     this.result = undefined;
     this.fieldErrors = {};
-    let payload: unknown;
     try {
-      payload = this.payload();
+      const payload = await this.payload();
+      if (payload) {
+        this.result = await predictModel(this.name, payload, this.which());
+        this.error = undefined;
+        this.errorDetails = undefined;
+      }
     } catch (e) {
       this.fail(e);
-      return false;
-    }
-    try {
-      this.result = await predictModel(this.name, payload, this.version);
-      this.error = undefined;
-      this.errorDetails = undefined;
-    } catch (e) {
-      this.fail(e, this.fieldErrors);
     }
     this.update();
     return false; // keep the dialog open to show the answer
@@ -294,15 +303,14 @@ class TryModelBody extends FormBody {
       return [{ value: 'latest', label: 'latest' }];
     }
     const aliases = model.versions.flatMap(v => v.aliases.map(a => ({ value: a, label: `${a} (v${v.version})` })));
-    const versions = [...model.versions].reverse().map(v => ({ value: v.version, label: `v${v.version}` }));
-    return [{ value: 'latest', label: `latest (v${model.latest_version})` }, ...aliases, ...versions];
+    const versions = [...model.versions].reverse().map(v => ({ value: String(v.version), label: `v${v.version}` }));
+    return [{ value: 'latest', label: `latest (v${model.latest.version})` }, ...aliases, ...versions];
   }
 
   render(): JSX.Element {
     if (!this.model && !this.loadError) {
       return <div className="jp-nbdeploy-loading">Reading the model's signature…</div>;
     }
-    const columnar = this.params !== null;
     return (
       <div>
         <div className="jp-nbdeploy-inline jp-nbdeploy-tryit-options">
@@ -324,7 +332,7 @@ class TryModelBody extends FormBody {
               ))}
             </select>
           </label>
-          {columnar ? (
+          {this.columnar ? (
             <>
               <label className="jp-nbdeploy-radio">
                 <input type="radio" name="nbdeploy-trymodel-mode" checked={this.mode === 'form'} onChange={() => this.setMode('form')} />
@@ -337,18 +345,8 @@ class TryModelBody extends FormBody {
             </>
           ) : null}
         </div>
-        {this.mode === 'form' && this.params ? (
-          <ParameterFields
-            params={this.params}
-            inputs={this.inputs}
-            errors={this.fieldErrors}
-            idPrefix={`nbdeploy-trymodel-${this.name}`}
-            onChange={(n, v) => {
-              this.inputs[n] = v;
-              delete this.fieldErrors[n]; // edited: the old complaint no longer applies
-              this.update();
-            }}
-          />
+        {this.mode === 'form' && this.columnar ? (
+          this.renderFields(`nbdeploy-trymodel-${this.name}`)
         ) : (
           <div className="jp-nbdeploy-param">
             {this.loadError ? <div className="jp-nbdeploy-param-help">{this.loadError}</div> : null}
@@ -360,10 +358,11 @@ class TryModelBody extends FormBody {
               value={this.rawPayload}
               onChange={e => {
                 this.rawPayload = e.target.value;
+                this.rawEdits++;
                 this.update();
               }}
             />
-            {this.model ? <div className="jp-nbdeploy-param-help">The model takes {describeSignature(this.model.signature)}.</div> : null}
+            {this.model ? <div className="jp-nbdeploy-param-help">The model takes {describeSignature(this.model.latest.signature)}.</div> : null}
           </div>
         )}
         {this.busy ? <div className="jp-nbdeploy-loading">Predicting with {this.name}…</div> : null}

@@ -3,28 +3,29 @@
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 
-import { cancelRun, isActive, listJobs, listRuns, Run, RUN_STATUSES } from '../api';
+import { cancelRun, isActive, listJobs, listRuns, Run, RUN_STATUSES, RunStatus } from '../api';
 import { Empty, ErrorMessage, StatusBadge, TextButton } from '../components';
 import { showActionError } from '../dialogs';
-import { formatDuration, formatParameters, formatRelative, formatTimestamp } from '../format';
+import { formatDuration, formatParameters, formatRelative, formatRunError, formatTimestamp, secondsSince } from '../format';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from './types';
 
 const LIMIT = 50;
 
+/** Where a running run is: the API gives the 0-based index of the executing cell, so that many are done. */
 function Progress(props: { run: Run }): JSX.Element | null {
-  const p = props.run.progress;
-  if (!p || !p.total || !isActive(props.run.status)) {
+  const { current_cell: done, cell_count: total } = props.run.progress;
+  if (done === null || !total || !isActive(props.run.status)) {
     return null;
   }
-  const cell = Math.min(p.done + (props.run.status === 'running' ? 1 : 0), p.total);
+  const cell = Math.min(done + (props.run.status === 'running' ? 1 : 0), total);
   return (
-    <div className="jp-nbdeploy-progress" title={`${p.done} of ${p.total} cells executed`}>
+    <div className="jp-nbdeploy-progress" title={`${done} of ${total} cells executed`}>
       <div className="jp-nbdeploy-progress-bar">
-        <div className="jp-nbdeploy-progress-fill" style={{ width: `${(100 * p.done) / p.total}%` }} />
+        <div className="jp-nbdeploy-progress-fill" style={{ width: `${(100 * done) / total}%` }} />
       </div>
       <span>
-        cell {cell} of {p.total}
+        cell {cell} of {total}
       </span>
     </div>
   );
@@ -54,20 +55,20 @@ function RunRow(props: { context: ISectionContext; run: Run; highlighted: boolea
         {run.attempt && run.attempt > 1 ? <span className="jp-nbdeploy-tag">attempt {run.attempt}</span> : null}
         <span className="jp-nbdeploy-spacer" />
         <span className="jp-nbdeploy-muted" title={`Duration${run.started_at ? ` (started ${formatTimestamp(run.started_at)})` : ''}`}>
-          {formatDuration(run.duration_s)}
+          {formatDuration(run.duration ?? secondsSince(run.started_at))}
         </span>
       </div>
       <Progress run={run} />
       <div className="jp-nbdeploy-row jp-nbdeploy-muted">
-        <span title={formatTimestamp(run.created_at)}>{formatRelative(run.created_at ?? run.started_at)}</span>
+        <span title={formatTimestamp(run.queued_at)}>{formatRelative(run.queued_at)}</span>
         {run.schedule_id ? <span className="jp-nbdeploy-tag">scheduled</span> : null}
         <span className="jp-nbdeploy-params-summary" title={JSON.stringify(run.parameters, null, 1)}>
           {formatParameters(run.parameters)}
         </span>
       </div>
-      {run.error && !active ? <div className="jp-nbdeploy-run-error">{run.error}</div> : null}
+      {run.error && !active ? <div className="jp-nbdeploy-run-error">{formatRunError(run.error)}</div> : null}
       <div className="jp-nbdeploy-row jp-nbdeploy-actions">
-        {run.has_output ?? run.status !== 'queued' ? (
+        {run.has_output ? (
           <TextButton label="Open output" onClick={() => context.openOutput(run)} />
         ) : null}
         <TextButton label="Log" onClick={() => context.openLog(run)} />
@@ -80,16 +81,16 @@ function RunRow(props: { context: ISectionContext; run: Run; highlighted: boolea
 function RunsBody(props: { context: ISectionContext }): JSX.Element {
   const { context } = props;
   const [job, setJob] = useState('');
-  const [status, setStatus] = useState('');
-  const [highlight, setHighlight] = useState<string | null>(context.highlightedRun());
+  const [status, setStatus] = useState<RunStatus | ''>('');
+  const [highlight, setHighlight] = useState<number | null>(context.highlightedRun());
   useEffect(() => {
-    const onChange = (_: unknown, id: string | null) => setHighlight(id);
+    const onChange = (_: unknown, id: number | null) => setHighlight(id);
     context.highlightChanged.connect(onChange);
     return () => {
       context.highlightChanged.disconnect(onChange);
     };
   }, [context]);
-  const runs = usePoll(context, () => listRuns({ job, status, limit: LIMIT }), [job, status]);
+  const runs = usePoll(context, () => listRuns({ job: job || null, status: status || null, limit: LIMIT }), [job, status]);
   const jobs = usePoll(context, listJobs);
   const jobNames = [...new Set([...(jobs.data ?? []).map(j => j.name), ...(runs.data ?? []).map(r => r.job), job].filter(Boolean))].sort();
   return (
@@ -104,7 +105,7 @@ function RunsBody(props: { context: ISectionContext }): JSX.Element {
         <HTMLSelect
           aria-label="Filter by status"
           value={status}
-          onChange={e => setStatus(e.currentTarget.value)}
+          onChange={e => setStatus(e.currentTarget.value as RunStatus | '')}
           options={[{ label: 'Any status', value: '' }, ...RUN_STATUSES.map(s => ({ label: s.replace('_', ' '), value: s }))]}
         />
       </div>

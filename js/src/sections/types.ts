@@ -22,8 +22,8 @@ export interface ISectionContext extends IPollHost {
   /** Expand another section (by id) and ask it to refresh, e.g. Runs after "Run now". */
   reveal(sectionId: string): void;
   /** A run id to highlight in the Runs section (the one just started), or null. */
-  highlightedRun(): string | null;
-  readonly highlightChanged: ISignal<unknown, string | null>;
+  highlightedRun(): number | null;
+  readonly highlightChanged: ISignal<unknown, number | null>;
 }
 
 export interface ISection {

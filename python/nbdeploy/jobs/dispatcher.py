@@ -16,11 +16,14 @@ Several dispatchers may share a catalog (one per server, ``nbdeploy scheduler``,
 Workers report through Dask events (topic ``nbdeploy-runs``): start, current cell, metrics, artifacts. The
 dispatcher batches them into the catalog; the task's result (output notebook, log, metrics) is authoritative.
 A cancel is a Dask ``Event`` the worker's watchdog polls; a worker that dies is noticed through Dask.
+
+An ephemeral dispatcher that gets no Dask cluster fails the runs it was handed, so ``run.wait()`` never hangs
+(:mod:`.cluster_wait`). The Dask side (submitted runs, the reports' fan-out, outcomes) is in
+:mod:`.dispatch_dask`; the dispatchers of this process are found and started through :mod:`.dispatch_local`.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import queue
@@ -29,13 +32,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..config import get_settings
 from ..store import Store
+from . import dispatch_local as _local
 from .clock import Clock, SystemClock
+from .cluster_wait import ClusterWait, fail_queued
+from .dispatch_dask import ActiveRun, cancel_future, future_outcome, set_event, subscribe, unsubscribe, warm_workers
+from .dispatch_local import local_dispatcher, stop_local_dispatchers
 from .ledger import LOST_MESSAGE, RunLedger, artifact_row, leader_alive, lost, metric_row
 from .notify import notify_run
 
@@ -50,80 +56,11 @@ __all__ = [
 
 log = logging.getLogger("nbdeploy.jobs")
 
-EVENT_TOPIC = "nbdeploy-runs"
-_LOST_ERRORS = ("RunLostError", "KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
-
-
-@dataclass
-class _Active:
-    """A run this dispatcher submitted and is watching."""
-
-    run_id: int
-    attempt: int
-    key: str
-    future: Any
-    timeout: float | None
-    submitted: float
-    worker: str | None = None
-    worker_gone_since: float | None = None
-    cancel_sent: float | None = None
-
-    @property
-    def guard_event(self) -> str:
-        return f"{self.key}-started"
-
-    @property
-    def cancel_event(self) -> str:
-        return f"{self.key}-cancel"
-
 
 def _default_client() -> Any:
     from .. import runtime
 
     return runtime.client()
-
-
-# --- topic fan-out: one handler per Dask client, feeding every dispatcher of this process that uses it -----
-_topic_lock = threading.Lock()
-_topic_queues: dict[int, list[queue.SimpleQueue]] = {}
-
-
-def _subscribe(client: Any, q: queue.SimpleQueue) -> None:
-    with _topic_lock:
-        queues = _topic_queues.setdefault(id(client), [])
-        if q not in queues:
-            queues.append(q)
-        if len(queues) == 1:
-
-            def handler(event: Any, _queues: list[queue.SimpleQueue] = queues) -> None:
-                msg = event[1] if isinstance(event, tuple | list) and len(event) == 2 else event
-                for target in list(_queues):
-                    target.put(msg)
-
-            client.subscribe_topic(EVENT_TOPIC, handler)
-
-
-def _unsubscribe(client: Any, q: queue.SimpleQueue) -> None:
-    with _topic_lock:
-        queues = _topic_queues.get(id(client), [])
-        if q in queues:
-            queues.remove(q)
-
-
-def _warm_workers(client: Any) -> None:
-    """Import papermill on every worker in the background, so the first run does not pay for it."""
-
-    def warm() -> None:
-        def imports() -> None:
-            import nbformat  # noqa: F401
-            import papermill  # noqa: F401
-
-        threading.Thread(target=imports, name="nbdeploy-warm", daemon=True).start()
-
-    try:
-        client.run(warm)
-    except Exception as exc:
-        log.debug("warming the workers failed: %s", exc)
 
 
 class Dispatcher:
@@ -132,6 +69,9 @@ class Dispatcher:
     ``role`` is ``"service"`` (competes for leadership; claims every queued run while leader) or
     ``"ephemeral"`` (claims only the runs given to :meth:`add_runs`, and exits when idle for ``idle_exit``
     seconds). ``client`` (or ``client_factory``) gives the Dask client (default: ``nbdeploy.runtime.client()``).
+    An ephemeral dispatcher that gets no client fails the runs it was handed, at once when the cluster cannot
+    start at all, else after ``dispatch_timeout`` seconds (setting ``dispatch_timeout``; see :mod:`.cluster_wait`);
+    a service dispatcher keeps them queued until its cluster is back.
     """
 
     def __init__(
@@ -149,6 +89,7 @@ class Dispatcher:
         idle_exit: float = 15.0,
         cancel_grace: float = 20.0,
         timeout_grace: float = 30.0,
+        dispatch_timeout: float | None = None,
     ) -> None:
         if role not in ("service", "ephemeral"):
             raise ValueError("role must be 'service' or 'ephemeral'")
@@ -163,9 +104,11 @@ class Dispatcher:
         self._client = client
         self._client_factory = client_factory or _default_client
         self._client_retry_at = 0.0
+        wait = get_settings().dispatch_timeout if dispatch_timeout is None else dispatch_timeout
+        self._no_cluster = ClusterWait(float(wait))
         self._subscribed_to: Any = None
         self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._active: dict[int, _Active] = {}
+        self._active: dict[int, ActiveRun] = {}
         self._wanted: set[int] = set()
         self._lock = threading.Lock()
         self._wake, self._stop = threading.Event(), threading.Event()
@@ -187,8 +130,7 @@ class Dispatcher:
         """Start the dispatcher's thread (and register it as this process's dispatcher for its catalog)."""
         self._thread = threading.Thread(target=self._loop, name=f"nbdeploy-dispatcher-{self.role}", daemon=True)
         self._thread.start()
-        with _local_lock:
-            _local[self.store.catalog.url] = self
+        _local.register(self)
         return self
 
     def retire(self) -> list[int]:
@@ -199,10 +141,8 @@ class Dispatcher:
             self._retired = True
             handed = sorted(self._wanted - set(self._active))
             self._wanted.clear()
-        self._unregister()
-        with _local_lock:
-            if self.alive:
-                _retiring.add(self)
+        _local.unregister(self)
+        _local.retiring(self, self.alive)
         self._wake.set()
         return handed
 
@@ -236,12 +176,11 @@ class Dispatcher:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        self._unregister()
-        with _local_lock:
-            _retiring.discard(self)
+        _local.unregister(self)
+        _local.retiring(self, False)
         try:
             for act in list(self._active.values()):
-                self._cancel_future(act)
+                cancel_future(act)
                 self._finalize(act, lost(message="lost: its dispatcher stopped before the run ended"))
             if self.is_leader:
                 self.is_leader = False
@@ -249,12 +188,7 @@ class Dispatcher:
         except Exception:
             log.exception("dispatcher %s: clean-up on stop failed", self.owner)
         if self._subscribed_to is not None:
-            _unsubscribe(self._subscribed_to, self._events)
-
-    def _unregister(self) -> None:
-        with _local_lock:
-            if _local.get(self.store.catalog.url) is self:
-                del _local[self.store.catalog.url]
+            unsubscribe(self._subscribed_to, self._events)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -267,14 +201,13 @@ class Dispatcher:
             if handed_over or (self.role == "ephemeral" and self._idle_for() > self.idle_exit):
                 log.info("dispatcher %s: %s, exiting", self.owner, "handed over" if handed_over else "idle")
                 self._stop.set()
-                self._unregister()
-                with _local_lock:
-                    _retiring.discard(self)
+                _local.unregister(self)
+                _local.retiring(self, False)
                 if self.is_leader:  # a retired service dispatcher hands its leadership over at once
                     self.is_leader = False
                     self.ledger.release(self.clock.now())
                 if self._subscribed_to is not None:
-                    _unsubscribe(self._subscribed_to, self._events)
+                    unsubscribe(self._subscribed_to, self._events)
                 break
             self._wake.wait(self.poll)
             self._wake.clear()
@@ -320,7 +253,7 @@ class Dispatcher:
             self._notify(row)
 
     def _notify(self, row: Any) -> None:
-        from .runs import RunInfo
+        from .records import RunInfo
 
         thread = notify_run(row.notify, RunInfo.from_row(row).to_json())
         if thread is not None:
@@ -335,7 +268,7 @@ class Dispatcher:
                 msg = self._events.get_nowait()
             except queue.Empty:
                 break
-            act = self._active.get(msg.get("run")) if isinstance(msg, dict) else None
+            act = self._active.get(int(msg.get("run") or 0)) if isinstance(msg, dict) else None
             if act is None or act.attempt != msg.get("attempt"):
                 continue
             kind, values = msg.get("kind"), updates.setdefault((act.run_id, act.attempt), {})
@@ -353,20 +286,8 @@ class Dispatcher:
 
     def _collect_done(self) -> None:
         for act in list(self._active.values()):
-            if not act.future.done():
-                continue
-            if act.future.status == "finished":
-                try:
-                    outcome = act.future.result()
-                except Exception as exc:  # the result could not be fetched: the worker holding it died
-                    outcome = lost(str(exc))
-            elif act.future.status == "error":
-                exc = act.future.exception()
-                name = type(exc).__name__
-                outcome = lost(str(exc)) if name in _LOST_ERRORS else {"status": "failed", "error_type": name, "error_message": str(exc) or name}  # fmt: skip
-            else:
-                outcome = lost()
-            self._finalize(act, outcome)
+            if act.future.done():
+                self._finalize(act, future_outcome(act.future))
 
     def _check_active(self) -> None:
         mono = time.monotonic()
@@ -374,32 +295,32 @@ class Dispatcher:
         for run_id in self.ledger.cancel_requested(pending) if pending else ():
             act = self._active[run_id]
             act.cancel_sent = mono
-            self._event(act.cancel_event, "set")
+            set_event(self._client, act.cancel_event, "set")
         workers = self._workers(max_age=2.0)
         for act in list(self._active.values()):
             if act.future.done():
                 continue
             if act.cancel_sent is not None and mono - act.cancel_sent > self.cancel_grace:
-                self._cancel_future(act)
+                cancel_future(act)
                 self._finalize(act, {"status": "cancelled", "error_type": "Cancelled", "error_message": "cancelled (forced)"})  # fmt: skip
             elif act.timeout and mono - act.submitted > act.timeout + self.timeout_grace:
-                self._cancel_future(act)
+                cancel_future(act)
                 message = f"the run took longer than its timeout of {act.timeout}s (forced)"
                 self._finalize(act, {"status": "timed_out", "error_type": "Timeout", "error_message": message})
             elif act.worker is not None and workers is not None and act.worker not in workers:
                 act.worker_gone_since = act.worker_gone_since or mono
                 if mono - act.worker_gone_since > 3.0:  # gone, and Dask has not re-run it anywhere
-                    self._cancel_future(act)
+                    cancel_future(act)
                     self._finalize(act, lost())
 
-    def _finalize(self, act: _Active, outcome: dict[str, Any]) -> None:
+    def _finalize(self, act: ActiveRun, outcome: dict[str, Any]) -> None:
         terminal = self.ledger.finish(act.run_id, act.attempt, outcome, self.clock.now())
         with self._lock:
             self._active.pop(act.run_id, None)
             if terminal is not None:
                 self._wanted.discard(act.run_id)
         for name in (act.guard_event, act.cancel_event):
-            self._event(name, "clear")
+            set_event(self._client, name, "clear")
         if terminal is not None:
             self._notify(terminal)
         self._signal([act.run_id])
@@ -415,13 +336,16 @@ class Dispatcher:
             try:
                 self._client = self._client_factory()
             except Exception as exc:
-                self._client_retry_at = time.monotonic() + 5.0
-                log.warning("dispatcher %s: no Dask cluster (%s); queued runs wait", self.owner, exc)
+                self._client_retry_at = time.monotonic() + min(5.0, max(0.5, self._no_cluster.timeout / 4))
+                self._no_cluster.failed(exc)
+                waits = "queued runs wait" if self.role == "service" else "its runs fail if this lasts"
+                log.warning("dispatcher %s: no Dask cluster (%s); %s", self.owner, exc, waits)
                 return None
+            self._no_cluster.connected()
         if self._subscribed_to is not self._client:
-            _subscribe(self._client, self._events)
+            subscribe(self._client, self._events)
             self._subscribed_to = self._client
-            _warm_workers(self._client)
+            warm_workers(self._client)
         return self._client
 
     def _workers(self, max_age: float) -> dict[str, int] | None:
@@ -435,22 +359,6 @@ class Dispatcher:
                 log.warning("dispatcher %s: cannot reach the Dask scheduler: %s", self.owner, exc)
                 return None
         return self._nthreads
-
-    def _event(self, name: str, action: str) -> None:
-        if self._client is None:
-            return
-        from distributed import Event
-
-        try:
-            getattr(Event(name, client=self._client), action)()
-        except Exception as exc:
-            log.debug("could not %s the Dask event %s: %s", action, name, exc)
-
-    def _cancel_future(self, act: _Active) -> None:
-        try:
-            act.future.cancel()
-        except Exception as exc:
-            log.debug("cancelling %s failed: %s", act.key, exc)
 
     # --- claiming ------------------------------------------------------------------------------------------
     def _claim(self, now: datetime) -> None:
@@ -474,6 +382,9 @@ class Dispatcher:
             self._signal(cancelled)
         candidates = [r for r in rows if not r.cancel_requested]
         client = self._get_client() if candidates else None
+        if client is None and candidates and self.role == "ephemeral" and self._no_cluster.given_up():
+            self._fail_undispatchable([r.id for r in candidates], now)
+            return
         workers = self._workers(max_age=1.0) if client is not None else None
         if not workers:
             return
@@ -497,34 +408,41 @@ class Dispatcher:
             free -= 1
             self._submit(client, spec)
 
+    def _fail_undispatchable(self, run_ids: list[int], now: datetime) -> None:
+        """Fail handed runs that no cluster can run (see :mod:`.cluster_wait`), and wake whoever waits on them."""
+        error_type, message = self._no_cluster.outcome()
+        rows = fail_queued(self.store, run_ids, error_type, message, now)
+        log.warning("dispatcher %s: failed runs %s: %s", self.owner, [r.id for r in rows], message)
+        with self._lock:
+            self._wanted -= set(run_ids)
+        for row in rows:
+            self._notify(row)
+        self._signal(run_ids)
+
     def _submit(self, client: Any, spec: dict[str, Any]) -> None:
         from .execute import run_notebook
 
         key = f"nbdeploy-run-{spec['run_id']}-{spec['attempt']}-{uuid.uuid4().hex[:8]}"
-        act = _Active(spec["run_id"], spec["attempt"], key, None, spec["timeout"], time.monotonic())
+        act = ActiveRun(spec["run_id"], spec["attempt"], key, None, spec["timeout"], time.monotonic())
         spec = {**spec, "guard_event": act.guard_event, "cancel_event": act.cancel_event}
         with self._lock:
             self._active[act.run_id] = act
             self._wanted.discard(act.run_id)
+        resources = spec.get("resources") or None
+        if resources:  # a GPU run on a cluster without GPUs would wait for ever: say so instead
+            from ..runtime.tasks import check_resources
+
+            try:
+                check_resources(client, resources)
+            except Exception as exc:
+                self._finalize(act, {"status": "failed", "error_type": type(exc).__name__, "error_message": str(exc)})
+                return
         try:
-            act.future = client.submit(run_notebook, spec, key=key, pure=False, retries=0)
+            act.future = client.submit(run_notebook, spec, key=key, pure=False, retries=0, resources=resources)
             act.future.add_done_callback(lambda _future: self._wake.set())  # record the outcome at once
         except Exception as exc:
             log.warning("submitting run %s failed: %s", spec["run_id"], exc)
             self._finalize(act, lost(str(exc)))
-
-
-# --- the dispatchers of this process ----------------------------------------------------------------------
-_local_lock = threading.Lock()
-_local: dict[str, Dispatcher] = {}
-_retiring: set[Dispatcher] = set()  # retired dispatchers still finishing their runs
-
-
-def local_dispatcher(store: Store) -> Dispatcher | None:
-    """The running dispatcher of this process for ``store``'s catalog, if any."""
-    with _local_lock:
-        d = _local.get(store.catalog.url)
-    return d if d is not None and d.alive else None
 
 
 def ensure_dispatcher(store: Store, run_ids: Iterable[int] = ()) -> Dispatcher | None:
@@ -540,14 +458,3 @@ def ensure_dispatcher(store: Store, run_ids: Iterable[int] = ()) -> Dispatcher |
     dispatcher = Dispatcher(store, role="ephemeral")
     dispatcher.add_runs(run_ids)
     return dispatcher.start()
-
-
-def stop_local_dispatchers() -> None:
-    """Stop every dispatcher this process runs (tests and interpreter exit call this)."""
-    with _local_lock:
-        dispatchers = [*_local.values(), *_retiring]
-    for d in dispatchers:
-        d.stop()
-
-
-atexit.register(stop_local_dispatchers)

@@ -218,6 +218,7 @@ class JobManager:
             has_parameters_cell=notebooks.parameters_cell(nb) is not None,
             parameters=parameters,
             form=parameter_fields(parameters),
+            html_path=self.app.runs.html_output_path(path, "{id}") if path else None,
         )
 
     def schedule_notebook(

@@ -77,8 +77,8 @@ class JobParameter(Record):
 
 @dataclass(frozen=True)
 class Job(Record):
-    """One stored version of a job: the notebook's hash and size, its kernelspec, language, cell count and
-    parameters."""
+    """One stored version of a job: the notebook's hash and size, its kernelspec, language, cell count, its
+    parameters and the form to fill them in."""
 
     name: str
     version: int
@@ -91,11 +91,15 @@ class Job(Record):
     cells: int
     source: str | None
     parameters: list[JobParameter]
+    form: list[FormField]
     aliases: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, v: Version) -> Job:
+        from ..forms import parameter_fields
+
         meta = v.metadata
+        parameters = [JobParameter.of(p) for p in meta.get("parameters", [])]
         return cls(
             name=v.name,
             version=v.version,
@@ -107,7 +111,8 @@ class Job(Record):
             language=str(meta.get("language") or "python"),
             cells=int(meta.get("cells") or 0),
             source=meta.get("source"),
-            parameters=[JobParameter.of(p) for p in meta.get("parameters", [])],
+            parameters=parameters,
+            form=parameter_fields(parameters),
             aliases=v.aliases,
         )
 
@@ -424,7 +429,8 @@ class NotebookInspect(Record):
 @dataclass(frozen=True)
 class NotebookInfo(Record):
     """What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has
-    a ``parameters`` cell, its parameters and the form fields to fill them in."""
+    a ``parameters`` cell, its parameters and the form fields to fill them in, and where a run's output is saved
+    as HTML beside it (``html_path``, ``{id}`` standing for the run's id)."""
 
     name: str
     kernel: str | None
@@ -433,6 +439,7 @@ class NotebookInfo(Record):
     has_parameters_cell: bool
     parameters: list[JobParameter]
     form: list[FormField]
+    html_path: str | None = None
 
 
 @dataclass(frozen=True)

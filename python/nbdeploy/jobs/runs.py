@@ -278,12 +278,13 @@ class RunManager:
             return builtins.list(latest.values())
 
     @staticmethod
-    def html_output_path(notebook_path: str, run_id: int) -> str:
+    def html_output_path(notebook_path: str, run_id: int | str) -> str:
         """Where the HTML of run ``run_id`` of a notebook goes: beside it, ``<stem>-run-<id>.html``
         (``reports/Sales Q1.ipynb``, 12 → ``reports/Sales Q1-run-12.html``)."""
         folder, _, base = str(notebook_path).replace("\\", "/").rpartition("/")
         stem = base[:-6] if base.lower().endswith(".ipynb") else base
-        return f"{folder + '/' if folder else ''}{stem or 'notebook'}-run-{int(run_id)}.html"
+        ident = run_id if run_id == "{id}" else int(run_id)
+        return f"{folder + '/' if folder else ''}{stem or 'notebook'}-run-{ident}.html"
 
     def save_html(self, run_id: int, notebook_path: str) -> str:
         """Write the run's output as HTML beside the notebook at the local ``notebook_path``; return the file's

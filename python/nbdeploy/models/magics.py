@@ -106,7 +106,7 @@ class ModelMagics(Magics):
 
         base, token_var = server_url()
         url = base + mv.path
-        body = json.dumps(example_payload(mv.signature, mv.metadata.get("example")))
+        body = json.dumps(example_payload(mv.metadata.get("signature"), mv.metadata.get("example")))
         curl = (
             f'curl -X POST {shlex.quote(url)} -H "Authorization: token ${token_var}" '
             f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
@@ -116,8 +116,8 @@ class ModelMagics(Magics):
             + (f" as {', '.join(mv.aliases)}" if mv.aliases else ""),
             f"  POST {url}",
         ]
-        if mv.signature:
-            sig = mv.signature
+        if mv.metadata.get("signature"):
+            sig = mv.metadata["signature"]
             if sig["type"] == "dataframe":
                 lines.append("  input: " + ", ".join(f"{c['name']} ({c['dtype']})" for c in sig["columns"]))
             else:

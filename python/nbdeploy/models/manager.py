@@ -174,9 +174,9 @@ class ModelManager(SyncBridge):
 
         versions = self.versions(name)
         latest = versions[-1]
-        example = example_payload(latest.signature, latest.metadata.get("example"))
+        signature = latest.metadata.get("signature") or {}
+        example = example_payload(signature, latest.metadata.get("example"))
         form = []
-        signature = latest.signature or {}
         if signature.get("type") == "dataframe":
             split = example.get("dataframe_split") or {}
             rows = split.get("data") or [[]]

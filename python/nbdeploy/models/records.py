@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ..forms import FormField
 from ..schema import Id, Name, Record, VersionNumber
@@ -17,11 +17,41 @@ __all__ = [
     "ModelInfo",
     "ModelList",
     "ModelReport",
+    "ModelSignature",
     "ModelVersion",
     "PredictQuery",
     "PredictResult",
     "Prediction",
+    "SignatureColumn",
 ]
+
+
+@dataclass(frozen=True)
+class SignatureColumn(Record):
+    """One input column of a model: its name and pandas dtype."""
+
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ModelSignature(Record):
+    """A model's input, inferred from ``sample_input`` at ``put``: named columns of a DataFrame (``columns``), or
+    an array's shape (first axis free, -1) and dtype."""
+
+    type: Literal["dataframe", "ndarray"]
+    columns: list[SignatureColumn] | None = None
+    shape: list[int] | None = None
+    dtype: str | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> ModelSignature | None:
+        if not data:
+            return None
+        if data.get("type") == "dataframe":
+            columns = [SignatureColumn(str(c["name"]), str(c["dtype"])) for c in data.get("columns", [])]
+            return cls("dataframe", columns=columns)
+        return cls("ndarray", shape=[int(n) for n in data.get("shape", [])], dtype=str(data.get("dtype", "")))
 
 
 @dataclass(frozen=True)
@@ -36,7 +66,7 @@ class ModelVersion(Record):
     created_at: datetime
     sha256: str
     size: int
-    signature: dict[str, Any] | None = None
+    signature: ModelSignature | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +93,7 @@ class ModelVersion(Record):
             created_at=v.created_at,
             sha256=v.sha256,
             size=v.size,
-            signature=m.get("signature"),
+            signature=ModelSignature.of(m.get("signature")),
             metrics=dict(m.get("metrics") or {}),
             params=dict(m.get("params") or {}),
             tags=dict(m.get("tags") or {}),

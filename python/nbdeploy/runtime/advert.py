@@ -1,13 +1,17 @@
 """The advertisement of a long-lived cluster: ``<home>/runtime/cluster.json``.
 
-The process that owns an embedded cluster (``nbdeploy cluster start``, ``nbdeploy serve``, the Jupyter server
-extension, or a kernel that needed one) writes where its scheduler listens; every other process of the same
-home connects there instead of starting its own. An advertisement is *stale* when its owner process is gone
-(checked by pid and process start time, on the same host) or its scheduler does not accept a connection within
-a short timeout; a stale one is replaced by the next process that needs a cluster.
+The process that owns an embedded cluster — the cluster daemon (:mod:`.daemon`), whoever asked for it:
+``nbdeploy cluster start``, ``nbdeploy serve``, the Jupyter server extension, a kernel or a script — writes where
+its scheduler listens; every other process of the same home connects there instead of starting its own. The
+advertisement also says who asked for the daemon (``started_by``, ``requested_by``), which decides how long it
+lives. An advertisement is *stale* when its owner process is gone (checked by pid and process start time, on the
+same host) or its scheduler does not accept a connection within a short timeout; a stale one is replaced by the
+next process that needs a cluster.
 
-Writers hold ``<home>/runtime/cluster.lock`` (an ``flock``) while they check, start and advertise, so two
-processes starting at once end up sharing one cluster. Nothing here imports Dask.
+Two locks keep one cluster per home: a process that launches a daemon holds ``<home>/runtime/cluster.spawn.lock``
+from its last look at the advertisement until the daemon's advertisement is up (:func:`spawn_lock`), so two
+processes asking at once launch one daemon; the daemon holds ``<home>/runtime/cluster.lock`` while it checks,
+starts and advertises (:func:`advert_lock`). Both are ``flock`` s. Nothing here imports Dask.
 """
 
 from __future__ import annotations
@@ -38,14 +42,17 @@ __all__ = [
     "read_advert",
     "remove_advert",
     "same_cluster",
+    "spawn_lock",
     "write_advert",
 ]
 
 ADVERT_FILE = "cluster.json"
 LOCK_FILE = "cluster.lock"
+SPAWN_LOCK_FILE = "cluster.spawn.lock"
 PROBE_TIMEOUT = 1.0  # seconds to wait for a TCP connection to an advertised scheduler
 
-_thread_lock = threading.Lock()  # flock excludes processes; this excludes threads of one process
+# flock excludes processes; these exclude the threads of one process (one lock per lock file)
+_thread_locks: dict[str, threading.Lock] = {LOCK_FILE: threading.Lock(), SPAWN_LOCK_FILE: threading.Lock()}
 
 
 @dataclass(frozen=True)
@@ -59,13 +66,27 @@ class Advertisement:
     host: str
     started_at: str  # ISO 8601, UTC
     mode: str  # "local", "cuda" or "class"
-    owner_kind: str  # "daemon" (nbdeploy cluster start), "server" or "process"
+    owner_kind: str  # "daemon" (a cluster daemon); older releases also wrote "server" or "process"
     target: str | None = None  # "module:Class" for mode "class"
     nbdeploy_version: str = __version__
+    started_by: str | None = None  # "cli" (nbdeploy cluster start), "server" or "process" (a script, a kernel)
+    requested_by: int | None = None  # pid of the process that asked for the daemon
+    idle_timeout: float | None = None  # seconds without clients after which the daemon exits (None: never)
+    dashboard_address: str | None = None  # where the dashboard really listens (http://127.0.0.1:8787), for proxies
 
     @classmethod
     def for_this_process(
-        cls, scheduler_address: str, dashboard_link: str | None, mode: str, owner_kind: str, target: str | None
+        cls,
+        scheduler_address: str,
+        dashboard_link: str | None,
+        mode: str,
+        owner_kind: str,
+        target: str | None,
+        *,
+        started_by: str | None = None,
+        requested_by: int | None = None,
+        idle_timeout: float | None = None,
+        dashboard_address: str | None = None,
     ) -> Advertisement:
         """Build the advertisement of a cluster this process has just started."""
         pid = os.getpid()
@@ -79,6 +100,10 @@ class Advertisement:
             mode=mode,
             owner_kind=owner_kind,
             target=target,
+            started_by=started_by,
+            requested_by=requested_by,
+            idle_timeout=idle_timeout,
+            dashboard_address=dashboard_address,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -99,6 +124,10 @@ class Advertisement:
             owner_kind=str(data.get("owner_kind") or "process"),
             target=data.get("target"),
             nbdeploy_version=str(data.get("nbdeploy_version") or ""),
+            started_by=data.get("started_by"),
+            requested_by=int(data["requested_by"]) if data.get("requested_by") is not None else None,
+            idle_timeout=float(data["idle_timeout"]) if data.get("idle_timeout") is not None else None,
+            dashboard_address=data.get("dashboard_address"),
         )
 
     @property
@@ -160,22 +189,40 @@ def remove_advert(runtime_dir: Path, only_if: Callable[[Advertisement], bool] | 
 
 @contextlib.contextmanager
 def advert_lock(runtime_dir: Path, timeout: float = 120.0) -> Iterator[None]:
-    """Hold the advertisement lock of ``runtime_dir`` (across processes and threads).
+    """Hold the advertisement lock of ``runtime_dir`` (across processes and threads): for the process that checks,
+    starts and advertises a cluster, and for anyone who withdraws an advertisement.
 
     Raises :class:`ClusterTimeoutError` when another process holds it longer than ``timeout`` seconds.
     """
-    runtime_dir = Path(runtime_dir)
+    with _file_lock(Path(runtime_dir), LOCK_FILE, timeout, "while starting a cluster"):
+        yield
+
+
+@contextlib.contextmanager
+def spawn_lock(runtime_dir: Path, timeout: float = 180.0) -> Iterator[None]:
+    """Hold the lock of launching a cluster daemon for ``runtime_dir``: from the last look at the advertisement
+    until the new daemon has advertised its cluster (or failed), so that concurrent callers launch one daemon.
+
+    Raises :class:`ClusterTimeoutError` when another process holds it longer than ``timeout`` seconds.
+    """
+    with _file_lock(Path(runtime_dir), SPAWN_LOCK_FILE, timeout, "while launching a cluster daemon"):
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(runtime_dir: Path, name: str, timeout: float, doing: str) -> Iterator[None]:
     runtime_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    if not _thread_lock.acquire(timeout=timeout):
-        raise ClusterTimeoutError(f"another thread held the cluster lock in {runtime_dir} for over {timeout:.0f}s")
+    thread_lock = _thread_locks[name]
+    if not thread_lock.acquire(timeout=timeout):
+        raise ClusterTimeoutError(f"another thread held {runtime_dir / name} for over {timeout:.0f}s {doing}")
     try:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: one process at a time is the user's to ensure
             yield
             return
-        fd = os.open(runtime_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(runtime_dir / name, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             while True:
                 try:
@@ -184,8 +231,8 @@ def advert_lock(runtime_dir: Path, timeout: float = 120.0) -> Iterator[None]:
                 except BlockingIOError:
                     if time.monotonic() > deadline:
                         raise ClusterTimeoutError(
-                            f"another process held {runtime_dir / LOCK_FILE} for over {timeout:.0f}s while "
-                            "starting a cluster; if no nbdeploy process is running, delete that file"
+                            f"another process held {runtime_dir / name} for over {timeout:.0f}s {doing}; if no "
+                            "nbdeploy process is running, delete that file"
                         ) from None
                     time.sleep(0.05)
             try:
@@ -195,7 +242,7 @@ def advert_lock(runtime_dir: Path, timeout: float = 120.0) -> Iterator[None]:
         finally:
             os.close(fd)
     finally:
-        _thread_lock.release()
+        thread_lock.release()
 
 
 def process_start_time(pid: int) -> float | None:

@@ -51,6 +51,13 @@ class Runtime:
 
         return await status_async(self.settings)
 
+    async def dashboard_link_async(self) -> str | None:
+        """The cluster's own dashboard link, for the authenticated proxy (see
+        :func:`nbdeploy.runtime.control.dashboard_link_async`)."""
+        from .control import dashboard_link_async
+
+        return await dashboard_link_async(self.settings)
+
     def ensure_cluster(self) -> str:
         """For servers: make sure the cluster runs (starting the embedded one if needed); its scheduler address."""
         from .cluster import ensure_cluster
@@ -76,7 +83,8 @@ class Runtime:
         return stop_cluster(self.settings)
 
     async def shutdown_async(self) -> None:
-        """Close this process's clients and stop the clusters it owns (see :func:`nbdeploy.runtime.shutdown`)."""
+        """Close this process's clients and stop the cluster daemon it started as a server (see
+        :func:`nbdeploy.runtime.shutdown`)."""
         from .cluster import shutdown_async
 
         await shutdown_async()

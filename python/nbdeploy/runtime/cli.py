@@ -40,7 +40,7 @@ def start(workers: int | None, threads: int | None, memory_limit: str | None, fo
     It runs in a background process (logging to <home>/runtime/cluster.log) until `nbdeploy cluster stop`.
     """
     if foreground:
-        from .control import run_daemon
+        from .daemon import run_daemon
 
         def ready(target: Any) -> None:
             click.echo(f"cluster running at {target.address}  (dashboard: {target.dashboard_link or '-'})")

@@ -5,10 +5,12 @@ handlers) and gets a client that is cached per process (per event loop for the a
 was closed, the process forked, the settings changed or the advertised cluster was replaced.
 
 For the managed modes (``local``, ``cuda``, ``auto``, a cluster class) a process first looks for the cluster
-advertised in ``<home>/runtime/cluster.json`` (see :mod:`.advert`); when there is none, or it is stale, the
-process starts one itself, owns it, and advertises it. A server does this at start-up through
-:func:`ensure_cluster_async`; :func:`shutdown` stops what this process owns and withdraws its advertisement.
-Dask is imported only when a client or cluster is first needed.
+advertised in ``<home>/runtime/cluster.json`` (see :mod:`.advert`); when there is none, or it is stale, it
+launches a cluster daemon (:mod:`.daemon`) and connects to the cluster the daemon advertises. The cluster never
+runs inside the caller, so a script without an ``if __name__ == "__main__":`` guard works. A server asks through
+:func:`ensure_cluster_async` at start-up; a daemon launched that way is the server's, and :func:`shutdown` stops
+it. A daemon launched for any other caller exits after ``cluster_idle_timeout`` seconds without clients. Only the
+daemon process itself owns a cluster (:func:`start_here`). Dask is imported only when a client is first needed.
 """
 
 from __future__ import annotations
@@ -20,16 +22,30 @@ import os
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings, get_settings
-from ..exceptions import ClusterError, ConflictError
+from ..exceptions import ClusterError, ConfigError, ConflictError
 from . import advert as _adv
-from .connect import _close_async_quietly, _close_quietly, connect_timeout, new_async_client, new_sync_client
+from .connect import (
+    Target,
+    _advert_mtime,
+    _client_alive,
+    _close_async_quietly,
+    _close_quietly,
+    _forget_stale,
+    _target_from_advert,
+    _target_moved,
+    _worker_client,
+    connect_timeout,
+    new_async_client,
+    new_sync_client,
+)
+from .launch import START_TIMEOUT, launch, stop_daemon
 from .modes import ClusterSpec, parse_cluster_setting
-from .owned import OwnedCluster, _dashboard_link, start_cluster_object
+from .owned import OwnedCluster, _dashboard_link, dashboard_endpoint, preflight, start_cluster_object
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -40,24 +56,13 @@ __all__ = [
     "connect_timeout",
     "ensure_cluster",
     "ensure_cluster_async",
+    "launched_daemons",
     "shutdown",
     "shutdown_async",
+    "start_here",
 ]
 
 log = logging.getLogger("nbdeploy.runtime")
-
-
-@dataclass
-class Target:
-    """Where a client should connect: the scheduler address and what is known about the cluster there."""
-
-    address: str
-    mode: str  # "local", "cuda", "class" or "address"
-    dashboard_link: str | None = None
-    advert: _adv.Advertisement | None = None
-    runtime_dir: Path | None = None
-    owned: bool = False
-    advert_mtime: int | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -81,7 +86,10 @@ class _State:
         self.async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
-        self.owned: dict[str, OwnedCluster] = {}
+        self.owned: dict[str, OwnedCluster] = {}  # in the daemon: the cluster it runs, by runtime dir
+        self.launched: list[_adv.Advertisement] = []  # daemons this process launched
+        self.started: dict[str, _adv.Advertisement] = {}  # daemons launched as a server, stopped by shutdown()
+        self.server = False  # this process asked as a server (ensure_cluster): its daemons are its own
         self.spec_for: tuple[Settings, ClusterSpec] | None = None
 
 
@@ -109,17 +117,6 @@ def _key(settings: Settings, spec: ClusterSpec) -> tuple[str, ...]:
     return (settings.home, spec.kind, spec.setting, spec.address or spec.target or "")
 
 
-def _advert_mtime(runtime_dir: Path) -> int | None:
-    try:
-        return os.stat(_adv.advert_path(runtime_dir)).st_mtime_ns
-    except OSError:
-        return None
-
-
-def _target_from_advert(advert: _adv.Advertisement, runtime_dir: Path, mtime: int | None) -> Target:
-    return Target(advert.scheduler_address, advert.mode, advert.dashboard_link, advert, runtime_dir, False, mtime)
-
-
 def _owned_for(runtime_dir: Path) -> OwnedCluster | None:
     with _state.owned_lock:
         return _state.owned.get(str(runtime_dir))
@@ -132,56 +129,90 @@ def _no_cluster_error(settings: Settings) -> ClusterError:
     )
 
 
-def _resolve(
-    settings: Settings,
-    spec: ClusterSpec,
-    *,
-    start: bool,
-    owner_kind: str,
-    overrides: Mapping[str, Any] | None = None,
-    exclusive: bool = False,
-) -> Target:
-    """Return where to connect for ``spec``, starting (and advertising) a cluster when ``start`` and none runs.
+def _live_target(settings: Settings, spec: ClusterSpec, runtime_dir: Path, *, strict: bool) -> Target | None:
+    """The live advertised cluster that serves ``spec``, if any; ``strict``: raise when a live one does not."""
+    mtime = _advert_mtime(runtime_dir)
+    advert = _adv.read_advert(runtime_dir)
+    if advert is None or advert.owned_by_this_process or not _adv.is_live(advert):
+        return None
+    if spec.accepts(advert.mode, advert.target):
+        return _target_from_advert(advert, runtime_dir, mtime)
+    if not strict:
+        return None
+    raise ClusterError(
+        f"the nbdeploy home {settings.home} already runs a {advert.mode} cluster at {advert.scheduler_address} "
+        f"(pid {advert.owner_pid}), but the cluster setting asks for {spec.setting!r}: stop that one with "
+        "`nbdeploy cluster stop`, or set NBDEPLOY_CLUSTER to use it"
+    )
 
-    ``exclusive``: start a new cluster, and raise :class:`ConflictError` if a live one is advertised.
-    Blocking (file lock, TCP probes, cluster start-up): async callers run it in a thread.
+
+def _resolve(settings: Settings, spec: ClusterSpec, *, start: bool, server: bool = False) -> Target:
+    """Return where to connect for ``spec``, launching a cluster daemon when ``start`` and none runs.
+
+    In the managed modes the cluster always runs in a daemon (:mod:`.daemon`): this process connects to the
+    live advertised one, or launches one under the spawn lock and waits for its advertisement. ``server``: the
+    daemon is this server's, stopped by :func:`shutdown` (else it exits when idle). Blocking (file lock, TCP
+    probes, the daemon's start-up): async callers run it in a thread. Raises :class:`ClusterError`,
+    :class:`ClusterTimeoutError`, :class:`MissingDependencyError` or :class:`ConfigError`.
     """
     if not spec.managed:
         assert spec.address is not None
         return Target(spec.address, "address")
     runtime_dir = settings.runtime_dir
-    owned = _owned_for(runtime_dir)
-    if owned is not None and owned.alive() and not exclusive:
+    owned = _owned_for(runtime_dir)  # only in the daemon itself
+    if owned is not None and owned.alive():
         return _owned_target(owned)
-    if not exclusive:
-        mtime = _advert_mtime(runtime_dir)
-        advert = _adv.read_advert(runtime_dir)
-        if advert is not None and not advert.owned_by_this_process and spec.accepts(advert.mode, advert.target):
-            if _adv.is_live(advert):
-                return _target_from_advert(advert, runtime_dir, mtime)
+    found = _live_target(settings, spec, runtime_dir, strict=False)
+    if found is not None:
+        return found
     if not start:
         raise _no_cluster_error(settings)
+    preflight(spec)  # a missing package or GPU fails here, at once and with its own error
+    started_by = "server" if server or _state.server else "process"
+    with _adv.spawn_lock(runtime_dir, timeout=START_TIMEOUT + 60):
+        found = _live_target(settings, spec, runtime_dir, strict=True)
+        if found is not None:
+            return found
+        advert = launch(settings, spec, started_by=started_by)
+    ours = started_by == "server" and advert.requested_by == os.getpid()  # not one that won a race
+    with _state.owned_lock:
+        _state.launched.append(advert)
+        if ours:
+            _state.started[str(runtime_dir)] = advert
+    if ours:
+        _register_atexit()
+    log.info("launched a cluster daemon (pid %s) at %s", advert.owner_pid, advert.scheduler_address)
+    return _target_from_advert(advert, runtime_dir, _advert_mtime(runtime_dir))
+
+
+def start_here(
+    settings: Settings,
+    spec: ClusterSpec,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    started_by: str = "cli",
+    requested_by: int | None = None,
+    idle_timeout: float | None = None,
+) -> OwnedCluster:
+    """Start the cluster of ``spec`` in this process, own it and advertise it: the cluster daemon's start-up.
+
+    Under the advertisement lock: a live advertised cluster is a :class:`ConflictError`; a stale advertisement is
+    replaced. Raises :class:`ClusterError`, :class:`MissingDependencyError` or :class:`ConfigError` as the start
+    fails.
+    """
+    if not spec.managed:
+        raise ConfigError(f"the cluster setting {spec.setting!r} is a scheduler address: nothing to start")
+    runtime_dir = settings.runtime_dir
     with _adv.advert_lock(runtime_dir):
-        owned = _owned_for(runtime_dir)  # another thread may have started one meanwhile
+        owned = _owned_for(runtime_dir)
         if owned is not None and not owned.alive():
             _discard_owned(owned, holding_lock=True)
             owned = None
-        mtime = _advert_mtime(runtime_dir)
-        advert = _adv.read_advert(runtime_dir)
         if owned is not None:
-            if exclusive:
-                raise _already_running(owned.advert)
-            return _owned_target(owned)
+            raise _already_running(owned.advert)
+        advert = _adv.read_advert(runtime_dir)
         if advert is not None and not advert.owned_by_this_process and _adv.is_live(advert):
-            if exclusive:
-                raise _already_running(advert)
-            if spec.accepts(advert.mode, advert.target):
-                return _target_from_advert(advert, runtime_dir, mtime)
-            raise ClusterError(
-                f"the nbdeploy home {settings.home} already runs a {advert.mode} cluster at "
-                f"{advert.scheduler_address} (pid {advert.owner_pid}), but the cluster setting asks for "
-                f"{spec.setting!r}: stop that one with `nbdeploy cluster stop`, or set NBDEPLOY_CLUSTER to use it"
-            )
+            raise _already_running(advert)
         if advert is not None:
             log.warning(
                 "replacing the stale cluster advertisement %s (pid %s, %s)",
@@ -190,10 +221,19 @@ def _resolve(
                 advert.started_at,
             )
             _adv.remove_advert(runtime_dir)
-        cluster = start_cluster_object(spec, overrides or {})
+        cluster = start_cluster_object(spec, overrides or {}, settings.dashboard_address)
         try:
+            link = _dashboard_link(cluster)
             new = _adv.Advertisement.for_this_process(
-                cluster.scheduler_address, _dashboard_link(cluster), spec.kind, owner_kind, spec.target
+                cluster.scheduler_address,
+                link,
+                spec.kind,
+                "daemon",
+                spec.target,
+                started_by=started_by,
+                requested_by=requested_by,
+                idle_timeout=idle_timeout,
+                dashboard_address=dashboard_endpoint(cluster) if link else None,
             )
             _adv.write_advert(runtime_dir, new)
         except BaseException:
@@ -204,7 +244,7 @@ def _resolve(
             _state.owned[str(runtime_dir)] = owned
         _register_atexit()
         log.info("started a %s cluster at %s (dashboard %s)", spec.kind, new.scheduler_address, new.dashboard_link)
-        return _owned_target(owned)
+        return owned
 
 
 def _owned_target(owned: OwnedCluster) -> Target:
@@ -229,44 +269,6 @@ def _discard_owned(owned: OwnedCluster, *, holding_lock: bool = False) -> None:
 # --- clients ----------------------------------------------------------------------------------------
 
 
-def _client_alive(c: Client) -> bool:
-    return c.status == "running"
-
-
-def _target_moved(target: Target | None) -> bool:
-    """Whether the advertisement ``target`` came from now names another live cluster (cheap when unchanged)."""
-    if target is None or target.runtime_dir is None or target.owned:
-        return False
-    mtime = _advert_mtime(target.runtime_dir)
-    if mtime == target.advert_mtime or mtime is None:
-        return False
-    target.advert_mtime = mtime
-    advert = _adv.read_advert(target.runtime_dir)
-    if advert is None or advert.scheduler_address == target.address:
-        return False
-    return _adv.is_live(advert)
-
-
-def _forget_stale(target: Target) -> None:
-    """The advertised scheduler took TCP but no Dask client: withdraw that advertisement."""
-    if target.advert is None or target.runtime_dir is None or target.owned:
-        return
-    log.warning("the advertised scheduler %s did not accept a client; replacing it", target.address)
-    with _adv.advert_lock(target.runtime_dir):
-        _adv.remove_advert(target.runtime_dir, only_if=_adv.same_cluster(target.advert))
-
-
-def _worker_client() -> Client | None:
-    """Inside a Dask task, the worker's own client; else ``None``."""
-    try:
-        from distributed.worker import get_client, get_worker
-
-        get_worker()
-    except (ImportError, ValueError):
-        return None
-    return get_client()
-
-
 def sync_client(settings: Settings | None = None, *, start: bool = True) -> Client:
     """Return the process's sync client; with ``start=False`` never start a cluster (raise ClusterError)."""
     _check_fork()
@@ -287,14 +289,14 @@ def sync_client(settings: Settings | None = None, *, start: bool = True) -> Clie
         st.sync_client = st.sync_target = st.sync_key = None
         if c is not None:
             _close_quietly(c)
-        target = _resolve(settings, spec, start=start, owner_kind="process")
+        target = _resolve(settings, spec, start=start)
         try:
             c = new_sync_client(target.address)
         except ClusterError:
             if target.advert is None or target.owned:
                 raise
             _forget_stale(target)
-            target = _resolve(settings, spec, start=start, owner_kind="process")
+            target = _resolve(settings, spec, start=start)
             c = new_sync_client(target.address)
         st.sync_client, st.sync_target, st.sync_key = c, target, key
         return c
@@ -340,14 +342,14 @@ async def async_client(settings: Settings | None = None) -> Client:
                 return entry.client
             _state.async_clients.pop(loop, None)
             await _close_async_quietly(entry.client)
-        target = await asyncio.to_thread(_resolve, settings, spec, start=True, owner_kind="process")
+        target = await asyncio.to_thread(_resolve, settings, spec, start=True)
         try:
             c = await new_async_client(target.address)
         except ClusterError:
             if target.advert is None or target.owned:
                 raise
             await asyncio.to_thread(_forget_stale, target)
-            target = await asyncio.to_thread(_resolve, settings, spec, start=True, owner_kind="process")
+            target = await asyncio.to_thread(_resolve, settings, spec, start=True)
             c = await new_async_client(target.address)
         _state.async_clients[loop] = _AsyncEntry(c, target, key)
         return c
@@ -368,17 +370,18 @@ def async_target() -> Target | None:
 def ensure_cluster(settings: Settings | None = None) -> str:
     """Make sure the cluster of ``settings`` runs; return its scheduler address. For server processes.
 
-    In the managed modes: connect to the live advertised cluster, or else start one owned by this process and
-    advertise it in ``<home>/runtime/cluster.json`` (it is stopped by :func:`shutdown` or at exit). For a
-    scheduler address: connect to it. Raises :class:`ClusterError`, :class:`MissingDependencyError` or
-    :class:`ConfigError`.
+    In the managed modes: use the live advertised cluster, or else launch a cluster daemon that advertises one in
+    ``<home>/runtime/cluster.json``; that daemon is this server's, stopped by :func:`shutdown` (or at exit). From
+    then on, daemons this process launches are its own too. For a scheduler address: connect to it. Raises
+    :class:`ClusterError`, :class:`MissingDependencyError` or :class:`ConfigError`.
     """
     _check_fork()
     settings = settings or get_settings()
     spec = _spec(settings)
     if not spec.managed:
         return str(client(settings).scheduler.address)
-    return _resolve(settings, spec, start=True, owner_kind="server").address
+    _state.server = True
+    return _resolve(settings, spec, start=True, server=True).address
 
 
 async def ensure_cluster_async(settings: Settings | None = None) -> str:
@@ -390,15 +393,22 @@ async def ensure_cluster_async(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     spec = _spec(settings)
     if spec.managed:
-        await asyncio.to_thread(_resolve, settings, spec, start=True, owner_kind="server")
+        _state.server = True
+        await asyncio.to_thread(_resolve, settings, spec, start=True, server=True)
     c = await async_client(settings)
     return str(c.scheduler.address)
 
 
 def owned_clusters() -> list[_adv.Advertisement]:
-    """The advertisements of the clusters this process owns."""
+    """The advertisements of the clusters this process runs itself (only a cluster daemon does)."""
     with _state.owned_lock:
         return [o.advert for o in _state.owned.values()]
+
+
+def launched_daemons() -> list[_adv.Advertisement]:
+    """The advertisements of the cluster daemons this process launched (running or not)."""
+    with _state.owned_lock:
+        return list(_state.launched)
 
 
 def _owned_alive(runtime_dir: Path) -> bool:
@@ -416,7 +426,8 @@ def drop_clients(address: str | None = None) -> None:
 
 
 def shutdown() -> None:
-    """Close this process's clients; stop the clusters it owns and withdraw their advertisements (if ours)."""
+    """Close this process's clients; stop the daemons it launched as a server and the cluster it runs (a daemon),
+    withdrawing their advertisements. Daemons launched for a script or kernel are left to their idle timeout."""
     _check_fork()
     drop_clients()
     try:
@@ -434,8 +445,25 @@ def shutdown() -> None:
     with _state.owned_lock:
         owned = list(_state.owned.values())
         _state.owned.clear()
+        started = list(_state.started.items())
+        _state.started.clear()
+        _state.server = False  # a server that shut down no longer serves
     for o in owned:
         o.close()
+    for runtime_dir, advert in started:
+        try:
+            stop_daemon(Path(runtime_dir), advert)
+        except Exception:
+            log.warning("stopping the cluster daemon (pid %s) failed", advert.owner_pid, exc_info=True)
+
+
+def forget_started(advert: _adv.Advertisement) -> None:
+    """Forget that this process launched the daemon of ``advert`` as its own (it was stopped otherwise)."""
+    same = _adv.same_cluster(advert)
+    with _state.owned_lock:
+        for key, mine in list(_state.started.items()):
+            if same(mine):
+                del _state.started[key]
 
 
 async def shutdown_async() -> None:

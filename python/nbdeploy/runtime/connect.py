@@ -1,11 +1,15 @@
 """Connecting clients to a scheduler, bounded in time: a refused port or a listener that is no Dask scheduler
-is a :class:`ClusterError` within the connect timeout, never a hang."""
+is a :class:`ClusterError` within the connect timeout, never a hang. Also: where a client connects
+(:class:`Target`) and whether the advertisement it came from still holds."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..exceptions import ClusterError
@@ -14,9 +18,74 @@ from . import advert as _adv
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["connect_timeout", "new_async_client", "new_sync_client"]
+__all__ = ["Target", "connect_timeout", "new_async_client", "new_sync_client"]
 
 log = logging.getLogger("nbdeploy.runtime")
+
+
+@dataclass
+class Target:
+    """Where a client should connect: the scheduler address and what is known about the cluster there."""
+
+    address: str
+    mode: str  # "local", "cuda", "class" or "address"
+    dashboard_link: str | None = None
+    advert: _adv.Advertisement | None = None
+    runtime_dir: Path | None = None
+    owned: bool = False
+    advert_mtime: int | None = field(default=None, compare=False)
+
+
+def _advert_mtime(runtime_dir: Path) -> int | None:
+    try:
+        return os.stat(_adv.advert_path(runtime_dir)).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _target_from_advert(advert: _adv.Advertisement, runtime_dir: Path, mtime: int | None) -> Target:
+    return Target(advert.scheduler_address, advert.mode, advert.dashboard_link, advert, runtime_dir, False, mtime)
+
+
+def _client_alive(c: Client) -> bool:
+    return c.status == "running"
+
+
+def _target_moved(target: Target | None) -> bool:
+    """Whether the advertisement ``target`` came from was withdrawn (its cluster stopped) or now names another live
+    cluster (cheap when unchanged: one ``stat``)."""
+    if target is None or target.runtime_dir is None or target.owned:
+        return False
+    mtime = _advert_mtime(target.runtime_dir)
+    if mtime is None:
+        return target.advert_mtime is not None  # withdrawn: its owner stopped the cluster
+    if mtime == target.advert_mtime:
+        return False
+    target.advert_mtime = mtime
+    advert = _adv.read_advert(target.runtime_dir)
+    if advert is None or advert.scheduler_address == target.address:
+        return False
+    return _adv.is_live(advert)
+
+
+def _forget_stale(target: Target) -> None:
+    """The advertised scheduler took TCP but no Dask client: withdraw that advertisement."""
+    if target.advert is None or target.runtime_dir is None or target.owned:
+        return
+    log.warning("the advertised scheduler %s did not accept a client; replacing it", target.address)
+    with _adv.advert_lock(target.runtime_dir):
+        _adv.remove_advert(target.runtime_dir, only_if=_adv.same_cluster(target.advert))
+
+
+def _worker_client() -> Client | None:
+    """Inside a Dask task, the worker's own client; else ``None``."""
+    try:
+        from distributed.worker import get_client, get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+    return get_client()
 
 
 def connect_timeout() -> float:

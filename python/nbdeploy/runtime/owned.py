@@ -1,4 +1,11 @@
-"""Clusters this process starts and owns: building them from the cluster setting, and closing them."""
+"""Clusters this process starts and owns: building them from the cluster setting, watching and closing them.
+
+Only the cluster daemon (:mod:`.daemon`) starts a cluster in its own process; everyone else connects to it. The
+embedded cluster listens on loopback only: its scheduler and workers (LocalCluster's default ``host``), the scheduler's
+dashboard (setting ``dashboard_address``, ``127.0.0.1:8787`` by default) and the workers' HTTP servers (which
+follow the workers' host while ``worker_dashboard_address`` is unset). Servers proxy the dashboard behind their
+authentication (``/nbdeploy/api/cluster/dashboard/``).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from ..exceptions import ClusterError, NbdeployError
 from . import advert as _adv
 from .modes import ClusterSpec, gpus_visible, load_cluster_class
 
-__all__ = ["STOP_OP", "OwnedCluster", "start_cluster_object"]
+__all__ = ["STOP_OP", "OwnedCluster", "dashboard_address", "dashboard_endpoint", "preflight", "start_cluster_object"]
 
 log = logging.getLogger("nbdeploy.runtime")
 
@@ -39,6 +46,9 @@ class OwnedCluster:
         self.advert = advert
         self.runtime_dir = runtime_dir
         self._on_stop_request = on_stop_request
+        self.ignore_clients: set[str] = set()  # client ids that do not keep the cluster busy (the owner's own)
+        self.stop_requested = False
+        self.closed = threading.Event()  # set once close() has finished
         handlers = getattr(getattr(cluster, "scheduler", None), "handlers", None)
         if isinstance(handlers, dict):
             handlers[STOP_OP] = self._stop_requested
@@ -52,14 +62,40 @@ class OwnedCluster:
         scheduler = getattr(self.cluster, "scheduler", None)  # in-process for LocalCluster
         return getattr(scheduler, "status", None) not in dead
 
+    def activity(self) -> tuple[int, int] | None:
+        """``(clients, tasks)`` the scheduler holds, read on the cluster's event loop; ``None`` when the scheduler
+        is not in this process. Clients of the cluster's own do not count: Dask's ``fire-and-forget``, the
+        workers' (``Client-worker-…``, which a task's ``get_client()`` leaves connected) and ``ignore_clients``."""
+        scheduler = getattr(self.cluster, "scheduler", None)
+        if scheduler is None or not hasattr(scheduler, "clients") or not hasattr(self.cluster, "sync"):
+            return None
+
+        async def read() -> tuple[int, int]:
+            clients = [c for c in scheduler.clients if not _own_client(c) and c not in self.ignore_clients]
+            return len(clients), len(scheduler.tasks)
+
+        try:
+            return self.cluster.sync(read)
+        except Exception:
+            log.debug("reading the scheduler's activity failed", exc_info=True)
+            return None
+
     def _stop_requested(self) -> str:
         # runs on the cluster's event loop: close from another thread, after this reply is sent
         log.info("cluster %s: stop requested through the scheduler", self.advert.scheduler_address)
+        self.stop_requested = True
         threading.Thread(target=self._on_stop_request, args=(self,), name="nbdeploy-cluster-stop", daemon=True).start()
         return "OK"
 
     def close(self, *, holding_lock: bool = False) -> None:
         """Withdraw the advertisement (if it is still ours), then close the cluster (bounded in time)."""
+        try:
+            self._close(holding_lock)
+        finally:
+            self._forget_at_exit()
+            self.closed.set()
+
+    def _close(self, holding_lock: bool) -> None:
         try:
             if holding_lock:
                 _adv.remove_advert(self.runtime_dir, only_if=_adv.same_cluster(self.advert))
@@ -81,7 +117,6 @@ class OwnedCluster:
             self.cluster.close(timeout=2)
         except Exception:
             log.debug("closing the cluster at %s timed out", self.advert.scheduler_address)
-        self._forget_at_exit()
 
     def _kill_worker_processes(self) -> None:
         import psutil
@@ -106,6 +141,11 @@ class OwnedCluster:
             pass
 
 
+def _own_client(client_id: str) -> bool:
+    """Whether a scheduler's client is the cluster's own: ``fire-and-forget``, or a worker's client."""
+    return client_id == "fire-and-forget" or client_id.startswith("Client-worker-")
+
+
 def _dashboard_link(cluster: Any) -> str | None:
     try:
         link = cluster.dashboard_link
@@ -114,20 +154,64 @@ def _dashboard_link(cluster: Any) -> str | None:
     return str(link) if link else None
 
 
-def _default_dashboard_address() -> str:
-    """Dask's usual ``:8787`` when that port is free, else any free port (no "port in use" warning)."""
-    with socket.socket() as s:
-        try:
-            s.bind(("", 8787))
-            return ":8787"
-        except OSError:
-            return ":0"
+def dashboard_endpoint(cluster: Any) -> str | None:
+    """``http(s)://host:port`` where the dashboard of an in-process scheduler really listens (whatever link the
+    Dask config's ``distributed.dashboard.link`` makes of it), or ``None`` when the scheduler runs elsewhere."""
+    server = getattr(getattr(cluster, "scheduler", None), "http_server", None)
+    sockets = getattr(server, "_sockets", None)
+    if not sockets:
+        return None
+    host, port = next(iter(sockets.values())).getsockname()[:2]
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    import dask
+
+    scheme = "https" if dask.config.get("distributed.scheduler.dashboard.tls.cert", None) else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def start_cluster_object(spec: ClusterSpec, overrides: Mapping[str, Any]) -> Any:
+def dashboard_address(configured: str) -> str:
+    """The ``dashboard_address`` to give Dask for the setting ``configured`` (``host:port``): the same, or port 0
+    (any free port) on the same host when that port is taken — so no "port in use" warning, and never a wider
+    interface than asked for. A bare ``:port`` is read as loopback (Dask would listen on every interface)."""
+    host, _, port = configured.strip().rpartition(":")
+    host = host or "127.0.0.1"
+    bind_host = host.strip("[]")
+    if port and port != "0":
+        family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+        with socket.socket(family) as s:
+            try:
+                s.bind((bind_host, int(port)))
+            except (OSError, ValueError):
+                port = "0"
+    return f"{host}:{port or 0}"
+
+
+def preflight(spec: ClusterSpec) -> None:
+    """Check, before launching a daemon for ``spec``, what would stop it at once: the cluster class imports, and a
+    ``cuda`` cluster has a GPU. Raises :class:`MissingDependencyError` (with the pip hint), :class:`ConfigError`
+    or :class:`ClusterError`."""
+    if spec.kind == "local":
+        return
+    target = "dask_cuda:LocalCUDACluster" if spec.kind == "cuda" else spec.target
+    assert target is not None
+    load_cluster_class(target, spec.setting)
+    if spec.kind == "cuda" and not gpus_visible():
+        raise _no_gpu_error()
+
+
+def _no_gpu_error() -> ClusterError:
+    return ClusterError(
+        "the cluster setting 'cuda' needs an NVIDIA GPU, but none is visible here (nvidia-smi finds none): use "
+        "NBDEPLOY_CLUSTER=auto or local on this machine"
+    )
+
+
+def start_cluster_object(spec: ClusterSpec, overrides: Mapping[str, Any], dashboard: str = "127.0.0.1:8787") -> Any:
     """Start the cluster ``spec`` describes (owned by the caller) and return the cluster object.
 
-    ``overrides`` may hold ``workers``, ``threads`` and ``memory_limit`` (from ``nbdeploy cluster start``).
+    ``overrides`` may hold ``workers``, ``threads`` and ``memory_limit`` (from ``nbdeploy cluster start``);
+    ``dashboard`` is the ``dashboard_address`` setting (local and cuda clusters; see :func:`dashboard_address`).
     Raises :class:`MissingDependencyError` for a missing optional package and :class:`ClusterError` when the
     cluster does not start.
     """
@@ -136,19 +220,18 @@ def start_cluster_object(spec: ClusterSpec, overrides: Mapping[str, Any]) -> Any
     adapt = options.pop("adapt", None)
     workers, threads, memory = overrides.get("workers"), overrides.get("threads"), overrides.get("memory_limit")
     if spec.kind in ("local", "cuda"):
+        cls: Any
         if spec.kind == "local":
-            from distributed import LocalCluster as cls
+            from distributed import LocalCluster
 
+            cls = LocalCluster
             kwargs: dict[str, Any] = {"processes": True}
         else:
             cls = load_cluster_class("dask_cuda:LocalCUDACluster", spec.setting)  # MissingDependencyError with the hint
             if not gpus_visible():
-                raise ClusterError(
-                    "the cluster setting 'cuda' needs an NVIDIA GPU, but none is visible here (nvidia-smi finds "
-                    "none): use NBDEPLOY_CLUSTER=auto or local on this machine"
-                )
+                raise _no_gpu_error()
             kwargs = {"resources": {"GPU": 1}}  # one GPU per worker: tasks ask with resources={"GPU": 1}
-        kwargs["dashboard_address"] = _default_dashboard_address()
+        kwargs["dashboard_address"] = dashboard_address(dashboard)
         kwargs.update(options)
         if workers is not None:
             kwargs["n_workers"] = int(workers)
@@ -168,8 +251,8 @@ def start_cluster_object(spec: ClusterSpec, overrides: Mapping[str, Any]) -> Any
         raise
     except Exception as exc:
         raise ClusterError(
-            f"could not start the {spec.setting!r} cluster: {type(exc).__name__}: {exc}. Check the cluster "
-            "setting and NBDEPLOY_CLUSTER_OPTIONS"
+            f"could not start the {spec.setting!r} cluster: {type(exc).__name__}: {str(exc).rstrip('.')}. Check "
+            "the cluster setting and NBDEPLOY_CLUSTER_OPTIONS"
         ) from exc
     try:
         if adapt is not None:

@@ -12,7 +12,11 @@ class ClusterHandler(NbdeployHandler):
     @api(responses={200: ClusterStatus}, errors=(502, 504), tags=("cluster",))
     async def get(self) -> ClusterStatus:
         """The cluster: scheduler, dashboard, workers and running tasks (502/504 when it does not answer)."""
-        return ClusterStatus.of(await self.nbd.runtime.status_async())
+        status = await self.nbd.runtime.status_async()
+        base = str(self.settings.get("base_url") or "/").rstrip("/")
+        if status.get("dashboard_url") and base:  # the proxied path, under the server's base URL
+            status["dashboard_url"] = base + status["dashboard_url"]
+        return ClusterStatus.of(status)
 
 
 default_handlers = [(r"/cluster", ClusterHandler)]

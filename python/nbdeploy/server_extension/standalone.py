@@ -22,16 +22,33 @@ __all__ = ["StandaloneServer", "TokenAuthHandler"]
 log = logging.getLogger("nbdeploy.serve")
 
 
+DASHBOARD_PREFIX = "/nbdeploy/api/cluster/dashboard/"
+COOKIE = "nbdeploy-token"
+
+
 class TokenAuthHandler(web.RequestHandler):
-    """Accepts ``Authorization: token <T>`` or ``Bearer <T>`` with the server's token; 401 otherwise."""
+    """Accepts ``Authorization: token <T>`` or ``Bearer <T>`` with the server's token; 401 otherwise.
+
+    A browser cannot send that header for the pages of the Dask dashboard (and what they load), so GET requests
+    under the dashboard's proxy route may also bring the token as ``?token=`` once (which sets an HttpOnly,
+    SameSite=Strict cookie scoped to that route) and as that cookie afterwards.
+    """
 
     def prepare(self) -> None:
         expected: str = self.settings["nbdeploy_token"]
         scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() not in ("token", "bearer") or not given:
-            raise AuthError("missing credentials: send the header 'Authorization: token <NBDEPLOY_TOKEN>'")
-        if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-            raise AuthError("wrong token: use the token `nbdeploy serve` printed or NBDEPLOY_TOKEN")
+        if scheme.lower() in ("token", "bearer") and given:
+            if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+                raise AuthError("wrong token: use the token `nbdeploy serve` printed or NBDEPLOY_TOKEN")
+            return
+        if self.request.method == "GET" and self.request.path.startswith(DASHBOARD_PREFIX):
+            from_query = self.get_query_argument("token", None)
+            browser = from_query or self.get_cookie(COOKIE)
+            if browser and hmac.compare_digest(browser.encode(), expected.encode()):
+                if from_query:
+                    self.set_cookie(COOKIE, from_query, path=DASHBOARD_PREFIX, httponly=True, samesite="Strict")
+                return
+        raise AuthError("missing credentials: send the header 'Authorization: token <NBDEPLOY_TOKEN>'")
 
 
 @dataclass(frozen=True)

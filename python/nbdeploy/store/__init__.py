@@ -12,15 +12,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..app import delegate
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_kind, validate_name
 from ..schema import Record
 from .artifacts import ArtifactStore, BlobInfo, Data
-from .catalog import Catalog
-from .tables import ArtifactVersionRow
+
+if TYPE_CHECKING:  # the catalog (SQLAlchemy) is imported when a Store is built, not with this package
+    from .catalog import Catalog
+    from .tables import ArtifactVersionRow
 
 __all__ = [
     "ArtifactStore",
@@ -86,7 +88,9 @@ class Store:
 
     def __init__(self, store_url: str, catalog_url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.artifacts = ArtifactStore(store_url, storage_options)
-        self.catalog = Catalog(catalog_url)
+        from .catalog import Catalog
+
+        self.catalog: Catalog = Catalog(catalog_url)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
@@ -305,4 +309,12 @@ def _mtime(fs: Any, path: str, info: dict[str, Any]) -> float:
         return 0.0
 
 
-__getattr__, __dir__ = delegate(__name__, "store")
+_delegated, __dir__ = delegate(__name__, "store")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Catalog":  # imported on first use: it brings SQLAlchemy
+        from .catalog import Catalog
+
+        return Catalog
+    return _delegated(name)
