@@ -125,7 +125,9 @@ def test_poisonous_calls_share_batches_with_good_ones_and_fail_alone(manager: Fu
     assert [a for (kind, _), a in zip(requests, answers, strict=True) if kind == "good"] == [
         i for i in range(400) if i % 5
     ]
-    assert all(isinstance(a, InvalidInputError) for (kind, _), a in zip(requests, answers, strict=True) if kind != "good")
+    assert all(
+        isinstance(a, InvalidInputError) for (kind, _), a in zip(requests, answers, strict=True) if kind != "good"
+    )
     assert pool.batches_sent - batches < 400  # they did ride in shared batches
     assert pool.replicas_dropped == 0
 

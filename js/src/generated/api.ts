@@ -169,6 +169,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics: requests, errors and latency per function and model, model drift, job runs. */
+        get: operations["get_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbdeploy/api/models": {
         parameters: {
             query?: never;
@@ -233,7 +250,9 @@ export interface paths {
         /**
          * Predict with a model (the newest version, ``?version=N`` or ``?alias=A``).
          * @description The body is one of MLflow's scoring formats: ``dataframe_split``, ``dataframe_records``, ``instances`` or
-         *             ``inputs``; it is checked against the version's signature (422 naming each bad field).
+         *             ``inputs`` (``Content-Type: application/json``), or a CSV table with a header row (``text/csv``); other
+         *             content types are a 415, as in MLflow's scoring server. It is checked against the version's signature
+         *             (422 naming each bad field); the model's own error on this input is a 400 with its message.
          */
         post: operations["predict_model"];
         delete?: never;
@@ -491,6 +510,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every API token with its scopes, expiry and last use (never its secret). */
+        get: operations["get_tokens"];
+        put?: never;
+        /** Issue a token with the given scopes; its secret is in this answer only. */
+        post: operations["post_tokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a token: every server refuses it within seconds. */
+        delete: operations["delete_tokens_token_id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -743,6 +797,11 @@ export interface components {
                 [key: string]: unknown;
             };
             version: number;
+        };
+        /** @description A token just created: ``token`` is its secret, shown this once (only its hash is stored). */
+        NewToken: {
+            info: components["schemas"]["TokenInfo"];
+            token: string;
         };
         /** @description What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has     a ``parameters`` cell, its parameters and the form fields to fill them in, and where a run's output is saved     as HTML beside it (``html_path``, ``{id}`` standing for the run's id). */
         NotebookInfo: {
@@ -1050,6 +1109,41 @@ export interface components {
         SignatureColumn: {
             dtype: string;
             name: string;
+        };
+        /** @description What ``POST /tokens`` takes: the token's scopes, a name and an optional lifetime. */
+        TokenCreate: {
+            /**
+             * @description a duration: 30d, 12h, 90m, 2w
+             * @example 30d
+             */
+            expires?: string | null;
+            /**
+             * @description lower-case name
+             * @example churn
+             */
+            name?: string;
+            scopes: string[];
+        };
+        /** @description An API token as listed: never its secret, only the first characters that identify it. */
+        TokenInfo: {
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string | null;
+            id: number;
+            /** Format: date-time */
+            last_used_at: string | null;
+            name: string;
+            owner: string | null;
+            prefix: string;
+            /** Format: date-time */
+            revoked_at: string | null;
+            scopes: string[];
+        };
+        /** @description Every API token (``GET /tokens``), revoked and expired ones included. */
+        TokenList: {
+            tokens: components["schemas"]["TokenInfo"][];
         };
         /** @description One Dask worker: its address and name, threads, memory limit (bytes), GPUs and tasks executing. */
         WorkerStatus: {
@@ -2034,6 +2128,62 @@ export interface operations {
             };
         };
     };
+    get_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_models: {
         parameters: {
             query?: never;
@@ -2323,6 +2473,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": Record<string, never>;
+                "text/csv": string;
             };
         };
         responses: {
@@ -2373,6 +2524,15 @@ export interface operations {
             };
             /** @description The request body is over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's Content-Type is not one this route takes */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3573,6 +3733,201 @@ export interface operations {
             };
             /** @description Not authenticated or not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every API token (``GET /tokens``), revoked and expired ones included. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description A token just created: ``token`` is its secret, shown this once (only its hash is stored). */
+            201: {
+                headers: {
+                    /** @description where it lives */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewToken"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_tokens_token_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a token id */
+                token_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An API token as listed: never its secret, only the first characters that identify it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenInfo"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -150,7 +150,7 @@ class FunctionActor(ChannelActor):
         outcomes = await self._run_calls(calls) if calls else []
         outcomes = merge_outcomes(len(payloads), outcomes, failed)
         labels = [getattr(c, "label", "the call") for c in calls]
-        labelled = merge_outcomes(len(payloads), labels, {i: "the call" for i in failed})  # type: ignore[arg-type]
+        labelled = merge_outcomes(len(payloads), labels, {i: "the call" for i in failed})
         return [encode_outcome(o, str(label)) for o, label in zip(outcomes, labelled, strict=True)]
 
     async def _run_calls(self, calls: list[FunctionCall]) -> list[Outcome]:

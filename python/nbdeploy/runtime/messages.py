@@ -130,7 +130,7 @@ def encode_call(call: Any) -> bytes:
     return payload
 
 
-def decode_call(payload: bytes) -> Any:
+def decode_call(payload: bytes | bytearray | memoryview) -> Any:
     """Unpickle one call on the worker; an :class:`Outcome` (``invalid``) in its place when it cannot be read
     there (e.g. an argument of a class the worker cannot import)."""
     import pickle
@@ -193,7 +193,7 @@ def decode_calls(payloads: list[Any]) -> tuple[list[Any], dict[int, Outcome]]:
     return calls, failed
 
 
-def merge_outcomes(total: int, outcomes: list[Outcome], failed: dict[int, Outcome]) -> list[Outcome]:
+def merge_outcomes(total: int, outcomes: list[Any], failed: dict[int, Any]) -> list[Any]:
     """Put the outcomes of the readable calls back between those of the unreadable ones (by position)."""
     if not failed:
         return outcomes

@@ -11,7 +11,7 @@ from traitlets import Bool, Unicode
 
 from ..app import Nbdeploy, set_default
 from ..config import Settings
-from .base import bind_handlers, collect_handlers
+from .base import bind_handlers, collect_handlers, collect_mounted_handlers
 
 __all__ = ["JupyterAuthHandler", "NbdeployExtension"]
 
@@ -58,7 +58,7 @@ class NbdeployExtension(ExtensionApp):
         self.settings.update({"nbdeploy": self.nbd, "nbdeploy_debug": True})
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(bind_handlers(collect_handlers(), JupyterAuthHandler))
+        self.handlers.extend(bind_handlers([*collect_handlers(), *collect_mounted_handlers()], JupyterAuthHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:  # type: ignore[override]
         self.nbd.advertise(serverapp.connection_url, "jupyter")  # first: kernels may deploy while the cluster starts

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._version import __version__
 from ..schema import Record, components, schema_of
-from .base import API_PREFIX, PATH_PARAMETERS, NbdeployHandler, Operation, collect_handlers
+from .base import API_PREFIX, PATH_PARAMETERS, NbdeployHandler, Operation, collect_handlers, required_scope
 
 __all__ = ["ERROR_SCHEMA", "build_openapi", "mounted_routes", "operations"]
 
@@ -29,6 +29,7 @@ _REASONS = {
     404: "No such name, version, alias or id",
     409: "Conflicts with the current state",
     413: "The request body is over the size limit",
+    415: "The request body's Content-Type is not one this route takes",
     422: "The input does not fit the function's or model's signature",
     500: "A bug in nbdeploy, or the user's own code raised (its traceback in the body)",
     502: "The Dask cluster did not answer or a worker died",
@@ -122,6 +123,8 @@ def _responses(op: Operation) -> dict[str, Any]:
     errors = {400, 401, 403, 500, *op.errors}
     if op.body is not None:
         errors.add(413)
+    if op.consumes is not None:
+        errors.add(415)
     for status in sorted(errors):
         out[str(status)] = {"description": _REASONS[status], "content": {"application/json": {"schema": _ERROR_REF}}}
     return out
@@ -172,10 +175,12 @@ def _operation(path: str, method: str, params: list[str], op: Operation, handler
     if op.description:
         item["description"] = op.description
     if op.body is not None:
-        item["requestBody"] = {
-            "required": op.body_required,
-            "content": {"application/json": {"schema": _schema_or_ref(op.body)}},
-        }
+        content = {"application/json": {"schema": _schema_or_ref(op.body)}}
+        for ctype in op.consumes or ():
+            content.setdefault(ctype, {"schema": {"type": "string"}})
+        item["requestBody"] = {"required": op.body_required, "content": content}
+    # what a token of `nbdeploy serve` needs (see nbdeploy.tokens)
+    item["x-nbdeploy-scope"] = required_scope(op, method, {"name": "{name}"} if "name" in params else {})
     return item
 
 
