@@ -156,7 +156,8 @@ def test_routes_by_scopes_answer_403_where_the_scope_is_missing(
                 assert status not in (401, 403), (scope, method, path, answer)
             else:
                 assert status == 403, (scope, method, path, status, answer)
-                assert required in answer["error"]["message"], answer
+                error = answer["error"]  # the Open Inference Protocol's routes answer its own error body
+                assert required in (error if path.startswith(("/v2", API + "/v2")) else error["message"]), answer
                 checked += 1
     assert checked > 50
 

@@ -111,6 +111,11 @@ SERVICES: tuple[Service, ...] = (
         magics=("nbdeploy.models.magics:ModelMagics",),
     ),
     Service(
+        "oip",
+        handlers=("nbdeploy.oip.handlers",),
+        serve_mounts={"": ("nbdeploy.oip.handlers",)},
+    ),
+    Service(
         "tokens",
         managers={"tokens": "nbdeploy.tokens.manager:TokenManager"},
         handlers=("nbdeploy.tokens.handlers",),

@@ -437,6 +437,14 @@ class NbdeployHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(dumps(data))
 
+    #: the component schema of this handler's error answers in the OpenAPI document (see :meth:`error_body`)
+    error_schema = "Error"
+
+    def error_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The error answer sent for nbdeploy's error ``body`` (``{"error": {"type", "message", …}}``); handlers
+        of another protocol override it (and :attr:`error_schema`)."""
+        return body
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, UserCodeError):
@@ -452,7 +460,7 @@ class NbdeployHandler(web.RequestHandler):
             if exc is not None and self.include_traceback:
                 body["error"]["traceback"] = "".join(traceback.format_exception(exc))
         self.set_header("Content-Type", "application/json")
-        self.finish(dumps(body))
+        self.finish(dumps(self.error_body(body)))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, NbdeployError) and not isinstance(value, UserCodeError | PayloadTooLargeError):

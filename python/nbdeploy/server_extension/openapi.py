@@ -54,6 +54,13 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["error"],
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
+#: the Open Inference Protocol's error body (``{"error": "<message>"}``), which its clients read
+OIP_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An Open Inference Protocol error answer: the message, and nbdeploy's error type.",
+    "properties": {"error": {"type": "string"}, "type": {"type": "string"}, "field": {"type": "string"}},
+    "required": ["error"],
+}
 
 
 def operations(
@@ -102,7 +109,7 @@ def _schema_or_ref(target: Any) -> dict[str, Any]:
     return {}
 
 
-def _responses(op: Operation) -> dict[str, Any]:
+def _responses(op: Operation, error_ref: dict[str, str] = _ERROR_REF) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, target in op.responses.items():
         if target is None:
@@ -126,7 +133,7 @@ def _responses(op: Operation) -> dict[str, Any]:
     if op.consumes is not None:
         errors.add(415)
     for status in sorted(errors):
-        out[str(status)] = {"description": _REASONS[status], "content": {"application/json": {"schema": _ERROR_REF}}}
+        out[str(status)] = {"description": _REASONS[status], "content": {"application/json": {"schema": error_ref}}}
     return out
 
 
@@ -168,7 +175,7 @@ def _operation(path: str, method: str, params: list[str], op: Operation, handler
         "operationId": op.operation_id or f"{method}_{suffix or 'root'}",
         "tags": list(op.tags),
         "parameters": parameters,
-        "responses": _responses(op),
+        "responses": _responses(op, {"$ref": f"#/components/schemas/{getattr(handler, 'error_schema', 'Error')}"}),
     }
     if op.operation_id and "version" in params:
         item["operationId"] = f"{op.operation_id}_version"
@@ -245,6 +252,7 @@ def build_openapi(
         paths[f"{API_PREFIX}/models/{model['name']}/predict"] = item
     schemas = components(_records(ops))
     schemas["Error"] = ERROR_SCHEMA
+    schemas["OipError"] = OIP_ERROR_SCHEMA
     return {
         "openapi": "3.0.3",
         "info": {
