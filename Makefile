@@ -63,18 +63,19 @@ check-types: install
 lint: install
 	$(VENV)/bin/ruff check python tests benchmarks scripts examples
 	$(VENV)/bin/ruff format --check python tests benchmarks scripts examples
+	$(VENV)/bin/mypy
 
 test: install lint check-types
 	cd js && npx jest --ci
 	bash scripts/system-deps.sh
-	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider -rs $(PYTEST_ARGS)
+	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider -rfEs --tb=short $(PYTEST_ARGS)
 
 # The same suite against the newest releases the ranges allow, in a venv of its own, to catch the next drift.
 test-latest: install
 	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
 	$(UV) pip install -q --python .venv-latest/bin/python --upgrade -e ".[test,models]"
 	bash scripts/system-deps.sh
-	bash scripts/with-postgres.sh .venv-latest/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -rs $(PYTEST_ARGS)
+	bash scripts/with-postgres.sh .venv-latest/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -rfEs --tb=short $(PYTEST_ARGS)
 
 lab: install
 	$(PY) scripts/lab.py

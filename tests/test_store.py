@@ -136,7 +136,7 @@ def test_failed_write_leaves_no_blob_and_no_version(store: Store) -> None:
 
 @pytest.mark.parametrize("bad", ["../x", "A B", "", "x/y", "..", "-lead", "a" * 65, "Upper"])
 def test_bad_names_raise_with_the_rule(store: Store, bad: str) -> None:
-    with pytest.raises(InvalidNameError, match=r"\^\[a-z0-9\]"):
+    with pytest.raises(InvalidNameError, match="lower-case letters"):
         store.put("model", bad, b"x")
 
 
