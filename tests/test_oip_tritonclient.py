@@ -115,6 +115,9 @@ def test_bad_tensors_are_4xx_and_tokens_are_scoped(served: tuple[ServerProcess, 
 
 def test_the_same_protocol_answers_under_the_nbdeploy_api(served: tuple[ServerProcess, str]) -> None:
     server, _ = served
+    warm = httpclient.InferInput("input-0", [1, 2], "FP64")  # the first call loads the model (its time limit: 120 s)
+    warm.set_data_from_numpy(np.array([[0.0, 0.0]]))
+    client(server).infer("lin", [warm], headers={"Authorization": f"token {server.token}"})
     body = {"id": "x", "inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [[2.0, 1.0]]}]}
     status, answer = server.request("POST", "/nbdeploy/api/v2/models/lin/infer", body)
     assert status == 200, answer
