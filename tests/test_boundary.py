@@ -149,6 +149,12 @@ def test_every_route_answers_as_the_document_says(server: ServerProcess) -> None
     ok("GET", f"/runs/{run['id']}/output?format=html")
     ok("GET", f"/runs/{run['id']}/log")
     ok("POST", f"/runs/{run['id']}/cancel", expect=202)
+    ok("POST", f"/runs/{run['id']}/html", {"notebook_path": "quick.ipynb"}, expect=404)  # serve has no contents
+    form = ok("GET", "/jobs/quick")["latest"]["form"]
+    assert ok("POST", "/forms/coerce", {"fields": form, "inputs": {}, "include_defaults": True})["errors"] == {}
+    assert ok("POST", "/notebooks/inspect", {"notebook": notebook, "path": "dir/quick.ipynb"})["name"] == "quick"
+    planned = {"notebook": notebook, "path": "quick3.ipynb", "when": "schedule", "cron": "0 6 * * *"}
+    ok("POST", "/notebooks/schedule", planned, expect=201)
     schedule = ok("POST", "/schedules", {"job": "quick", "cron": "0 6 * * *"}, expect=201)
     ok("GET", "/schedules")
     ok("GET", f"/schedules/{schedule['id']}")

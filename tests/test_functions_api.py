@@ -58,9 +58,9 @@ def test_signature_is_enforced_and_described(manager: FunctionManager) -> None:
 
     manager.deploy(greet)
     info = manager.get("greet")
-    assert info["signature"]["request"]["required"] == ["name"]
-    assert info["signature"]["request"]["properties"]["excited"] == {"type": "boolean", "default": False}
-    assert info["description"] == "Say hello."
+    assert info.signature["request"]["required"] == ["name"]
+    assert info.signature["request"]["properties"]["excited"] == {"type": "boolean", "default": False}
+    assert info.description == "Say hello."
     with pytest.raises(SignatureError) as err:
         manager.invoke("greet", times="3", colour="red")
     assert set(err.value.errors) == {"name", "times", "colour"}
@@ -183,7 +183,7 @@ def test_plain_task_path_and_module_api(nbd_env: Path) -> None:
     assert square(3) == 9  # the decorator returns the function itself
     assert nbd.invoke("square", x=4) == 16
     assert nbd.functions.submit("square", x=5).result() == 25
-    assert [f["name"] for f in nbd.functions.list()] == ["square"]
+    assert [f.name for f in nbd.functions.list()] == ["square"]
     assert nbd.functions.delete("square") == 1
     with pytest.raises(NotFoundError):
         nbd.invoke("square", x=1)

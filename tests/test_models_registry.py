@@ -65,13 +65,15 @@ def test_sklearn_pipeline_round_trips_with_skops_and_records_its_metadata(manage
         tags={"team": "growth"},
     )
     assert (mv.flavor, mv.format, mv.version) == ("sklearn", "skops", 1)
-    assert mv.signature == {
+    assert mv.signature.to_json() == {
         "type": "dataframe",
         "columns": [
             {"name": "tenure", "dtype": "float64"},
             {"name": "spend", "dtype": "float64"},
             {"name": "plan", "dtype": "int64"},
         ],
+        "shape": None,
+        "dtype": None,
     }
     assert mv.metrics == {"accuracy": 0.93} and mv.params == {"C": 1.0} and mv.tags == {"team": "growth"}
     assert "scikit-learn" in mv.libraries and "numpy" in mv.libraries and "python" in mv.libraries
@@ -175,8 +177,8 @@ def test_versions_aliases_and_deletion(manager, data) -> None:
     manager.set_alias("const", "production", 3)
     assert manager.predict("const", X[:1], alias="production").tolist() == [2]  # an alias move is seen at once
     info = manager.info("const")
-    assert info["aliases"] == {"production": 3} and [v["version"] for v in info["versions"]] == [1, 2, 3]
-    assert info["example"]["dataframe_split"]["columns"] == ["tenure", "spend", "plan"]
+    assert info.aliases == {"production": 3} and [v.version for v in info.versions] == [1, 2, 3]
+    assert info.example["dataframe_split"]["columns"] == ["tenure", "spend", "plan"]
     manager.delete_version("const", 3)
     assert manager.predict("const", X[:1]).tolist() == [1]
     with pytest.raises(NotFoundError, match="no alias 'production'"):
@@ -185,7 +187,7 @@ def test_versions_aliases_and_deletion(manager, data) -> None:
         manager.predict("const", X[:1], version=9)
     with pytest.raises(InvalidInputError, match="not both"):
         manager.predict("const", X[:1], version=1, alias="production")
-    assert [m["name"] for m in manager.list()] == ["const"]
+    assert [m.name for m in manager.list()] == ["const"]
     assert manager.delete("const") == 2
     with pytest.raises(NotFoundError, match="no model named 'const'"):
         manager.predict("const", X[:1])

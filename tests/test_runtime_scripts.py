@@ -165,7 +165,7 @@ def test_wait_returns_a_failed_run_that_says_why_when_the_cluster_cannot_start(
     assert (info.status, info.error_type, info.started_at) == ("failed", error_type, None)
     assert info.error_message.startswith("the run was never started")
     assert says in info.error_message
-    assert [h["status"] for h in info.history] == ["failed"]
+    assert [h.status for h in info.history] == ["failed"]
     with pytest.raises(nbd.RunFailedError, match="never started"):
         run.raise_for_status()
     assert advert.read_advert(script_env) is None  # no cluster was left advertised

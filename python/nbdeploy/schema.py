@@ -331,6 +331,23 @@ class Record:
         return getattr(self, "_given", frozenset(f.name for f in dataclasses.fields(self)))  # type: ignore[arg-type]
 
 
+class ListRecord(Record):
+    """A result that wraps one list (``{"functions": [...]}`` on the wire) and behaves as that list in Python:
+    ``for f in nbd.functions.list()``, ``len(...)``, ``[0]``."""
+
+    def _items(self) -> list[Any]:
+        return getattr(self, dataclasses.fields(self)[0].name)  # type: ignore[arg-type]
+
+    def __iter__(self) -> typing.Iterator[Any]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __getitem__(self, index: int) -> Any:
+        return self._items()[index]
+
+
 def _message(error: Any) -> str:
     if error.validator == "type":
         wanted = error.validator_value

@@ -149,7 +149,7 @@ def test_run_now_from_the_jobs_list_takes_parameters(page, lab, api_calls):
     assert dialog.get_by_text("the number to square").is_visible()
     field.fill("five")
     dialog.locator(".jp-mod-accept").click()
-    dialog.get_by_text("expected a whole number, not 'five'").wait_for()  # the server's words (POST /forms/coerce)
+    dialog.get_by_text('expected a whole number, not "five"').wait_for()  # the server's words (POST /forms/coerce)
     assert wait_for_call(page, api_calls, "POST", "forms/coerce") == 200
     field.fill("5")
     dialog.locator(".jp-mod-accept").click()

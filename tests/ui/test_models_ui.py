@@ -90,7 +90,7 @@ def test_models_are_listed_and_try_it_predicts(page, lab, api_calls):
     predictions = sum(1 for m, p, _ in api_calls if (m, p) == ("POST", "models/churn/predict"))
     tenure.fill("ten")
     dialog.locator(".jp-mod-accept").click()
-    dialog.get_by_text("expected a whole number, not 'ten'").wait_for()
+    dialog.get_by_text('expected a whole number, not "ten"').wait_for()
     assert wait_for_call(page, api_calls, "POST", "forms/coerce") == 200
     assert sum(1 for m, p, _ in api_calls if (m, p) == ("POST", "models/churn/predict")) == predictions
 

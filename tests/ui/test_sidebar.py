@@ -54,7 +54,7 @@ def test_schedule_dialog_reads_the_notebook_parameters(page, lab, api_calls):
     assert dialog.locator("#nbdeploy-schedule-param-n_rows").input_value() == "1000"
     assert dialog.locator("#nbdeploy-schedule-param-region").input_value() == "eu-west"
     assert not dialog.locator("#nbdeploy-schedule-param-verbose").is_checked()
-    assert dialog.locator("#nbdeploy-schedule-param-tags").input_value() == '["a", "b"]'  # the server's JSON
+    assert dialog.locator("#nbdeploy-schedule-param-tags").input_value() == '["a","b"]'  # the server's JSON
     assert dialog.get_by_text("how many rows to sample").is_visible()
     screenshot(page, "schedule-dialog-run-now")
 
@@ -72,7 +72,7 @@ def test_schedule_dialog_reads_the_notebook_parameters(page, lab, api_calls):
     dialog.locator("#nbdeploy-schedule-cron").fill("0 25 * * *")
     dialog.get_by_text('hour "25" is out of range 0-23').first.wait_for()
     dialog.locator(".jp-mod-accept").click()
-    dialog.get_by_text("expected a whole number, not 'ten'").wait_for()  # the server's 422, under its field
+    dialog.get_by_text('expected a whole number, not "ten"').wait_for()  # the server's 422, under its field
     dialog.get_by_text("Please correct the fields marked in red.").wait_for()
     assert wait_for_call(page, api_calls, "POST", "notebooks/schedule") == 422
     assert not lab.api("GET", "jobs")["jobs"]  # nothing stored unless every field fits
@@ -92,7 +92,7 @@ def test_schedule_dialog_shows_the_servers_complaint_about_the_name(page, lab, a
     dialog.locator(".jp-mod-accept").click()  # "Run now"
     # the server checks the name (400 naming the field): its words show under the name, the dialog stays open
     error = dialog.locator(".jp-nbdeploy-mod-invalid", has=page.locator("#nbdeploy-schedule-name"))
-    error.locator(".jp-nbdeploy-field-error", has_text="name: 'Daily Report!'").wait_for()
+    error.locator(".jp-nbdeploy-field-error", has_text='name: "Daily Report!" is not a valid name').wait_for()
     dialog.get_by_text("Please correct the fields marked in red.").wait_for()
     assert wait_for_call(page, api_calls, "POST", "notebooks/schedule") == 400
     assert not lab.api("GET", "jobs")["jobs"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..forms import FormField
-from ..schema import Record
+from ..schema import ListRecord, Record
 from ..store import Version
 
 __all__ = ["Deployment", "FunctionInfo", "FunctionList", "FunctionSummary", "FunctionVersion", "InvokeResult"]
@@ -44,7 +44,7 @@ class FunctionSummary(Record):
 
 
 @dataclass(frozen=True)
-class FunctionList(Record):
+class FunctionList(ListRecord):
     """Every deployed function (``GET /functions``)."""
 
     functions: list[FunctionSummary]

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ..forms import FormField
-from ..schema import Id, KernelName, Name, Record, Rule, Seconds
+from ..schema import Id, KernelName, ListRecord, Name, Record, Rule, Seconds
 from ..store import Version
 from .schedules import Schedule
 from .tables import TERMINAL_STATES, RunRow
@@ -118,7 +118,7 @@ class Job(Record):
 
 
 @dataclass(frozen=True)
-class JobList(Record):
+class JobList(ListRecord):
     """Every job's newest version (``GET /jobs``)."""
 
     jobs: list[Job]
@@ -330,7 +330,7 @@ class RunInfo(Record):
 
 
 @dataclass(frozen=True)
-class RunList(Record):
+class RunList(ListRecord):
     """Runs, newest first (``GET /runs``, ``GET /jobs/{name}/runs``)."""
 
     runs: list[RunInfo]

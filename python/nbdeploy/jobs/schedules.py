@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_name
 from ..runtime.resources import normalize_resources
-from ..schema import Record
+from ..schema import ListRecord, Record
 from ..store import _owner
 from ..store.tables import utcnow
 from .cron import CronSpec
@@ -136,7 +136,7 @@ class Schedule(Record):
 
 
 @dataclass(frozen=True)
-class ScheduleList(Record):
+class ScheduleList(ListRecord):
     """Schedules, oldest first (``GET /schedules``)."""
 
     schedules: builtins.list[Schedule]

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..forms import FormField
-from ..schema import Id, Name, Record, VersionNumber
+from ..schema import Id, ListRecord, Name, Record, VersionNumber
 from ..store import Version
 
 __all__ = [
@@ -110,7 +110,7 @@ class ModelVersion(Record):
 
 
 @dataclass(frozen=True)
-class ModelList(Record):
+class ModelList(ListRecord):
     """Every model's newest version (``GET /models``)."""
 
     models: list[ModelVersion]
