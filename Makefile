@@ -20,6 +20,8 @@ $(PY):
 
 # Editable install with the test extras, pinned by the lock; the hatch build hook builds the lab extension.
 $(STAMP): $(PY) pyproject.toml $(LOCK) $(wildcard js/package.json js/package-lock.json)
+	@# a re-install would trip over the link `labextension develop` left (uv will not replace it)
+	@if [ -L $(VENV)/share/jupyter/labextensions/nbdeploy ]; then rm $(VENV)/share/jupyter/labextensions/nbdeploy; fi
 	$(UV) pip install -q --python $(PY) -c $(LOCK) --build-constraint $(LOCK) -e ".[test,models]"
 	$(MAKE) kernelspecs
 	touch $(STAMP)

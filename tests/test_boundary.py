@@ -162,6 +162,17 @@ def test_every_route_answers_as_the_document_says(server: ServerProcess) -> None
     ok("PATCH", f"/schedules/{schedule['id']}", {"paused": True})
     ok("DELETE", f"/schedules/{schedule['id']}", expect=204)
     ok("DELETE", "/jobs/quick2", expect=204)
+    ok("GET", "/metrics")
+    token = ok("POST", "/tokens", {"scopes": ["read"], "name": "boundary"}, expect=201)
+    ok("GET", "/tokens")
+    ok("DELETE", f"/tokens/{token['info']['id']}")
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/lin", "/v2/models/lin/versions/1"):
+        ok("GET", path)
+    ok("GET", "/v2/models/lin/ready")
+    ok("GET", "/v2/models/lin/versions/1/ready")
+    tensor = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]}]}
+    assert ok("POST", "/v2/models/lin/infer", tensor)["outputs"][0]["shape"] == [1]
+    assert ok("POST", "/v2/models/lin/versions/1/infer", tensor)["model_version"] == "1"
     ok("DELETE", "/models/lin/versions/1", expect=204)
     ok("DELETE", "/models/lin", expect=404)
     ok("DELETE", "/functions/add", expect=204)

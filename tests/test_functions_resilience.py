@@ -12,6 +12,7 @@ import pytest
 
 import nbdeploy as nbd
 from nbdeploy.exceptions import ClusterError
+from tests.helpers import eventually
 
 
 def pid_of(worker_address: str, client) -> int:
@@ -35,7 +36,7 @@ def test_calls_keep_answering_when_a_serving_worker_is_killed(nbd_home: Path, mo
             manager.deploy(add)
             assert [manager.invoke("add", a=i, b=1) for i in range(4)] == [1, 2, 3, 4]
             pool = next(iter(manager._pools.values()))
-            assert len(pool.replicas) == 2
+            eventually(lambda: len(pool.replicas) == 2, 60, "a replica on each worker")
             with Client(cluster.scheduler_address) as client:
                 victim = pool.replicas[0].worker
                 os.kill(pid_of(victim, client), signal.SIGKILL)

@@ -39,6 +39,8 @@ class Service:
     ``handlers``: modules exporting ``default_handlers`` (routes relative to ``/nbdeploy/api``).
     ``mounts``: another URL prefix -> modules whose ``default_handlers`` are relative to it (an API that is not
     nbdeploy's own, e.g. MLflow's tracking API under ``/nbdeploy/mlflow``), authenticated like the rest.
+    ``serve_mounts``: the same, mounted by ``nbdeploy serve`` only (e.g. the Open Inference Protocol at the root,
+    ``/v2/…``, where its clients look; a Jupyter server keeps it under ``/nbdeploy/api``).
     ``cli``: ``nbdeploy`` sub-command -> click command. ``magics``: IPython ``Magics`` classes.
     ``background``: ``async def start(app) -> stop`` run by servers (``stop`` an async callable or ``None``).
     ``exports``: names of ``import nbdeploy as nbd`` -> ``"manager.method"`` or ``"module:function"``.
@@ -48,6 +50,7 @@ class Service:
     managers: Mapping[str, str] = field(default_factory=dict)
     handlers: tuple[str, ...] = ()
     mounts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    serve_mounts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cli: Mapping[str, str] = field(default_factory=dict)
     magics: tuple[str, ...] = ()
     background: tuple[str, ...] = ()
@@ -57,7 +60,7 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service(
         "server",
-        handlers=("nbdeploy.server_extension.handlers",),
+        handlers=("nbdeploy.server_extension.handlers", "nbdeploy.server_extension.metrics"),
         cli={"serve": "nbdeploy.server_extension.cli:serve", "info": "nbdeploy.server_extension.cli:info"},
     ),
     Service(
@@ -126,6 +129,17 @@ SERVICES: tuple[Service, ...] = (
         handlers=("nbdeploy.tracking.handlers",),
         mounts={"/nbdeploy/mlflow": ("nbdeploy.tracking.mlflow_api", "nbdeploy.tracking.mlflow_artifacts")},
         cli={"tracking": "nbdeploy.tracking.cli:tracking"},
+    ),
+    Service(
+        "oip",
+        handlers=("nbdeploy.oip.handlers",),
+        serve_mounts={"": ("nbdeploy.oip.handlers",)},
+    ),
+    Service(
+        "tokens",
+        managers={"tokens": "nbdeploy.tokens.manager:TokenManager"},
+        handlers=("nbdeploy.tokens.handlers",),
+        cli={"tokens": "nbdeploy.tokens.cli:tokens"},
     ),
 )
 
@@ -203,9 +217,13 @@ class Nbdeploy(NbdeployConfig):
         return [m for s in SERVICES for m in s.handlers]
 
     @staticmethod
-    def mounted_handler_modules() -> list[tuple[str, str]]:
-        """``(prefix, module)`` of every handler module mounted under a prefix of its own, in declaration order."""
-        return [(prefix, m) for s in SERVICES for prefix, modules in s.mounts.items() for m in modules]
+    def mounted_handler_modules(standalone: bool = False) -> list[tuple[str, str]]:
+        """``(prefix, module)`` of every handler module mounted under a prefix of its own, in declaration order
+        (with ``standalone``, also those only ``nbdeploy serve`` mounts)."""
+        found = [(prefix, m) for s in SERVICES for prefix, modules in s.mounts.items() for m in modules]
+        if standalone:
+            found += [(prefix, m) for s in SERVICES for prefix, modules in s.serve_mounts.items() for m in modules]
+        return found
 
     @staticmethod
     def magic_classes() -> list[str]:

@@ -10,9 +10,11 @@ and what to do about it. REST handlers map the tree onto HTTP status codes throu
     │   └── InvalidNameError (400)        a name breaks ^[a-z0-9][a-z0-9._-]{0,63}$
     ├── SignatureError (422)              input fails a function's or model's signature; ``errors`` per field
     ├── AuthError (401)                   missing or wrong credentials
+    ├── ForbiddenError (403)              the credentials do not allow this (a token's scopes)
     ├── NotFoundError (404)               unknown name, version, alias, run, …
     ├── ConflictError (409)               the request conflicts with the current state
     ├── PayloadTooLargeError (413)        a request body over the limit
+    ├── UnsupportedMediaTypeError (415)   a request body of a content type the route does not take
     ├── StoreError (500)                  the artifact store or the catalog failed
     ├── ClusterError (502)                the Dask cluster is unreachable or a worker died
     │   └── ClusterTimeoutError (504)     the cluster or a task did not answer in time
@@ -30,6 +32,7 @@ __all__ = [
     "ClusterTimeoutError",
     "ConfigError",
     "ConflictError",
+    "ForbiddenError",
     "InvalidInputError",
     "InvalidNameError",
     "MissingDependencyError",
@@ -39,6 +42,7 @@ __all__ = [
     "RunFailedError",
     "SignatureError",
     "StoreError",
+    "UnsupportedMediaTypeError",
     "UserCodeError",
 ]
 
@@ -107,6 +111,12 @@ class AuthError(NbdeployError):
     http_status = 401
 
 
+class ForbiddenError(NbdeployError):
+    """The credentials are valid but do not allow this request (a token without the scope it needs)."""
+
+    http_status = 403
+
+
 class NotFoundError(NbdeployError, LookupError):
     """An unknown name, version, alias or id."""
 
@@ -123,6 +133,12 @@ class PayloadTooLargeError(NbdeployError):
     """A request body over the configured limit."""
 
     http_status = 413
+
+
+class UnsupportedMediaTypeError(NbdeployError):
+    """A request body of a content type the route does not accept."""
+
+    http_status = 415
 
 
 class StoreError(NbdeployError, OSError):

@@ -341,6 +341,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics: requests, errors and latency per function and model, model drift, job runs. */
+        get: operations["get_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbdeploy/api/models": {
         parameters: {
             query?: never;
@@ -405,7 +422,9 @@ export interface paths {
         /**
          * Predict with a model (the newest version, ``?version=N`` or ``?alias=A``).
          * @description The body is one of MLflow's scoring formats: ``dataframe_split``, ``dataframe_records``, ``instances`` or
-         *             ``inputs``; it is checked against the version's signature (422 naming each bad field).
+         *             ``inputs`` (``Content-Type: application/json``), or a CSV table with a header row (``text/csv``); other
+         *             content types are a 415, as in MLflow's scoring server. It is checked against the version's signature
+         *             (422 naming each bad field); the model's own error on this input is a 400 with its message.
          */
         post: operations["predict_model"];
         delete?: never;
@@ -666,6 +685,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every API token with its scopes, expiry and last use (never its secret). */
+        get: operations["get_tokens"];
+        put?: never;
+        /** Issue a token with the given scopes; its secret is in this answer only. */
+        post: operations["post_tokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a token: every server refuses it within seconds. */
+        delete: operations["delete_tokens_token_id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbdeploy/api/tracking/compare": {
         parameters: {
             query?: never;
@@ -726,6 +780,165 @@ export interface paths {
         };
         /** One tracked run: params, tags and the latest metrics. */
         get: operations["get_tracking_runs_run_uuid"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's name, version and protocol extensions (Open Inference Protocol). */
+        get: operations["get_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness (Open Inference Protocol): the server answers. */
+        get: operations["get_v2_health_live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness (Open Inference Protocol): the server can serve models. */
+        get: operations["get_v2_health_ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model's versions and input tensors (from its signature), as the Open Inference Protocol lists them. */
+        get: operations["oip_model_metadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/models/{name}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inference with typed tensors (Open Inference Protocol): one tensor per signature column or one whole
+         * @description table; the binary tensor data extension is accepted (``Inference-Header-Content-Length``).
+         */
+        post: operations["oip_infer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/models/{name}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether the model (a version) can be served: 404 when there is no such model or version. */
+        get: operations["oip_model_ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/models/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model's versions and input tensors (from its signature), as the Open Inference Protocol lists them. */
+        get: operations["oip_model_metadata_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/models/{name}/versions/{version}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inference with typed tensors (Open Inference Protocol): one tensor per signature column or one whole
+         * @description table; the binary tensor data extension is accepted (``Inference-Header-Content-Length``).
+         */
+        post: operations["oip_infer_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/v2/models/{name}/versions/{version}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether the model (a version) can be served: 404 when there is no such model or version. */
+        get: operations["oip_model_ready_version"];
         put?: never;
         post?: never;
         delete?: never;
@@ -934,6 +1147,24 @@ export interface components {
         HtmlSaved: {
             path: string;
         };
+        /** @description ``POST /v2/models/{name}/infer``: typed input tensors (one per signature column, or one whole table). */
+        InferRequest: {
+            id?: string | null;
+            inputs: components["schemas"]["TensorInput"][];
+            outputs?: components["schemas"]["RequestedOutput"][] | null;
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description The answer of an inference: the version that answered and the output tensors. */
+        InferResponse: {
+            id: string | null;
+            model_name: string;
+            model_version: string;
+            outputs: components["schemas"]["Tensor"][];
+        };
         /** @description One call's answer: the function's result, the version that ran and the server-side time it took. */
         InvokeResult: {
             duration_ms: number;
@@ -1035,6 +1266,10 @@ export interface components {
             read_by: components["schemas"]["LineageEvent"][];
             version: number;
         };
+        /** @description ``GET /v2/health/live``. */
+        Live: {
+            live: boolean;
+        };
         /** @description A value a run logged with ``nbd.log_metric`` (``step`` orders repeated values). */
         Metric: {
             key: string;
@@ -1066,6 +1301,19 @@ export interface components {
         /** @description Every model's newest version (``GET /models``). */
         ModelList: {
             models: components["schemas"]["ModelVersion"][];
+        };
+        /** @description A model as the Open Inference Protocol describes it (its inputs from the version's signature). */
+        ModelMetadata: {
+            inputs: components["schemas"]["TensorMetadata"][];
+            name: string;
+            outputs: components["schemas"]["TensorMetadata"][];
+            platform: string;
+            versions: string[];
+        };
+        /** @description ``GET /v2/models/{name}/ready``: the model has a version to serve. */
+        ModelReady: {
+            name: string;
+            ready: boolean;
         };
         /** @description Serving statistics of a model over every process that served it, and the input drift of a version. */
         ModelReport: {
@@ -1117,6 +1365,11 @@ export interface components {
                 [key: string]: unknown;
             };
             version: number;
+        };
+        /** @description A token just created: ``token`` is its secret, shown this once (only its hash is stored). */
+        NewToken: {
+            info: components["schemas"]["TokenInfo"];
+            token: string;
         };
         /** @description What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has     a ``parameters`` cell, its parameters and the form fields to fill them in, and where a run's output is saved     as HTML beside it (``html_path``, ``{id}`` standing for the run's id). */
         NotebookInfo: {
@@ -1187,6 +1440,12 @@ export interface components {
             run: components["schemas"]["RunInfo"] | null;
             schedule: components["schemas"]["Schedule"] | null;
         };
+        /** @description An Open Inference Protocol error answer: the message, and nbdeploy's error type. */
+        OipError: {
+            error: string;
+            field?: string;
+            type?: string;
+        };
         /** @description The body of a predict answer: the predictions (one per input row) and the version that made them. */
         PredictResult: {
             predictions: unknown[];
@@ -1197,6 +1456,19 @@ export interface components {
             /** @enum {string} */
             engine?: "builtin" | "fg-data-profiling";
             refresh?: boolean;
+        };
+        /** @description ``GET /v2/health/ready``. */
+        Ready: {
+            ready: boolean;
+        };
+        /** @description An output the client asks for by name (answered as JSON data). */
+        RequestedOutput: {
+            name: string;
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+        } & {
+            [key: string]: unknown;
         };
         /** @description Rows of a version, as column names and row lists (JSON values). */
         Rows: {
@@ -1447,6 +1719,12 @@ export interface components {
              */
             timezone?: string | null;
         };
+        /** @description ``GET /v2``: the server's name, version and protocol extensions. */
+        ServerMetadata: {
+            extensions: string[];
+            name: string;
+            version: string;
+        };
         /** @description The version of nbdeploy this server runs and its settings. */
         ServerStatus: {
             settings: {
@@ -1463,6 +1741,69 @@ export interface components {
         SignatureColumn: {
             dtype: string;
             name: string;
+        };
+        /** @description An output tensor: ``data`` flat, row-major. */
+        Tensor: {
+            data: unknown[];
+            /** @enum {string} */
+            datatype: "BOOL" | "UINT8" | "UINT16" | "UINT32" | "UINT64" | "INT8" | "INT16" | "INT32" | "INT64" | "FP16" | "FP32" | "FP64" | "BYTES";
+            name: string;
+            shape: number[];
+        };
+        /** @description One input tensor: its ``data`` row-major, flat or nested to ``shape`` (absent with binary data). */
+        TensorInput: {
+            data?: unknown;
+            /** @enum {string} */
+            datatype: "BOOL" | "UINT8" | "UINT16" | "UINT32" | "UINT64" | "INT8" | "INT16" | "INT32" | "INT64" | "FP16" | "FP32" | "FP64" | "BYTES";
+            name: string;
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
+            shape: number[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A tensor a model takes or gives: name, datatype, shape (``-1``: any length). */
+        TensorMetadata: {
+            /** @enum {string} */
+            datatype: "BOOL" | "UINT8" | "UINT16" | "UINT32" | "UINT64" | "INT8" | "INT16" | "INT32" | "INT64" | "FP16" | "FP32" | "FP64" | "BYTES";
+            name: string;
+            shape: number[];
+        };
+        /** @description What ``POST /tokens`` takes: the token's scopes, a name and an optional lifetime. */
+        TokenCreate: {
+            /**
+             * @description a duration: 30d, 12h, 90m, 2w
+             * @example 30d
+             */
+            expires?: string | null;
+            /**
+             * @description lower-case name
+             * @example churn
+             */
+            name?: string;
+            scopes: string[];
+        };
+        /** @description An API token as listed: never its secret, only the first characters that identify it. */
+        TokenInfo: {
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string | null;
+            id: number;
+            /** Format: date-time */
+            last_used_at: string | null;
+            name: string;
+            owner: string | null;
+            prefix: string;
+            /** Format: date-time */
+            revoked_at: string | null;
+            scopes: string[];
+        };
+        /** @description Every API token (``GET /tokens``), revoked and expired ones included. */
+        TokenList: {
+            tokens: components["schemas"]["TokenInfo"][];
         };
         /** @description A run logged by an MLflow client (distinct from job runs): its experiment, status, times, params, tags and     the latest value of each metric. */
         TrackedRun: {
@@ -3377,6 +3718,62 @@ export interface operations {
             };
         };
     };
+    get_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_models: {
         parameters: {
             query?: never;
@@ -3666,6 +4063,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": Record<string, never>;
+                "text/csv": string;
             };
         };
         responses: {
@@ -3716,6 +4114,15 @@ export interface operations {
             };
             /** @description The request body is over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's Content-Type is not one this route takes */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4936,6 +5343,201 @@ export interface operations {
             };
         };
     };
+    get_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every API token (``GET /tokens``), revoked and expired ones included. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description A token just created: ``token`` is its secret, shown this once (only its hash is stored). */
+            201: {
+                headers: {
+                    /** @description where it lives */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewToken"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_tokens_token_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a token id */
+                token_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An API token as listed: never its secret, only the first characters that identify it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenInfo"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_tracking_compare: {
         parameters: {
             query: {
@@ -5201,6 +5803,688 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ``GET /v2``: the server's name, version and protocol extensions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerMetadata"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    get_v2_health_live: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ``GET /v2/health/live``. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Live"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    get_v2_health_ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ``GET /v2/health/ready``. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ready"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    oip_model_metadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A model as the Open Inference Protocol describes it (its inputs from the version's signature). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelMetadata"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    oip_infer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InferRequest"];
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The answer of an inference: the version that answered and the output tensors. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferResponse"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The request body's Content-Type is not one this route takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The input does not fit the function's or model's signature */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The Dask cluster did not answer or a worker died */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The cluster or the call timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    oip_model_ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ``GET /v2/models/{name}/ready``: the model has a version to serve. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelReady"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    oip_model_metadata_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+                /** @description a version number or an alias (e.g. 3 or production) */
+                version: number | string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A model as the Open Inference Protocol describes it (its inputs from the version's signature). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelMetadata"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    oip_infer_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+                /** @description a version number or an alias (e.g. 3 or production) */
+                version: number | string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InferRequest"];
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The answer of an inference: the version that answered and the output tensors. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferResponse"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The request body's Content-Type is not one this route takes */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The input does not fit the function's or model's signature */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The Dask cluster did not answer or a worker died */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description The cluster or the call timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+        };
+    };
+    oip_model_ready_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+                /** @description a version number or an alias (e.g. 3 or production) */
+                version: number | string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ``GET /v2/models/{name}/ready``: the model has a version to serve. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelReady"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OipError"];
                 };
             };
         };

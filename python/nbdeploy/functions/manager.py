@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._sync import SyncBridge
-from ..exceptions import ClusterError, NotFoundError, UserCodeError
+from ..exceptions import ClusterError, InvalidInputError, NotFoundError, UserCodeError
 from ..forms import schema_fields
 from ..names import validate_name
 from ..runtime.messages import FunctionCall, Outcome
@@ -252,6 +252,8 @@ class FunctionManager(SyncBridge):
             return InvokeResult(outcome.value, target.version, elapsed)
         if outcome.status == "error":
             raise UserCodeError(outcome.error_type, outcome.message, outcome.traceback)
+        if outcome.status == "invalid":
+            raise InvalidInputError(outcome.message, "arguments")
         raise ClusterError(f"a worker could not load {name} v{target.version}: {outcome.message}")
 
     def invoke(self, name: str, /, *, version: int | str | None = None, **kwargs: Any) -> Any:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..runtime.channel import ChannelActor
-from ..runtime.messages import FunctionCall, Outcome
+from ..runtime.messages import FunctionCall, Outcome, decode_calls, encode_outcome, merge_outcomes
 
 __all__ = ["FunctionActor", "missing_modules", "run_call", "run_task"]
 
@@ -142,12 +142,21 @@ class FunctionActor(ChannelActor):
             out.append(outcome)
         return out
 
-    async def run_batch(self, calls: list[FunctionCall]) -> list[Outcome]:
-        """Run a batch of calls; the outcomes come back in the same order.
+    async def run_batch(self, payloads: list[Any]) -> list[bytes]:
+        """Run a batch of calls (each pickled on its own); the outcomes come back in the same order, each
+        pickled on its own, so a call that cannot be read here or whose result cannot be sent back fails alone.
 
         The batch is split into at most ``threads`` chunks run side by side, each chunk's calls one after
         another: tiny calls avoid a thread hand-off each, slow ones still use every thread.
         """
+        calls, failed = decode_calls(payloads)
+        outcomes = await self._run_calls(calls) if calls else []
+        outcomes = merge_outcomes(len(payloads), outcomes, failed)
+        labels = [getattr(c, "label", "the call") for c in calls]
+        labelled = merge_outcomes(len(payloads), labels, {i: "the call" for i in failed})
+        return [encode_outcome(o, str(label)) for o, label in zip(outcomes, labelled, strict=True)]
+
+    async def _run_calls(self, calls: list[FunctionCall]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
         if not self._watching and any(c.timeout for c in calls):
             self._watching = True
@@ -162,6 +171,19 @@ class FunctionActor(ChannelActor):
         results = await asyncio.gather(*[loop.run_in_executor(self.pool, self._run_chunk, c) for c in chunks])
         return [outcome for chunk in results for outcome in chunk]
 
+    async def load(self, sha256: str) -> bool:
+        """Load a version into this worker's cache ahead of its first call (deploys warm replicas with it);
+        return whether it loaded."""
+        from ..runtime import load_artifact
+        from .capture import load_package
+
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.pool, lambda: load_artifact(self.store_url, sha256, loader=load_package))
+            return True
+        except Exception:
+            return False
+
     def _check_deadlines(self) -> bool:
         """Interrupt overdue calls, abandon threads that ignore it; return whether calls are still running."""
         now = time.monotonic()
@@ -175,6 +197,10 @@ class FunctionActor(ChannelActor):
                     entry[1] = now
                     if _interrupt(thread_id):
                         self.interrupted += 1
+                elif now - interrupted_at <= self.STUCK_SECONDS:
+                    # again: an interrupt that lands in a callback of the interpreter (a gc callback) is
+                    # printed and ignored there, and the call would run on
+                    _interrupt(thread_id)
                 elif now - interrupted_at > self.STUCK_SECONDS and pool is self.pool:
                     stuck += 1
             if stuck:  # those threads may never come back: new calls get a fresh pool

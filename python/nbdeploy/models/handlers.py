@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..server_extension.base import NbdeployHandler, Raw, api
+from ..server_extension.base import NbdeployHandler, Raw, RawBody, api
 from .records import AliasSet, ModelInfo, ModelList, ModelReport, ModelVersion, PredictQuery, PredictResult
 
 __all__ = ["default_handlers"]
@@ -62,13 +62,20 @@ class PredictHandler(NbdeployHandler):
         tags=TAGS,
         metric="model",
         operation_id="predict_model",
+        consumes=("application/json", "text/csv"),
     )
-    async def post(self, name: str, query: PredictQuery, body: dict[str, Any]) -> Raw:
+    async def post(self, name: str, query: PredictQuery, body: dict[str, Any] | RawBody) -> Raw:
         """Predict with a model (the newest version, ``?version=N`` or ``?alias=A``).
 
         The body is one of MLflow's scoring formats: ``dataframe_split``, ``dataframe_records``, ``instances`` or
-        ``inputs``; it is checked against the version's signature (422 naming each bad field).
+        ``inputs`` (``Content-Type: application/json``), or a CSV table with a header row (``text/csv``); other
+        content types are a 415, as in MLflow's scoring server. It is checked against the version's signature
+        (422 naming each bad field); the model's own error on this input is a 400 with its message.
         """
+        if isinstance(body, RawBody):  # text/csv: the only other type this route consumes
+            from .payloads import csv_payload
+
+            body = await asyncio.to_thread(csv_payload, body.content)
         answer = await self.nbd.models.apredict(name, body, query.version, query.alias)
         return Raw(f'{{"predictions":{answer.predictions_json},"version":{answer.version}}}', "application/json")
 

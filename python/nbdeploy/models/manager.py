@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._sync import SyncBridge
 from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError
 from ..names import validate_name
-from ..runtime.messages import ModelCall, Outcome
+from ..runtime.messages import UNREADABLE, ModelCall, Outcome
 from ..runtime.pool import PoolCache
 from ..store import Store, Version, VersionCache
 from .monitor import Monitor, merge_snapshots, read_snapshots
@@ -273,6 +273,8 @@ class ModelManager(SyncBridge):
                 status = 200
                 elapsed = (time.perf_counter() - started) * 1000
                 return Prediction(outcome.value, target.version, elapsed, outcome.batch_rows)
+            if outcome.status == "invalid" and outcome.error_type == UNREADABLE:
+                raise InvalidInputError(outcome.message, "body")
             if outcome.status == "invalid":
                 raise SignatureError(outcome.message, outcome.fields)
             if outcome.status == "error":  # as MLflow's scoring server: the model refused this input, a 400

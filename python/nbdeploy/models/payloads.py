@@ -26,8 +26,10 @@ Deliberate differences from MLflow's scoring server (``mlflow/pyfunc/scoring_ser
 - a payload with no rows is refused up front ("the payload holds no rows"); MLflow fails later, in the
   schema check ("Input DataFrame is empty") or in the model;
 - without a signature, ragged arrays are refused here rather than by numpy on the worker;
-- ``params`` are accepted and ignored (models here take no inference parameters); CSV bodies and MLflow's
-  unwrapped LLM formats (``messages``, ``prompt``, ``input``) are not accepted.
+- ``params`` are accepted and ignored (models here take no inference parameters); MLflow's unwrapped LLM
+  formats (``messages``, ``prompt``, ``input``) are not accepted;
+- a ``text/csv`` body (header row, then data) is read by pandas as MLflow reads it and checked as a
+  ``dataframe_split`` (:func:`csv_payload`); other content types are a 415 at the route.
 """
 
 from __future__ import annotations
@@ -409,6 +411,28 @@ def parse_payload(body: Any, signature: dict[str, Any] | None) -> Rows:
     if isinstance(value, dict):
         return _columnar(value, signature, where)
     return _array_rows(value, signature, where)
+
+
+def csv_payload(content: bytes) -> dict[str, Any]:
+    """A ``text/csv`` body (a header row, then one row per record) as the ``dataframe_split`` payload MLflow's
+    scoring server makes of it (pandas infers each column's type). Raises :class:`InvalidInputError` (400) for a
+    body pandas cannot read or one with no rows."""
+    import io
+    import json
+
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(content))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(
+            f"the CSV body could not be read: {reason}; send a header row, then the rows", "body"
+        ) from None
+    if frame.empty:
+        raise _no_rows("the CSV body")
+    split = json.loads(frame.to_json(orient="split", index=False, date_format="iso"))
+    return {"dataframe_split": {"columns": [str(c) for c in split["columns"]], "data": split["data"]}}
 
 
 def rows_from_python(data: Any, signature: dict[str, Any] | None, *, allow_empty: bool = False) -> Rows:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..runtime.channel import ChannelActor
-from ..runtime.messages import ModelCall, Outcome
+from ..runtime.messages import ModelCall, Outcome, decode_calls, encode_outcome, merge_outcomes
 from ..runtime.pool import ActorPool
 
 __all__ = ["ModelActor", "ModelPool", "predict_rows", "split_predictions"]
@@ -91,8 +91,14 @@ class ModelActor(ChannelActor):
         self.pool = ThreadPoolExecutor(threads or max(2, os.cpu_count() or 2), thread_name_prefix="nbdeploy-model")
         self.batches = self.calls = 0
 
-    async def run_batch(self, calls: list[ModelCall]) -> list[Outcome]:
-        """Predict a batch of calls; one outcome per call, in the same order."""
+    async def run_batch(self, payloads: list[Any]) -> list[bytes]:
+        """Predict a batch of calls (each pickled on its own); one outcome per call, in the same order, each
+        pickled on its own (a call that cannot be read here fails alone)."""
+        calls, failed = decode_calls(payloads)
+        outcomes = await self._predict(calls) if calls else []
+        return [encode_outcome(o, "the model") for o in merge_outcomes(len(payloads), outcomes, failed)]
+
+    async def _predict(self, calls: list[ModelCall]) -> list[Outcome]:
         self.batches += 1
         self.calls += len(calls)
         loop = asyncio.get_running_loop()
@@ -111,6 +117,19 @@ class ModelActor(ChannelActor):
             for i, outcome in zip(members, outcomes, strict=True):
                 answers[i] = outcome
         return answers
+
+    async def load(self, sha256: str) -> bool:
+        """Load a version (and import its libraries) into this worker's cache ahead of its first request;
+        return whether it loaded."""
+        from ..runtime import load_artifact
+        from .flavors import loads_model
+
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.pool, lambda: load_artifact(self.store_url, sha256, loader=loads_model))
+            return True
+        except Exception:
+            return False
 
     def counters(self) -> dict[str, int]:
         """How many batches and calls this replica has run (calls / batches is the mean batch size)."""

@@ -7,9 +7,19 @@ e.g. a UCX cluster, or when ``channel=False``). A call joins the queue of the le
 replica sends its queue as one batch whenever it has fewer than ``max_in_flight`` batches on the wire, so
 a lone request goes out at once, and concurrent requests that arrive while a batch is in flight ride
 together in the next one (optionally waiting up to ``max_wait_ms`` to fill it). Answers are matched to
-callers by position, never reordered. A replica whose worker dies is dropped and its calls are retried
-once on another replica; new workers get replicas on the next refresh. Waiting for ``max_wait_ms`` applies
-only while the replica already has a batch on the wire, so an idle replica never delays a request.
+callers by position, never reordered. Waiting for ``max_wait_ms`` applies only while the replica already has
+a batch on the wire, so an idle replica never delays a request.
+
+Isolation: every call is pickled on its own before it joins a queue (:func:`~.messages.encode_call`), and
+every outcome on its own on the worker, so a call whose input cannot be pickled, read on the worker or
+answered fails alone, with a 4xx (or a 500 naming the user's code): never its batch, its replica or other
+callers. A replica is dropped only when the connection to its worker is lost or the worker left the
+cluster; its calls are then retried once on another replica.
+
+Start-up never blocks serving: replicas start in tasks of their own, outside any lock, each bounded by
+``ACTOR_START_SECONDS``. A call waits only when no replica is live at all, and then only until the first
+one is; a worker that fails to host a replica (it died, or is leaving while the scheduler still lists it)
+is skipped for ``SKIP_SECONDS``, and workers that are closing get no new replicas.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from typing import Any
 
 from ..exceptions import ClusterError, ClusterTimeoutError
 from .channel import Channel, ReplicaError
+from .messages import Outcome, decode_outcome, encode_call
 
 __all__ = ["ActorPool", "PoolCache"]
 
@@ -33,11 +44,15 @@ log = logging.getLogger("nbdeploy.functions")
 REFRESH_SECONDS = 5.0
 WATCH_SECONDS = 1.0
 ACTOR_START_SECONDS = 20.0
+SCHEDULER_SECONDS = 10.0  # how long the scheduler may take to list its workers
+SKIP_SECONDS = 10.0  # a worker that failed to host a replica is not asked again for this long
+MAX_BATCH_BYTES = 64 * 1024 * 1024  # a batch stops growing past this many bytes of pickled calls
+SERVING_STATUSES = ("running", "paused")  # workers in other states (closing_gracefully, …) get no new replica
 
 
 @dataclass
 class _Pending:
-    call: Any  # one typed message (:mod:`nbdeploy.runtime.messages`)
+    payload: bytes  # the call, pickled on its own (:func:`~.messages.encode_call`)
     future: asyncio.Future
     retries: int = 1
 
@@ -70,6 +85,13 @@ def _fail(batch: list[_Pending], message: str) -> None:
             p.future.set_exception(ClusterError(message))
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection to a worker is gone (not a fault of one batch)."""
+    if isinstance(exc, ConnectionError | OSError | EOFError | asyncio.IncompleteReadError):
+        return True
+    return type(exc).__name__ in ("CommClosedError", "StreamClosedError")
+
+
 class ActorPool:
     """Replicas of ``actor_cls(*actor_args)`` on every worker of an asynchronous Dask ``client``."""
 
@@ -81,6 +103,7 @@ class ActorPool:
         *,
         method: str = "run_batch",
         max_batch_size: int = 64,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         max_in_flight: int = 1,
         max_wait_ms: float = 0.0,
         channel: bool = True,
@@ -91,51 +114,126 @@ class ActorPool:
         self.actor_args = actor_args
         self.method = method
         self.max_batch_size = max_batch_size
+        self.max_batch_bytes = max_batch_bytes
         self.max_in_flight = max_in_flight
         self.max_wait_ms = max_wait_ms
         self.channel = channel
         self.resources = resources  # replicas only on workers that offer these (e.g. {"GPU": 1})
         self.replicas: list[_Replica] = []
-        self._lock = asyncio.Lock()
+        self._starting: dict[str, asyncio.Future] = {}  # worker -> the task starting a replica there
+        self._skipped: dict[str, float] = {}  # worker -> monotonic time until which it gets no new replica
+        self._refreshing: asyncio.Future | None = None
+        self._changed = asyncio.Event()  # set whenever a replica start ends (either way)
         self._refreshed = 0.0
+        self._last_error = ""
         self.batches_sent = 0
         self.closed = False
         self.batches_waited = 0  # batches that waited max_wait_ms for company (only while another was busy)
         self.calls_sent = 0
+        self.replicas_dropped = 0  # replicas dropped because their worker or the connection to it was lost
 
     # --- replicas ---------------------------------------------------------------------------------
     async def _workers(self) -> list[str]:
-        """The workers to serve on: every worker, or those that offer the pool's resources."""
+        """The workers to serve on: every running worker, or those that offer the pool's resources."""
         from .tasks import offering_workers
 
         info = await self.client.scheduler.identity(n_workers=-1)
-        return offering_workers(info, self.resources)
+        workers = info.get("workers", {})
+        serving = {a: w for a, w in workers.items() if w.get("status", "running") in SERVING_STATUSES}
+        return offering_workers({**info, "workers": serving}, self.resources)
 
-    async def _ensure(self) -> None:
-        live = [r for r in self.replicas if not r.dead]
-        if live and time.monotonic() - self._refreshed < REFRESH_SECONDS:
-            return
-        async with self._lock:
-            live = [r for r in self.replicas if not r.dead]
-            if live and time.monotonic() - self._refreshed < REFRESH_SECONDS:
-                return
-            try:
-                workers = await self._workers()
-            except Exception as exc:
-                raise ClusterError(
-                    f"the Dask scheduler did not answer: {exc}; check `nbdeploy cluster status`"
-                ) from exc
-            have = {r.worker for r in live}
-            self.replicas = [r for r in live if r.worker in workers]
-            started = await asyncio.gather(*[self._start_replica(w) for w in workers if w not in have])
-            self.replicas += [r for r in started if r is not None]
-            self._refreshed = time.monotonic()
-            if not self.replicas:
-                if self.resources:
-                    from .tasks import no_worker_offers
+    def live(self) -> list[_Replica]:
+        """The replicas that take calls now."""
+        return [r for r in self.replicas if not r.dead]
 
-                    raise no_worker_offers(str(self.client.scheduler.address), self.resources)
-                raise ClusterError("the Dask cluster has no workers to serve on: start some (`nbdeploy cluster start`)")
+    async def _ensure(self) -> list[_Replica]:
+        """Return the live replicas; when there are none, wait until the first one is (bounded).
+
+        A refresh (new workers get replicas, departed ones lose them) runs in the background every
+        ``REFRESH_SECONDS``, never in a call's way. Raises :class:`ClusterError` when no replica can be started.
+        """
+        if self.closed:
+            raise ClusterError("the serving pool was closed")
+        live = self.live()
+        if live:
+            if time.monotonic() - self._refreshed >= REFRESH_SECONDS:
+                self._refresh_soon()
+            return live
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ACTOR_START_SECONDS + SCHEDULER_SECONDS
+        while True:
+            self._changed.clear()
+            await asyncio.shield(self._refresh_soon())
+            live = self.live()
+            if live:
+                return live
+            if not self._starting:
+                raise self._no_replica_error()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ClusterTimeoutError(
+                    f"no serving replica started within {ACTOR_START_SECONDS + SCHEDULER_SECONDS:g} s; "
+                    "check `nbdeploy cluster status`"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            if self.live():
+                return self.live()
+
+    def _no_replica_error(self) -> ClusterError:
+        if self._skipped and self._last_error:
+            return ClusterError(
+                f"no worker could host a serving replica ({self._last_error}); check `nbdeploy cluster status`"
+            )
+        if self.resources:
+            from .tasks import no_worker_offers
+
+            return no_worker_offers(str(self.client.scheduler.address), self.resources)
+        return ClusterError("the Dask cluster has no workers to serve on: start some (`nbdeploy cluster start`)")
+
+    def _refresh_soon(self) -> asyncio.Future:
+        """Start a refresh unless one is running; return it."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._refresh())
+            self._refreshing.add_done_callback(_quiet)
+        return self._refreshing
+
+    async def _refresh(self) -> None:
+        """List the workers; forget replicas on workers that left; start replicas (each in a task of its own)
+        on workers that have none."""
+        try:
+            workers = await asyncio.wait_for(self._workers(), SCHEDULER_SECONDS)
+        except Exception as exc:
+            raise ClusterError(f"the Dask scheduler did not answer: {exc}; check `nbdeploy cluster status`") from exc
+        self._refreshed = time.monotonic()
+        listed = set(workers)
+        for replica in list(self.replicas):
+            if replica.worker not in listed:
+                self._drop(replica)
+        have = {r.worker for r in self.replicas if not r.dead} | set(self._starting)
+        now = time.monotonic()
+        for worker in workers:
+            if worker in have or self._skipped.get(worker, 0.0) > now or self.closed:
+                continue
+            self._starting[worker] = asyncio.ensure_future(self._start(worker))
+
+    async def _start(self, worker: str) -> None:
+        try:
+            replica = await self._start_replica(worker)
+        except Exception as exc:  # never let a start failure escape its task
+            log.warning("could not start a replica on %s: %s", worker, exc)
+            replica = None
+        finally:
+            self._starting.pop(worker, None)
+        if replica is None:
+            self._skipped[worker] = time.monotonic() + SKIP_SECONDS
+        elif self.closed:
+            if replica.channel is not None:
+                await replica.channel.aclose()
+        else:
+            self._skipped.pop(worker, None)
+            self.replicas.append(replica)
+        self._changed.set()
 
     async def _start_replica(self, worker: str) -> _Replica | None:
         """Start an actor on ``worker``; ``None`` when that worker is gone or does not answer in time (the
@@ -149,9 +247,12 @@ class ActorPool:
             pure=False,
             key=f"nbdeploy-{self.actor_cls.__name__}-{uuid.uuid4().hex}",
         )
+        started = asyncio.ensure_future(future)
+        started.add_done_callback(_quiet)
         try:
-            actor = await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(future)), ACTOR_START_SECONDS)
+            actor = await asyncio.wait_for(asyncio.shield(started), ACTOR_START_SECONDS)
         except Exception as exc:
+            self._last_error = f"{worker}: {type(exc).__name__} {exc}".strip()
             log.warning("could not start a replica on %s: %s", worker, exc)
             with contextlib.suppress(Exception):
                 await future.cancel()
@@ -171,6 +272,8 @@ class ActorPool:
             return None
 
     def _drop(self, replica: _Replica) -> None:
+        if not replica.dead:
+            self.replicas_dropped += 1
         replica.dead = True
         if replica.channel is not None:
             replica.channel.close()
@@ -178,28 +281,52 @@ class ActorPool:
         with contextlib.suppress(ValueError):
             self.replicas.remove(replica)
 
-    # --- calls ------------------------------------------------------------------------------------
-    async def call(self, call: Any, *, timeout: float | None = None) -> Any:
-        """Send one call (a message of :mod:`nbdeploy.runtime.messages`, one batch item) and return its answer.
+    async def warm(self, method: str, *args: Any, timeout: float = ACTOR_START_SECONDS) -> int:
+        """Make sure every worker has a replica (waiting for those starting, up to ``timeout``) and call
+        ``actor.method(*args)`` on each (e.g. to load a version before the first request); return how many
+        replicas answered. Failures are logged, never raised: warming is an optimisation."""
+        try:
+            await self._ensure()
+            await asyncio.shield(self._refresh_soon())
+        except Exception as exc:
+            log.info("could not warm the serving replicas: %s", exc)
+            return 0
+        if self._starting:
+            await asyncio.wait(list(self._starting.values()), timeout=timeout)
 
-        Raises :class:`ClusterTimeoutError` after ``timeout`` seconds and :class:`ClusterError` when no
-        replica could run it.
+        async def one(replica: _Replica) -> bool:
+            try:
+                await asyncio.wait_for(getattr(replica.actor, method)(*args), timeout)
+                return True
+            except Exception as exc:
+                log.info("warming the replica on %s failed: %s", replica.worker, exc)
+                return False
+
+        return sum(await asyncio.gather(*[one(r) for r in self.live()]))
+
+    # --- calls ------------------------------------------------------------------------------------
+    async def call(self, call: Any, *, timeout: float | None = None) -> Outcome:
+        """Send one call (a message of :mod:`nbdeploy.runtime.messages`, one batch item) and return its
+        :class:`~.messages.Outcome`.
+
+        Raises :class:`InvalidInputError` / :class:`PayloadTooLargeError` when the call cannot be sent (its
+        own fault: nothing else is affected), :class:`ClusterTimeoutError` after ``timeout`` seconds and
+        :class:`ClusterError` when no replica could run it.
         """
+        payload = encode_call(call)  # raises for this caller only, before it joins any batch
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         expiry = loop.call_later(timeout, _expire, future, timeout) if timeout is not None else None
         try:
-            await self._enqueue(_Pending(call, future))
+            await self._enqueue(_Pending(payload, future))
             return await future
         finally:
             if expiry is not None:
                 expiry.cancel()
 
     async def _enqueue(self, pending: _Pending) -> None:
-        if self.closed:
-            raise ClusterError("the serving pool was closed")
-        await self._ensure()
-        replica = min(self.replicas, key=lambda r: r.load)
+        live = await self._ensure()
+        replica = min(live, key=lambda r: r.load)
         replica.queue.append(pending)
         self._flush(replica)
 
@@ -211,6 +338,19 @@ class ActorPool:
             replica.in_flight += 1
             asyncio.get_running_loop().create_task(self._send(replica))
 
+    def _take_batch(self, replica: _Replica) -> list[_Pending]:
+        """Up to ``max_batch_size`` calls from the queue, stopping before ``max_batch_bytes`` (one call always)."""
+        batch: list[_Pending] = []
+        size = 0
+        queue = replica.queue
+        while queue and len(batch) < self.max_batch_size:
+            n = len(queue[0].payload)
+            if batch and size + n > self.max_batch_bytes:
+                break
+            batch.append(queue.popleft())
+            size += n
+        return batch
+
     async def _send(self, replica: _Replica) -> None:
         gathering = True
         try:
@@ -219,31 +359,39 @@ class ActorPool:
             if self.max_wait_ms and replica.in_flight > 1 and len(replica.queue) < self.max_batch_size:
                 self.batches_waited += 1
                 await asyncio.sleep(self.max_wait_ms / 1000)
-            batch = [replica.queue.popleft() for _ in range(min(self.max_batch_size, len(replica.queue)))]
+            batch = self._take_batch(replica)
             replica.gathering = gathering = False
-            self._flush(replica)  # calls beyond max_batch_size may go out at once in another batch
+            self._flush(replica)  # calls beyond the batch may go out at once in another one
             batch = [p for p in batch if not p.future.done()]  # callers that timed out meanwhile
             if not batch:
                 return
             self.batches_sent += 1
             self.calls_sent += len(batch)
             try:
-                answers = await self._call_watched(replica, [p.call for p in batch])
+                answers = await self._call_watched(replica, [p.payload for p in batch])
             except ReplicaError as exc:  # the replica is fine; this batch's answers could not be sent back
                 _fail(batch, str(exc))
                 return
-            except Exception as exc:  # the worker (or the connection to it) died: not the user's code
+            except Exception as exc:
                 if self.closed:
                     _fail(batch, "the serving pool was closed")
                     return
-                log.warning("replica on %s failed (%s); retrying its %d call(s)", replica.worker, exc, len(batch))
+                if not (_connection_lost(exc) or isinstance(exc, ClusterError)):
+                    # not a lost worker: the replica stays; these calls fail (a bug, logged in full)
+                    log.exception("a batch for the replica on %s failed", replica.worker)
+                    _fail(batch, f"the serving replica on {replica.worker} failed: {type(exc).__name__}: {exc}")
+                    return
+                log.warning("replica on %s lost (%s); retrying its %d call(s)", replica.worker, exc, len(batch))
                 self._drop(replica)
                 for p in batch:
                     await self._retry(p, exc)
                 return
+            if len(answers) != len(batch):
+                _fail(batch, f"the serving replica on {replica.worker} answered {len(answers)} of {len(batch)} calls")
+                return
             for p, answer in zip(batch, answers, strict=True):
                 if not p.future.done():
-                    p.future.set_result(answer)
+                    p.future.set_result(decode_outcome(answer) if isinstance(answer, bytes) else answer)
         finally:
             if gathering:  # ended before taking its batch (cancelled)
                 replica.gathering = False
@@ -254,20 +402,20 @@ class ActorPool:
                 while replica.queue:  # calls queued on a dead replica move to a live one
                     await self._retry(replica.queue.popleft(), None)
 
-    async def _call_watched(self, replica: _Replica, calls: list[Any]) -> list[Any]:
+    async def _call_watched(self, replica: _Replica, payloads: list[bytes]) -> list[Any]:
         """Call the replica; if the call is still pending after a second, check every second that its worker
         is still in the cluster (a dead worker's connection can otherwise take Dask's 30 s connect timeout
         to fail)."""
         if replica.channel is not None:
-            call = asyncio.ensure_future(replica.channel.call(self.method, calls))
+            call = asyncio.ensure_future(replica.channel.call(self.method, payloads))
         else:
-            call = asyncio.ensure_future(getattr(replica.actor, self.method)(calls))
+            call = asyncio.ensure_future(getattr(replica.actor, self.method)(payloads))
         while True:
             done, _ = await asyncio.wait([call], timeout=WATCH_SECONDS)
             if done:
                 return call.result()
             try:
-                workers = await self._workers()
+                workers = await asyncio.wait_for(self._workers(), SCHEDULER_SECONDS)
             except Exception:
                 continue
             if replica.worker not in workers:
@@ -294,6 +442,8 @@ class ActorPool:
     async def close(self) -> None:
         """Forget the replicas (their actors are released with their futures) and close the client."""
         self.closed = True
+        for task in [*self._starting.values(), *([self._refreshing] if self._refreshing else [])]:
+            task.cancel()
         replicas, self.replicas = self.replicas, []
         for replica in replicas:
             if replica.channel is not None:
@@ -311,6 +461,12 @@ class ActorPool:
 
         client = await Client(address, asynchronous=True, direct_to_workers=True, set_as_default=False)
         return cls(client, actor_cls, actor_args, **options)
+
+
+def _quiet(task: asyncio.Future) -> None:
+    """Retrieve a background task's exception (it is reported to the calls that wait on it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class PoolCache:

@@ -12,6 +12,13 @@ parsing: a request is parsed once, here, against the schemas the document publis
 a body over the size limit is a 413 (read and dropped, never a reset connection), malformed JSON, JSON nested
 deeper than :data:`~nbdeploy.schema.MAX_JSON_DEPTH`, a bad name or id, a field of the wrong type are 400s naming
 the field. Handlers stay thin: they get typed arguments, call a manager, return a record.
+
+Every operation also declares the **scope** a token needs to call it (:func:`required_scope`): by default a read
+(``GET``) needs ``read``, invoking a function or predicting with a model (an operation with a ``metric``) needs
+``invoke:<name>``, any other write ``deploy:<name>`` on a named route and ``admin`` elsewhere; ``scope="admin"``,
+``"public"`` (no credentials at all in ``nbdeploy serve``) and templates such as ``"invoke:{name}"`` override it.
+``nbdeploy serve`` checks it against the token's scopes (:mod:`nbdeploy.tokens`); in Jupyter the user's own
+authorization applies.
 """
 
 from __future__ import annotations
@@ -41,10 +48,14 @@ __all__ = [
     "NbdeployHandler",
     "Operation",
     "Raw",
+    "RawBody",
     "api",
     "bind_handlers",
     "collect_handlers",
     "collect_mounted_handlers",
+    "handler_scope",
+    "required_scope",
+    "scope_allows",
 ]
 
 API_PREFIX = "/nbdeploy/api"
@@ -87,6 +98,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "run_id": PathParameter(_ID_SCHEMA, _id, "a run id"),
     "schedule_id": PathParameter(_ID_SCHEMA, _id, "a schedule id"),
     "number": PathParameter(_ID_SCHEMA, _id, "a version number"),
+    "token_id": PathParameter(_ID_SCHEMA, _id, "a token id"),
     "version": PathParameter(
         {"oneOf": [_ID_SCHEMA, _NAME_SCHEMA]}, _version_ref, "a version number or an alias (e.g. 3 or production)"
     ),
@@ -103,6 +115,18 @@ class Raw:
 
 
 @dataclass(frozen=True)
+class RawBody:
+    """A request body of a content type other than JSON (e.g. ``text/csv``), as its bytes."""
+
+    content: bytes
+    content_type: str
+    headers: Any = None
+
+
+_JSON_TYPES = ("application/json", "")
+
+
+@dataclass(frozen=True)
 class Operation:
     """The declaration of one handler method (see :func:`api`)."""
 
@@ -116,6 +140,56 @@ class Operation:
     errors: tuple[int, ...]
     metric: str | None
     operation_id: str | None
+    scope: str | None = None  # None: derived from the method and the route (see :func:`required_scope`)
+    consumes: tuple[str, ...] | None = None  # request content types, 415 for others (None: JSON, type unchecked)
+
+
+#: the scopes a token can hold: ``read``, ``invoke:<glob>``, ``deploy:<glob>``, ``admin``
+SCOPE_KINDS = ("read", "invoke", "deploy", "admin")
+
+
+def required_scope(op: Operation, method: str, path: dict[str, Any]) -> str:
+    """The scope a request needs: the operation's declared ``scope`` (``{name}`` filled from the path), or by
+    default ``read`` for GET, ``invoke:<name>`` for an operation with a ``metric`` (invoke, predict, infer),
+    ``deploy:<name>`` for another write on a named route, ``admin`` for other writes."""
+    name = path.get("name")
+    if op.scope is not None:
+        return op.scope.replace("{name}", str(name)) if "{name}" in op.scope else op.scope
+    if method.upper() in ("GET", "HEAD", "OPTIONS"):
+        return "read"
+    if name is None:
+        return "admin"
+    return f"invoke:{name}" if op.metric else f"deploy:{name}"
+
+
+def handler_scope(cls: type, method: str, path: dict[str, Any]) -> str:
+    """The scope a request to handler class ``cls`` needs: its operation's (:func:`required_scope`); for a route
+    without an ``@api`` declaration (a proxy), ``read`` for GET and ``admin`` for anything else."""
+    op = getattr(getattr(cls, method.lower(), None), "operation", None)
+    if op is None:
+        return "read" if method.upper() in ("GET", "HEAD", "OPTIONS") else "admin"
+    return required_scope(op, method, path)
+
+
+def scope_allows(granted: Sequence[str], required: str) -> bool:
+    """Whether a token holding the scopes ``granted`` may do what ``required`` (see :func:`required_scope`)
+    names. ``admin`` allows everything; ``invoke:<glob>`` and ``deploy:<glob>`` allow their action on the names
+    the glob matches (``deploy`` also allows ``invoke``: a deploying token may try what it deployed); ``read``
+    allows reads. ``public`` needs nothing."""
+    import fnmatch
+
+    if required == "public":
+        return True
+    kind, _, name = required.partition(":")
+    for scope in granted:
+        if scope == "admin" or scope == required:
+            return True
+        gkind, _, glob = scope.partition(":")
+        if not name or not glob:
+            continue
+        if (gkind == kind or (gkind == "deploy" and kind == "invoke")) and fnmatch.fnmatchcase(name, glob):
+            return True
+    return False
 
 
 def api(
@@ -128,12 +202,17 @@ def api(
     tags: Sequence[str] = (),
     metric: str | None = None,
     operation_id: str | None = None,
+    scope: str | None = None,
+    consumes: Sequence[str] | None = None,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[None]]]:
     """Declare a handler method: its ``query`` record, ``body`` (a record, or ``dict`` for any JSON object),
     ``responses`` (``{201: Run}``; ``None`` for no body; a content-type string for :class:`Raw` answers), the
     error statuses it may answer beyond the common ones, and ``metric`` (``"function"``: requests are counted
-    per ``function:<name>``). The method receives the parsed path parameters, ``query=`` and ``body=``, and
-    returns a record (sent as JSON with the first declared status), a :class:`Raw` or ``None``."""
+    per ``function:<name>``), the ``scope`` a token needs (default: derived, see :func:`required_scope`) and the
+    request content types it ``consumes`` (declared: others are a 415, a missing one is read as JSON, and a body of
+    a non-JSON type reaches the method as :class:`RawBody`; by default the body is read as JSON whatever its
+    declared type, so that ``curl -d`` works). The method receives the parsed path parameters, ``query=`` and ``body=``, and returns a
+    record (sent as JSON with the first declared status), a :class:`Raw` or ``None``."""
 
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
         doc = (method.__doc__ or "").strip().split("\n", 1)
@@ -148,6 +227,8 @@ def api(
             errors=tuple(errors),
             metric=metric,
             operation_id=operation_id,
+            scope=scope,
+            consumes=tuple(consumes) if consumes is not None else None,
         )
 
         @functools.wraps(method)
@@ -158,6 +239,11 @@ def api(
             if op.query is not None:
                 kwargs["query"] = parse_query(op.query, self.request.query_arguments)
             if op.body is not None:
+                content_type = self.request_content_type(op) if op.consumes is not None else "application/json"
+                if content_type not in _JSON_TYPES:
+                    kwargs["body"] = RawBody(self.body_bytes(), content_type, self.request.headers)
+                    self.send_result(await method(self, **kwargs), op)
+                    return
                 data = self.json_body(required=op.body_required)
                 if op.body is dict:
                     if data is None and not op.body_required:
@@ -279,6 +365,20 @@ class NbdeployHandler(web.RequestHandler):
             raise InvalidInputError(f"{name} {shown!r} is not {spec.description}", name)
         return parsed
 
+    def request_content_type(self, op: Operation) -> str:
+        """The request's media type (``application/json`` …, ``""`` when not given, read as JSON); 415 when the
+        operation does not consume it."""
+        from ..exceptions import UnsupportedMediaTypeError
+
+        given = self.request.headers.get("Content-Type", "")
+        media = given.split(";", 1)[0].strip().lower()
+        consumes = op.consumes or ("application/json",)
+        if media == "" or media in consumes or (media.endswith("+json") and "application/json" in consumes):
+            return "application/json" if media.endswith("+json") else media
+        raise UnsupportedMediaTypeError(
+            f"this route takes {', '.join(consumes)}; got Content-Type {given[:80]!r}: send one of those"
+        )
+
     def body_bytes(self) -> bytes:
         """The request body; 413 when it was over the limit."""
         if self._too_large:
@@ -337,6 +437,14 @@ class NbdeployHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(dumps(data))
 
+    #: the component schema of this handler's error answers in the OpenAPI document (see :meth:`error_body`)
+    error_schema = "Error"
+
+    def error_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The error answer sent for nbdeploy's error ``body`` (``{"error": {"type", "message", …}}``); handlers
+        of another protocol override it (and :attr:`error_schema`)."""
+        return body
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, UserCodeError):
@@ -352,7 +460,7 @@ class NbdeployHandler(web.RequestHandler):
             if exc is not None and self.include_traceback:
                 body["error"]["traceback"] = "".join(traceback.format_exception(exc))
         self.set_header("Content-Type", "application/json")
-        self.finish(dumps(body))
+        self.finish(dumps(self.error_body(body)))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, NbdeployError) and not isinstance(value, UserCodeError | PayloadTooLargeError):
@@ -386,14 +494,15 @@ def collect_handlers(modules: Sequence[str] = ()) -> list[tuple[str, type[Nbdepl
     return routes
 
 
-def collect_mounted_handlers() -> list[tuple[str, type[NbdeployHandler]]]:
+def collect_mounted_handlers(*, standalone: bool = False) -> list[tuple[str, type[NbdeployHandler]]]:
     """The routes services mount under prefixes of their own (``Service.mounts``: e.g. MLflow's tracking API under
-    ``/nbdeploy/mlflow``). They are bound like every other route (same authentication) but are not part of
-    nbdeploy's OpenAPI document: they follow the API they implement."""
+    ``/nbdeploy/mlflow``; with ``standalone`` also ``Service.serve_mounts``: the Open Inference Protocol at the
+    root). They are bound like every other route (same authentication) but are not part of nbdeploy's OpenAPI
+    document under these prefixes: they follow the API they implement."""
     from ..app import Nbdeploy
 
     routes: list[tuple[str, type[NbdeployHandler]]] = []
-    for prefix, name in Nbdeploy.mounted_handler_modules():
+    for prefix, name in Nbdeploy.mounted_handler_modules(standalone):
         module = importlib.import_module(name)
         for route, cls in module.default_handlers:
             routes.append((prefix.rstrip("/") + route, cls))

@@ -6,7 +6,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-__all__ = ["REGISTRY", "observe", "render"]
+from .base import NbdeployHandler, Raw, api
+
+__all__ = ["REGISTRY", "MetricsHandler", "default_handlers", "observe", "render"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter(
@@ -44,3 +46,13 @@ def observe(target: str, status: int, seconds: float) -> None:
 def render() -> bytes:
     """The metrics in Prometheus' text format."""
     return generate_latest(REGISTRY)
+
+
+class MetricsHandler(NbdeployHandler):
+    @api(responses={200: {"text/plain": {"type": "string"}}}, tags=("server",))
+    async def get(self) -> Raw:
+        """Prometheus metrics: requests, errors and latency per function and model, model drift, job runs."""
+        return Raw(render(), "text/plain; version=0.0.4; charset=utf-8")
+
+
+default_handlers = [(r"/metrics", MetricsHandler)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._version import __version__
 from ..schema import Record, components, schema_of
-from .base import API_PREFIX, PATH_PARAMETERS, NbdeployHandler, Operation, collect_handlers
+from .base import API_PREFIX, PATH_PARAMETERS, NbdeployHandler, Operation, collect_handlers, required_scope
 
 __all__ = ["ERROR_SCHEMA", "build_openapi", "mounted_routes", "operations"]
 
@@ -29,6 +29,7 @@ _REASONS = {
     404: "No such name, version, alias or id",
     409: "Conflicts with the current state",
     413: "The request body is over the size limit",
+    415: "The request body's Content-Type is not one this route takes",
     422: "The input does not fit the function's or model's signature",
     500: "A bug in nbdeploy, or the user's own code raised (its traceback in the body)",
     502: "The Dask cluster did not answer or a worker died",
@@ -53,6 +54,13 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["error"],
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
+#: the Open Inference Protocol's error body (``{"error": "<message>"}``), which its clients read
+OIP_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An Open Inference Protocol error answer: the message, and nbdeploy's error type.",
+    "properties": {"error": {"type": "string"}, "type": {"type": "string"}, "field": {"type": "string"}},
+    "required": ["error"],
+}
 
 
 def operations(
@@ -101,7 +109,7 @@ def _schema_or_ref(target: Any) -> dict[str, Any]:
     return {}
 
 
-def _responses(op: Operation) -> dict[str, Any]:
+def _responses(op: Operation, error_ref: dict[str, str] = _ERROR_REF) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, target in op.responses.items():
         if target is None:
@@ -122,8 +130,10 @@ def _responses(op: Operation) -> dict[str, Any]:
     errors = {400, 401, 403, 500, *op.errors}
     if op.body is not None:
         errors.add(413)
+    if op.consumes is not None:
+        errors.add(415)
     for status in sorted(errors):
-        out[str(status)] = {"description": _REASONS[status], "content": {"application/json": {"schema": _ERROR_REF}}}
+        out[str(status)] = {"description": _REASONS[status], "content": {"application/json": {"schema": error_ref}}}
     return out
 
 
@@ -165,17 +175,19 @@ def _operation(path: str, method: str, params: list[str], op: Operation, handler
         "operationId": op.operation_id or f"{method}_{suffix or 'root'}",
         "tags": list(op.tags),
         "parameters": parameters,
-        "responses": _responses(op),
+        "responses": _responses(op, {"$ref": f"#/components/schemas/{getattr(handler, 'error_schema', 'Error')}"}),
     }
     if op.operation_id and "version" in params:
         item["operationId"] = f"{op.operation_id}_version"
     if op.description:
         item["description"] = op.description
     if op.body is not None:
-        item["requestBody"] = {
-            "required": op.body_required,
-            "content": {"application/json": {"schema": _schema_or_ref(op.body)}},
-        }
+        content = {"application/json": {"schema": _schema_or_ref(op.body)}}
+        for ctype in op.consumes or ():
+            content.setdefault(ctype, {"schema": {"type": "string"}})
+        item["requestBody"] = {"required": op.body_required, "content": content}
+    # what a token of `nbdeploy serve` needs (see nbdeploy.tokens)
+    item["x-nbdeploy-scope"] = required_scope(op, method, {"name": "{name}"} if "name" in params else {})
     return item
 
 
@@ -240,6 +252,7 @@ def build_openapi(
         paths[f"{API_PREFIX}/models/{model['name']}/predict"] = item
     schemas = components(_records(ops))
     schemas["Error"] = ERROR_SCHEMA
+    schemas["OipError"] = OIP_ERROR_SCHEMA
     return {
         "openapi": "3.0.3",
         "info": {

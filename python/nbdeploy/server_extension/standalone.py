@@ -13,9 +13,19 @@ from tornado import httpserver, web
 
 from ..app import Nbdeploy, set_default
 from ..config import Settings
-from ..exceptions import AuthError
+from ..exceptions import AuthError, ForbiddenError
 from ..schema import Record
-from .base import NbdeployHandler, Raw, api, bind_handlers, collect_handlers, collect_mounted_handlers
+from ..tokens.manager import ADMIN, Grant
+from .base import (
+    NbdeployHandler,
+    api,
+    bind_handlers,
+    collect_handlers,
+    collect_mounted_handlers,
+    handler_scope,
+    scope_allows,
+)
+from .metrics import MetricsHandler
 
 __all__ = ["StandaloneServer", "TokenAuthHandler"]
 
@@ -35,19 +45,43 @@ class TokenAuthHandler(web.RequestHandler):
     """
 
     def prepare(self) -> None:
+        required = self._required_scope()
+        if required == "public":
+            return
+        grant = self._grant()
+        if not scope_allows(grant.scopes, required):
+            raise ForbiddenError(
+                f"this token ({grant.name}) does not allow {self.request.method} {self.request.path}: it needs the "
+                f"scope {required!r} and holds {', '.join(grant.scopes)}; `nbdeploy tokens create --scope {required}`"
+            )
+        self.grant = grant
+
+    def _required_scope(self) -> str:
+        """The scope the route declares (see :func:`~nbdeploy.server_extension.base.handler_scope`)."""
+        return handler_scope(type(self), self.request.method or "GET", dict(self.path_kwargs or {}))
+
+    def _grant(self) -> Grant:
+        """Who is asking: the server's token (every right) or an API token; 401 otherwise."""
         expected: str = self.settings["nbdeploy_token"]
         scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
+        given = given.strip()
         if scheme.lower() in ("token", "bearer") and given:
-            if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-                raise AuthError("wrong token: use the token `nbdeploy serve` printed or NBDEPLOY_TOKEN")
-            return
+            if hmac.compare_digest(given.encode(), expected.encode()):
+                return ADMIN
+            grant = self.settings["nbdeploy"].tokens.authenticate(given)
+            if grant is None:
+                raise AuthError(
+                    "wrong, revoked or expired token: use the token `nbdeploy serve` printed (NBDEPLOY_TOKEN) or one "
+                    "of `nbdeploy tokens create`"
+                )
+            return grant  # type: ignore[no-any-return]
         if self.request.method == "GET" and self.request.path.startswith(DASHBOARD_PREFIX):
             from_query = self.get_query_argument("token", None)
             browser = from_query or self.get_cookie(COOKIE)
             if browser and hmac.compare_digest(browser.encode(), expected.encode()):
                 if from_query:
                     self.set_cookie(COOKIE, from_query, path=DASHBOARD_PREFIX, httponly=True, samesite="Strict")
-                return
+                return ADMIN
         raise AuthError("missing credentials: send the header 'Authorization: token <NBDEPLOY_TOKEN>'")
 
 
@@ -59,19 +93,10 @@ class Health(Record):
 
 
 class HealthHandler(NbdeployHandler):
-    @api(responses={200: Health}, tags=("server",))
+    @api(responses={200: Health}, tags=("server",), scope="public")
     async def get(self) -> Health:
         """Liveness probe (``nbdeploy serve`` only; the one route without authentication)."""
         return Health("ok")
-
-
-class MetricsHandler(NbdeployHandler):
-    @api(responses={200: {"text/plain": {"type": "string"}}}, tags=("server",))
-    async def get(self) -> Raw:
-        """Prometheus metrics: requests, errors and latency per function and model."""
-        from . import metrics
-
-        return Raw(metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 
 
 class NotFoundHandler(NbdeployHandler):
@@ -109,7 +134,7 @@ class StandaloneServer:
         """Build the tornado application (every API route behind the token, ``/healthz`` open)."""
         routes: list[Any] = [(r"/healthz", HealthHandler)]
         routes += bind_handlers([(r"/metrics", MetricsHandler)], TokenAuthHandler)
-        routes += bind_handlers([*collect_handlers(), *collect_mounted_handlers()], TokenAuthHandler)
+        routes += bind_handlers([*collect_handlers(), *collect_mounted_handlers(standalone=True)], TokenAuthHandler)
         return web.Application(
             routes,
             default_handler_class=bind_handlers([("", NotFoundHandler)], TokenAuthHandler)[0][1],

@@ -321,9 +321,11 @@ class Store:
 class VersionCache:
     """What serving resolves on every request: ``(kind, name, ref)`` → :class:`Version`.
 
-    An answer is reused only while the catalog reports no commit since it was looked up (SQLite's
-    ``PRAGMA data_version``), so a new version, an alias move or a delete is seen by the very next request;
-    without such a token (PostgreSQL) every call queries. The versions it returns carry no aliases.
+    An answer is reused only while the catalog reports no change since it was looked up (SQLite's
+    ``PRAGMA data_version``; on PostgreSQL the count of ``NOTIFY`` its triggers sent, see :mod:`.notify`), so a
+    new version, an alias move or a delete is seen by the next request of this process, and by other servers as
+    soon as the notification reaches them; while no such token is available every call queries. The versions
+    it returns carry no aliases.
     """
 
     MAX_ENTRIES = 10_000

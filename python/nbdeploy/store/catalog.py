@@ -106,6 +106,7 @@ class Catalog:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.engine.execution_options(nbd_readonly=True), expire_on_commit=False)
         self._watch: Any = None
+        self._listen: Any = None  # PostgreSQL: the LISTEN/NOTIFY change listener (started on first use)
         self._watch_lock = threading.Lock()
         self._fast = threading.local()  # per-thread sqlite3 connection of the write hot path
         self._fast_all: list[sqlite3.Connection] = []
@@ -201,9 +202,12 @@ class Catalog:
 
     # --- change detection ---------------------------------------------------------------------------
     def change_token(self) -> int | None:
-        """A number that changes whenever another connection commits to the catalog, or ``None`` when the
-        backend has no cheap way to tell (then callers must query). SQLite: ``PRAGMA data_version`` on a
-        connection of its own, a few microseconds."""
+        """A number that changes whenever a version, an alias or a token changes in the catalog, or ``None`` when
+        the backend cannot tell cheaply (then callers must query). SQLite: ``PRAGMA data_version`` on a
+        connection of its own, a few microseconds; PostgreSQL: the count of ``NOTIFY`` seen by this process's
+        listener (:mod:`.notify`), ``None`` while it is not connected."""
+        if self.dialect == "postgresql":
+            return self._listener().token()
         if self.dialect != "sqlite":
             return None
         with self._watch_lock:
@@ -215,6 +219,21 @@ class Catalog:
                     return None
                 self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
             return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+
+    def _listener(self) -> Any:
+        with self._watch_lock:
+            if self._listen is None:
+                from .notify import ChangeListener
+
+                url = self.engine.url.set(drivername="postgresql")
+                self._listen = ChangeListener(url.render_as_string(hide_password=False))
+            return self._listen
+
+    def notify_change(self) -> None:
+        """Count a change this process just committed, so that its own next lookup sees it (other processes hear
+        of it through the catalog's triggers)."""
+        if self.dialect == "postgresql" and self._listen is not None:
+            self._listen.bump()
 
     # --- sessions ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -231,6 +250,9 @@ class Catalog:
         """Close every pooled connection (call after ``fork`` and on shutdown)."""
         self.engine.dispose()
         with self._watch_lock:
+            if self._listen is not None:
+                self._listen.close()
+                self._listen = None
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
@@ -288,6 +310,7 @@ class Catalog:
                     if self.dialect == "postgresql":
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{kind}/{name}"})
                     row_id, version = conn.execute(insert).one()
+                self.notify_change()
                 return ArtifactVersionRow(
                     id=row_id,
                     kind=kind,
@@ -405,7 +428,8 @@ class Catalog:
                 aliases = aliases.where(AliasRow.version == version)
             count = s.execute(query.values(deleted=True)).rowcount  # type: ignore[attr-defined]
             s.execute(aliases)
-            return int(count or 0)
+        self.notify_change()
+        return int(count or 0)
 
     def list_versions_of_kind(self, kind: str) -> list[ArtifactVersionRow]:
         """Every live row of ``kind`` (all names, all versions)."""
@@ -433,6 +457,7 @@ class Catalog:
                 s.add(AliasRow(kind=kind, name=name, alias=alias, version=version, updated_at=utcnow()))
             else:
                 row.version, row.updated_at = version, utcnow()
+        self.notify_change()
 
     def get_alias(self, kind: str, name: str, alias: str) -> int | None:
         """Return the version ``alias`` points at, or ``None``."""
@@ -443,11 +468,13 @@ class Catalog:
     def delete_alias(self, kind: str, name: str, alias: str) -> bool:
         """Remove an alias; return whether it existed."""
         with self.session() as s:
-            return bool(
+            deleted = bool(
                 s.execute(
                     sa.delete(AliasRow).where(AliasRow.kind == kind, AliasRow.name == name, AliasRow.alias == alias)
                 ).rowcount  # type: ignore[attr-defined]
             )
+        self.notify_change()
+        return deleted
 
     def aliases(self, kind: str, name: str) -> dict[str, int]:
         """Return ``{alias: version}`` for ``kind/name``."""
