@@ -126,6 +126,7 @@ def test_every_route_answers_as_the_document_says(server: ServerProcess) -> None
     ok("GET", "/status")
     ok("GET", "/openapi.json")
     ok("GET", "/cluster")
+    ok("GET", "/kernels")
     ok("GET", "/functions")
     ok("GET", "/functions/add")
     assert ok("POST", "/functions/add/invoke", {"a": 1})["result"] == 3

@@ -82,7 +82,7 @@ def test_every_error_has_its_status_and_the_server_keeps_serving(nbdeploy_server
     status, body = req("POST", f"{API}/functions/greet/invoke", token=None)
     assert status == 401
     status, body = req("POST", f"{API}/functions/greet/invoke", {"name": "x"}, token="wrong")
-    assert status == 401 and "wrong token" in body["error"]["message"]
+    assert status == 401 and "wrong, revoked or expired token" in body["error"]["message"]
     status, body = req("POST", f"{API}/functions/greet/invoke", raw=b'{"name": "' + b"x" * 70000 + b'"}')
     assert status == 413
     status, body = req("POST", f"{API}/functions/explode/invoke", {"x": 3})
@@ -105,8 +105,8 @@ def test_every_route_but_healthz_requires_the_token(nbdeploy_server, manager) ->
     ]["required"] == ["name"]
     checked = 0
     for path, item in doc["paths"].items():
-        if path == "/healthz":
-            continue
+        if path == "/healthz" or path.endswith(("/v2/health/live", "/v2/health/ready")):
+            continue  # probes of load balancers answer without a token
         concrete = re.sub(r"{\w+}", "1", path.replace("{name}", "greet"))
         for method in item:
             status, _ = nbdeploy_server.request(method.upper(), concrete, {} if method != "get" else None, token=None)

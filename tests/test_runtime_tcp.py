@@ -6,6 +6,7 @@ Also: workers killed under a task, the worker-side artifact cache, and the ``/cl
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -33,17 +34,17 @@ DASK = Path(sys.executable).with_name("dask")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_for_address(scheduler_file: Path, proc: subprocess.Popen, timeout: float = 60.0) -> str:
+    """The address the scheduler wrote once it listens (it picks a free port itself: no race for one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
+            return str(json.loads(scheduler_file.read_text())["address"])
+        except (OSError, ValueError, KeyError):
             time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+    raise TimeoutError(f"the scheduler wrote no {scheduler_file} within {timeout}s")
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,7 @@ def cli_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleName
     if not DASK.exists():
         pytest.fail(f"the dask command line is missing at {DASK}")
     tmp = tmp_path_factory.mktemp("cli-cluster")
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    scheduler_file = tmp / "scheduler.json"
     env = dict(
         os.environ,
         DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1",  # a task may kill 2 workers before it is bad
@@ -66,14 +66,17 @@ def cli_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleName
     )
     log = open(tmp / "cluster.log", "wb")
     scheduler = subprocess.Popen(
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        [
+            *(str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"),
+            *("--scheduler-file", str(scheduler_file)),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
     )
     worker = None
     try:
-        _wait_for_port(port, scheduler)
+        address = _wait_for_address(scheduler_file, scheduler)
         worker = subprocess.Popen(
             [
                 *(str(DASK), "worker", address, "--nworkers", "2", "--nthreads", "2", "--memory-limit", "1GiB"),

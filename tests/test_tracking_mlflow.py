@@ -34,8 +34,13 @@ def server(nbd_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"{found.url}/nbdeploy/mlflow")
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", found.token)
         monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+        monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        # the client remembers the experiment of an earlier test's server: each test starts from the default one
+        monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
         mlflow.set_tracking_uri(f"{found.url}/nbdeploy/mlflow")
         yield found
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
         mlflow.set_tracking_uri(None)
     reset_default()
 

@@ -54,6 +54,7 @@ class Hooks:
         self.client: Any = None  # papermill's notebook client (holds the kernel manager)
         self.nb: Any = None  # the parameterized notebook being executed (papermill's, without error markers)
         self.stop_reason: str | None = None
+        self.deadline: float | None = None  # time.monotonic() by which the run must end (its timeout)
         self.current_cell: int | None = None
         self.lock = threading.Lock()
 
@@ -110,6 +111,10 @@ def engine_class() -> type:
             hooks.nb = nb
 
         def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            deadline = self.hooks.deadline
+            if deadline is not None and time.monotonic() >= deadline:  # between the watchdog's ticks too
+                with self.hooks.lock:
+                    self.hooks.stop_reason = self.hooks.stop_reason or "timeout"
             if self.hooks.stop_reason:
                 raise RunStopped(self.hooks.stop_reason)
             if self.hooks.first_cell_at is None:

@@ -81,6 +81,7 @@ def run_notebook(spec: dict[str, Any]) -> dict[str, Any]:
     )
     attempt.emit({"kind": "started", "worker": attempt.address, "time": time.time()})
     watchdog = Watchdog(hooks, spec, attempt.path("events.jsonl"), attempt.worker, attempt.key, attempt.client)
+    hooks.deadline = watchdog.deadline
     started = time.monotonic()
     with open(attempt.path("run.log"), "w", encoding="utf-8", errors="replace") as log:
         _log_header(log, attempt)

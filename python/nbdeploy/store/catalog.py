@@ -269,9 +269,8 @@ class Catalog:
         """Insert the next version of ``kind/name`` and return its row; numbers are gap-free, never reused."""
         table = ArtifactVersionRow.__table__
         created = utcnow()
-        fast = self._fast_connection()
-        if fast is not None:
-            row_id, version = self._insert_version_sqlite(fast, kind, name, sha256, size, created, owner, metadata)
+
+        def inserted(row_id: int, version: int) -> ArtifactVersionRow:
             return ArtifactVersionRow(
                 id=row_id,
                 kind=kind,
@@ -284,6 +283,11 @@ class Catalog:
                 meta=metadata,
                 deleted=False,
             )
+
+        fast = self._fast_connection()
+        if fast is not None:
+            row_id, version = self._insert_version_sqlite(fast, kind, name, sha256, size, created, owner, metadata)
+            return inserted(row_id, version)
         next_version = (
             select(func.coalesce(func.max(table.c.version), 0) + 1)
             .where(table.c.kind == kind, table.c.name == name)
@@ -311,18 +315,7 @@ class Catalog:
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{kind}/{name}"})
                     row_id, version = conn.execute(insert).one()
                 self.notify_change()
-                return ArtifactVersionRow(
-                    id=row_id,
-                    kind=kind,
-                    name=name,
-                    version=version,
-                    sha256=sha256,
-                    size=size,
-                    created_at=created,
-                    owner=owner,
-                    meta=metadata,
-                    deleted=False,
-                )
+                return inserted(row_id, version)
             except IntegrityError:
                 time.sleep(0.005 * (attempt + 1))  # another writer took that number: try the next one
         raise StoreError(f"could not allocate a version of {kind} {name!r}: too much contention")

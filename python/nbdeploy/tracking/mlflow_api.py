@@ -42,10 +42,9 @@ def mlflow_error_body(exc: BaseException | None, status: int, reason: str) -> tu
         if isinstance(exc, kind):
             return code_status, {"error_code": code, "message": str(exc)}
     if isinstance(exc, NbdeployError):
-        return exc.http_status, {
-            "error_code": "INTERNAL_ERROR" if exc.http_status >= 500 else "BAD_REQUEST",
-            "message": str(exc),
-        }
+        fallback = "INTERNAL_ERROR" if exc.http_status >= 500 else "BAD_REQUEST"
+        code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}.get(exc.http_status, fallback)
+        return exc.http_status, {"error_code": code, "message": str(exc)}
     if isinstance(exc, web.HTTPError):
         code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "ENDPOINT_NOT_FOUND"}.get(
             exc.status_code, "BAD_REQUEST"
