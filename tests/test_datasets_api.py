@@ -217,7 +217,7 @@ def test_lineage_records_the_job_run_that_wrote_and_the_one_that_read(app, tmp_p
 def test_lineage_records_function_calls_and_model_puts_from_a_run(app) -> None:
     from sklearn.linear_model import LinearRegression
 
-    from nbdeploy.datasets import lineage
+    from nbdeploy.datasets import lineage_log as lineage
 
     app.datasets.put(frame(10), "features")
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import nbdeploy as nbd
-from nbdeploy.datasets.profile import baseline, profile_frame
+from nbdeploy.datasets.profiling import baseline, profile_frame
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_an_answer_that_cannot_be_sent_back_fails_that_call_only(manager: Functi
     pool = next(iter(manager._pools.values()))
     replicas = list(pool.replicas)
     assert manager.invoke("square", x=3) == 9
-    assert pool.replicas == replicas  # the replica was not dropped for it
+    assert all(r in pool.replicas for r in replicas)  # none was dropped for it (more may have started meanwhile)
 
 
 def test_the_channel_refuses_a_connection_without_the_workers_secret(manager: FunctionManager) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 
 import nbdeploy as nbd
@@ -17,6 +18,7 @@ PROMISED = {
     "runs": ["list", "get", "log_metric", "log_artifact"],
     "models": ["put", "get", "list", "versions", "set_alias", "delete_version", "predict", "predict_batch", "drift"],
     "runtime": ["client", "async_client", "status", "load_artifact"],
+    "datasets": ["put", "get", "dask", "path", "versions", "delete", "diff", "lineage", "profile"],
 }
 
 
@@ -51,11 +53,13 @@ def test_every_wrapper_is_its_managers_method_with_the_same_signature() -> None:
             continue  # a plain function (log_metric): the module's own
         manager, _, method = target.partition(".")
         assert inspect.signature(getattr(nbd, name)) == _without_self(getattr(load(MANAGERS[manager]), method)), name
-    for package in ("functions", "jobs", "models", "store"):
+    for package in ("functions", "jobs", "models", "store", "datasets", "tokens"):
         module = importlib.import_module(f"nbdeploy.{package}")
         cls = load(MANAGERS[package])
         for method in [m for m in vars(cls) if not m.startswith("_") and inspect.isfunction(vars(cls)[m])]:
             assert method not in vars(module), f"nbdeploy.{package}.{method} is a hand copy of {cls.__name__}.{method}"
+            shadow = importlib.util.find_spec(f"nbdeploy.{package}.{method}")
+            assert shadow is None, f"the module nbdeploy.{package}.{method} hides nbd.{package}.{method}()"
             bound = getattr(getattr(nbd, package), method)
             assert inspect.signature(bound) == _without_self(getattr(cls, method)), f"nbd.{package}.{method}"
     for manager in ("schedules", "runs"):

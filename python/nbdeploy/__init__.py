@@ -34,7 +34,7 @@ from .exceptions import (
 )
 
 # Service packages: ``nbd.functions.invoke`` etc. delegate to the default app's manager of the same name.
-_PACKAGES = ("functions", "jobs", "models", "runtime", "store")
+_PACKAGES = ("datasets", "functions", "jobs", "models", "runtime", "store", "tokens", "tracking")
 
 
 def __getattr__(name: str) -> Any:
@@ -87,6 +87,7 @@ __all__ = [
     "StoreError",
     "UserCodeError",
     "__version__",
+    "datasets",
     "default",
     "deploy",
     "functions",
@@ -100,4 +101,6 @@ __all__ = [
     "runtime",
     "schedules",
     "store",
+    "tokens",
+    "tracking",
 ]

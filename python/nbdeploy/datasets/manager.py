@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_name
 from ..store import Store, Version
-from . import lineage, storage
+from . import lineage_log as lineage
+from . import storage
 from .records import (
     Column,
     DatasetDiff,

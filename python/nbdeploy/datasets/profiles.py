@@ -94,7 +94,7 @@ def _stored(manager: DatasetManager, v: Version, engine: str) -> DatasetProfile 
 
 
 def _builtin(manager: DatasetManager, v: Version) -> tuple[dict[str, Any], str]:
-    from .profile import profile_dask
+    from .profiling import profile_dask
     from .report import render_html
 
     ddf = manager.dask(v.name, v.version)

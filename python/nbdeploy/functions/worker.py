@@ -45,7 +45,7 @@ def run_call(store_url: str, call: FunctionCall) -> Outcome:
     except Exception as exc:
         message = f"cannot load {call.label} ({call.sha256[:12]}): {exc}"
         return Outcome.failed("load_error", exc, message, traceback.format_exc())
-    from ..datasets.lineage import running
+    from ..datasets.lineage_log import running
 
     started = time.perf_counter()
     try:

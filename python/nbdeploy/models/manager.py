@@ -128,7 +128,7 @@ class ModelManager(SyncBridge):
             metadata["profile"] = profile_sample(sample)
             metadata["example"] = rows_from_python(sample[:EXAMPLE_ROWS], signature, allow_empty=True).data
         version = self.store.put(KIND, name, blob, metadata)
-        from ..datasets import lineage
+        from ..datasets import lineage_log as lineage
 
         lineage.record(self.store.catalog, KIND, name, version.version, "write")  # the run that made it, if any
         if alias is not None:

@@ -63,10 +63,10 @@ def summarize(values: list[Any]) -> dict[str, Any]:
 def profile_sample(sample: Any) -> dict[str, Any]:
     """Return ``{"rows": n, "columns": {name: profile}}`` for a training sample (see the module docstring).
 
-    This is the drift baseline of a dataset profile (:func:`nbdeploy.datasets.profile.baseline`), computed on the
+    This is the drift baseline of a dataset profile (:func:`nbdeploy.datasets.profiling.baseline`), computed on the
     sample as one partition: one code path for a model's sample and a profiled dataset.
     """
-    from ..datasets.profile import baseline, profile_frame
+    from ..datasets.profiling import baseline, profile_frame
 
     frame = _frame_of(sample)
     if frame is None or frame.shape[1] == 0:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..app import delegate
+
 __all__ = ["TokenManager"]
+
+_manager_attribute, __dir__ = delegate(__name__, "tokens")
 
 
 def __getattr__(name: str) -> Any:
+    """``TokenManager``, or the default app's token manager's ``name`` (``nbd.tokens.create([...])``)."""
     if name == "TokenManager":
         from .manager import TokenManager
 
         return TokenManager
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _manager_attribute(name)
