@@ -85,7 +85,8 @@ def _figures(profile: dict[str, Any]) -> tuple[str | None, str | None]:
         ax.set_xlim(0, PER_ROW)
         ax.set_ylim(rows, 0)
         ax.set_axis_off()
-        numeric_bars, other_bars = [], []
+        numeric_bars: list[Any] = []
+        other_bars: list[Any] = []
         for index, (name, col) in enumerate(columns.items()):
             bars, labels = _panel(index, col)
             (numeric_bars if "histogram" in col else other_bars).extend(bars)
