@@ -308,9 +308,14 @@ def partition_bins(frame: Any, plan: dict[str, tuple[list[float], list[float]]])
 
     out = {}
     for name, (edges, hist) in plan.items():
-        x = frame[name].dropna().to_numpy("float64")
+        x = frame[name].to_numpy("float64", na_value=np.nan)
+        x = x[~np.isnan(x)]
         deciles = np.bincount(np.searchsorted(np.asarray(edges), x, side="right"), minlength=len(edges) + 1)
-        counts, _ = np.histogram(x, bins=np.asarray(hist))
+        # the edges are equal-width: numpy computes each value's bin instead of searching the edges
+        if math.isfinite(hist[0]) and math.isfinite(hist[-1]):
+            counts, _ = np.histogram(x, bins=len(hist) - 1, range=(hist[0], hist[-1]))
+        else:
+            counts, _ = np.histogram(x, bins=np.asarray(hist))
         out[name] = (deciles, counts)
     return out
 

@@ -45,6 +45,14 @@ def _panel(index: int, col: dict[str, Any]) -> tuple[list[Any], list[tuple[float
         for j, count in enumerate(counts):
             x0, y0 = left + j * step, top + height * (1 - count / peak)
             bars.append(((x0, top + height), (x0, y0), (x0 + step * 0.92, y0), (x0 + step * 0.92, top + height)))
+        bars.append(
+            (
+                (left, top + height),
+                (left, top + height + 0.01),
+                (left + width, top + height + 0.01),
+                (left + width, top + height),
+            )
+        )  # the axis: the bars' range, where a long tail is too low to see
         labels.append((left, top + height + 0.04, _number(edges[0]), {"ha": "left", "va": "top"}))
         labels.append((left + width, top + height + 0.04, _number(edges[-1]), {"ha": "right", "va": "top"}))
     elif col["top"]:
@@ -102,14 +110,25 @@ def _figures(profile: dict[str, Any]) -> tuple[str | None, str | None]:
         import numpy as np
 
         names = corr["columns"]
+        count = len(names)
         matrix = np.array([[math.nan if v is None else v for v in row] for row in corr["matrix"]], dtype=float)
-        size = min(9.0, 1.5 + 0.45 * len(names))
+        size = min(9.0, 1.5 + 0.45 * count)
+        # one axes without ticks (matplotlib's tick machinery costs more than the rest): the names are texts, and
+        # the colour scale is a strip of the same colormap beside the matrix
         fig = Figure(figsize=(size, size * 0.85), dpi=72)
-        ax = fig.add_axes((0.2, 0.2, 0.62, 0.75))
-        shown = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set_xticks(range(len(names)), labels=names, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(names)), labels=names, fontsize=7)
-        fig.colorbar(shown, cax=fig.add_axes((0.86, 0.2, 0.03, 0.75)))
+        ax = fig.add_axes((0, 0, 1, 1))
+        margin = max(len(str(n)) for n in names) * 0.14 + 0.3
+        ax.set_xlim(-margin, count + 1.6)
+        ax.set_ylim(count + margin, -0.3)
+        ax.set_axis_off()
+        ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1, extent=(0, count, count, 0), interpolation="nearest")
+        strip = np.linspace(1, -1, 64).reshape(-1, 1)
+        ax.imshow(strip, cmap="RdBu_r", vmin=-1, vmax=1, extent=(count + 0.5, count + 0.9, count, 0), aspect="auto")
+        for value, y in ((1, 0), (0, count / 2), (-1, count)):
+            ax.text(count + 1.0, y, f"{value:+d}" if value else "0", fontsize=7, va="center", ha="left")
+        for i, name in enumerate(names):
+            ax.text(-0.1, i + 0.5, str(name), fontsize=7, ha="right", va="center")
+            ax.text(i + 0.5, count + 0.1, str(name), fontsize=7, ha="center", va="top", rotation=90)
         correlation = _png(fig)
     return distributions, correlation
 
