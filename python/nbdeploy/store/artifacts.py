@@ -11,9 +11,9 @@ writing a hash that already exists is a no-op. How each backend gets that guaran
 
 Where the time goes, and what keeps a put close to the raw backend's: the bytes are written once, straight
 from the caller's buffer or copied by the kernel (no Python buffer in between); the sha256 (the public
-address of a blob, so it stays sha256) is computed in a thread of one shared pool *while* the bytes are
-written (hashlib and file I/O both release the GIL), from a memory map for files; folders known to exist are
-not created again.
+address of a blob, so it stays sha256) is computed from a memory map for files, and for blobs of
+:data:`PARALLEL_HASH_BYTES` or more in a thread of one shared pool *while* the bytes are written (hashlib and
+file I/O both release the GIL); folders known to exist are not created again.
 """
 
 from __future__ import annotations
