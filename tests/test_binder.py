@@ -44,6 +44,7 @@ def _clean_env(venv: Path, home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+@pytest.mark.timeout(900)
 def binder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The venv postBuild built and the environment a session runs in; the session's cluster stopped at the end."""
     base = tmp_path_factory.mktemp("binder")
@@ -96,6 +97,7 @@ def _text(nb: dict[str, Any]) -> str:
     return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in _outputs(nb))
 
 
+@pytest.mark.timeout(1200)  # four notebooks on a cold cluster; minutes on a loaded 2-core machine
 def test_every_example_runs_top_to_bottom_under_the_binder_start_script(binder: dict[str, Any]) -> None:
     work, out = binder["base"] / "examples", binder["base"] / "executed"
     shutil.copytree(ROOT / "examples", work)  # a fresh clone's files: the examples write next to themselves

@@ -38,6 +38,13 @@ def server_url() -> tuple[str, str]:
     return info["url"], "JUPYTER_TOKEN" if info.get("kind") == "jupyter" else "NBDEPLOY_TOKEN"
 
 
+def _unquote(value: str | None) -> str | None:
+    """``value`` without the quotes IPython's argument parser leaves around it."""
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
 def example_arguments(signature: dict[str, Any]) -> dict[str, Any]:
     """Example JSON arguments for a signature: defaults where there are some, typed placeholders otherwise."""
     samples = {"string": "text", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
@@ -84,8 +91,8 @@ class DeployMagics(Magics):
                 args.name,
                 handler=args.handler,
                 capture=[c.strip() for c in args.capture.split(",") if c.strip()] if args.capture else None,
-                requirements=args.requirements,
-                description=args.description,
+                requirements=_unquote(args.requirements),
+                description=_unquote(args.description),
                 timeout=args.timeout,
                 resources={"GPU": 1} if args.gpu else None,
             )

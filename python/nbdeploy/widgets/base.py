@@ -43,9 +43,11 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], css: str =
     cell = html.escape if escape else str
     return (
         f"<table class='nbdeploy-table {css}'><thead><tr>"
-        + "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+        + "".join(f"<th style='text-align:left;padding:2px 10px 2px 0'>{html.escape(h)}</th>" for h in headers)
         + "</tr></thead><tbody>"
-        + "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+        + "".join(
+            "<tr>" + "".join(f"<td style='padding:2px 10px 2px 0'>{cell(v)}</td>" for v in r) + "</tr>" for r in rows
+        )
         + "</tbody></table>"
     )
 

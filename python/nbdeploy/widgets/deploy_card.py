@@ -36,7 +36,7 @@ class DeployCard(View):
     def __init__(self, app: Any, deployment: Any) -> None:
         self.app = app
         self.header = w.HTML()
-        self.url = w.Text(disabled=False, layout=w.Layout(width="60%"))
+        self.url = w.Text(disabled=True, layout=w.Layout(width="60%"))
         self.copy = w.HTML()
         self.details = w.HTML()
         self.form = w.VBox()

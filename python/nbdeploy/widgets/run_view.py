@@ -22,6 +22,7 @@ from .base import Refresher, View, api_link, badge, html_table, text_table
 __all__ = ["NodeRow", "RunView", "run_view"]
 
 LOG_LINES = 15
+LINK = "color:#1f6feb;text-decoration:underline"
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class RunView(View):
         )
         self.progress_label.value = f"{done}/{total}" if total else info.status
         self.cancel_button.disabled = bool(info.done)
+        self.cancel_button.layout.display = "none" if info.done else None
         if self._node_rows:
             self.nodes_html.value = html_table(
                 ["node", "status", "detail"],
@@ -175,8 +177,8 @@ class RunView(View):
                 page, _ = api_link(f"/nbdeploy/api/runs/{self.run.id}/output?format=html")
                 nb, _ = api_link(f"/nbdeploy/api/runs/{self.run.id}/output")
                 self.links.value = (
-                    f"<a href='{html.escape(page)}' target='_blank'>open the output notebook</a> · "
-                    f"<a href='{html.escape(nb)}' target='_blank'>download run-{self.run.id}.ipynb</a> · "
+                    f"<a href='{html.escape(page)}' target='_blank' style='{LINK}'>open the output notebook</a> · "
+                    f"<a href='{html.escape(nb)}' target='_blank' style='{LINK}'>download run-{self.run.id}.ipynb</a> · "
                     f"<code>nbd.runs.get({self.run.id}).output()</code>"
                 )
 
