@@ -44,7 +44,6 @@ def _clean_env(venv: Path, home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-@pytest.mark.timeout(900)
 def binder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The venv postBuild built and the environment a session runs in; the session's cluster stopped at the end."""
     base = tmp_path_factory.mktemp("binder")
@@ -73,6 +72,7 @@ def binder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         )
 
 
+@pytest.mark.timeout(900)  # builds the venv (the module's fixture) first
 def test_postbuild_installs_the_demos_needs_not_the_test_extras_and_enables_the_extensions(
     binder: dict[str, Any],
 ) -> None:
