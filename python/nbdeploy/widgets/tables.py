@@ -123,8 +123,8 @@ class RunsTable(TableView):
         active = [(f"{r.id} {r.snapshot.job} ({r.snapshot.status})", r.id) for r in self.runs if not r.snapshot.done]
         current = self.choice.value
         self.choice.options = active
-        if current in [v for _, v in active]:
-            self.choice.value = current
+        ids = [v for _, v in active]
+        self.choice.value = current if current in ids else (ids[0] if ids else None)
         self.cancel_button.disabled = not active
         if active and self._auto is not None and not self._auto.running:
             self._auto.start()
@@ -181,8 +181,7 @@ class ModelsTable(TableView):
         names = [m.name for m in self.models]
         current = self.model.value
         self.model.options = names
-        if current in names:
-            self.model.value = current
+        self.model.value = current if current in names else (names[0] if names else None)
         self.alias_button.disabled = not names
 
     def set_alias(self, name: str | None, alias: str, version: int) -> None:
