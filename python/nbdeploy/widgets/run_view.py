@@ -198,7 +198,7 @@ class RunView(View):
         info = self.run.snapshot
         done, total = _progress(info)
         lines = [
-            f"run {self.run.id} of {getattr(info, 'job', '')}: {info.status}"
+            f"run {self.run.id} of {getattr(info, 'job', None) or getattr(info, 'name', '')}: {info.status}"
             + (f" ({done}/{total} cells)" if total else "")
         ]
         if self._node_rows:
