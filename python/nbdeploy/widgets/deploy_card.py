@@ -137,7 +137,16 @@ class DeployCard(View):
 
     def text(self) -> str:
         v = self.deployment.version
-        return f"deployed {v.name} v{v.version}\n  POST {self.url.value}\n  {self.curl()}"
+        lines = [
+            f"deployed {v.name} v{v.version} ({v.size:,d} bytes, sha256 {v.sha256[:12]})",
+            f"  POST {self.url.value}",
+        ]
+        captured = v.metadata.get("captured") or {}
+        if captured:
+            lines.append("  captured: " + ", ".join(f"{k} ({t})" for k, t in captured.items()))
+        lines += [f"  {x}" for x in self.deployment.warnings]
+        lines.append(f"  {self.curl()}")
+        return "\n".join(lines)
 
 
 _CARDS: dict[str, DeployCard] = {}
