@@ -126,6 +126,8 @@ class RunsTable(TableView):
         ids = [v for _, v in active]
         self.choice.value = current if current in ids else (ids[0] if ids else None)
         self.cancel_button.disabled = not active
+        for widget in (self.choice, self.cancel_button):  # shown only while a run can be cancelled
+            widget.layout.display = None if active else "none"
         if active and self._auto is not None and not self._auto.running:
             self._auto.start()
 
