@@ -145,16 +145,16 @@ class PipelineManager:
         else:
             folder = rootp or Path.cwd()
         if isinstance(source, dict):
-            return parse(source, folder), folder
+            return parse(source, folder, root=rootp), folder
         if isinstance(source, Path) or (
             isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml"))
         ):
             file = _inside(folder / source if rootp is not None else Path(source).expanduser(), rootp, "path")
             if not file.is_file():
                 raise NotFoundError(f"no pipeline file at {str(source)[:200]!r}")
-            return parse_yaml(file.read_text(encoding="utf-8"), file.parent), file.parent
+            return parse_yaml(file.read_text(encoding="utf-8"), file.parent, root=rootp), file.parent
         if isinstance(source, str):
-            return parse_yaml(source, folder), folder
+            return parse_yaml(source, folder, root=rootp), folder
         raise InvalidInputError("give a .pipeline.yaml path, its text, a dict or a Pipeline builder", "pipeline")
 
     def _check_nodes(self, spec: PipelineSpec, folder: Path, root: Path | None) -> dict[str, tuple[dict, bytes]]:
