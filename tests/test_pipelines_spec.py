@@ -94,7 +94,7 @@ def test_put_refuses_a_bad_definition_naming_the_node_and_stores_nothing(
 
 def test_preview_checks_and_draws_without_storing(folder: Path) -> None:
     info = nbd.pipelines.preview(DAILY, path="daily.pipeline.yaml", root=folder)
-    assert info.version is None and info.created_at is None and [n.name for n in info.nodes][0] == "extract"
+    assert info.version is None and info.created_at is None and info.nodes[0].name == "extract"
     assert list(nbd.pipelines.list()) == []
     with pytest.raises(SpecError, match="outside the server's root folder"):
         nbd.pipelines.preview(DAILY, path="../elsewhere/daily.pipeline.yaml", root=folder)
@@ -180,5 +180,5 @@ def test_elyra_import_refuses_other_node_kinds_by_name(folder: Path) -> None:
     )
     path = folder / "flow.pipeline"
     path.write_text(json.dumps(doc))
-    with pytest.raises(SpecError, match="nodes.train: is an Elyra 'execute-python-node' node: only notebook nodes"):
+    with pytest.raises(SpecError, match=r"nodes\.train: is an Elyra 'execute-python-node' node: only notebook nodes"):
         import_elyra(path)
