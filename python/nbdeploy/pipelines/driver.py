@@ -190,12 +190,12 @@ class PipelineDriver:
             name, version, cancel = prow.pipeline, prow.version, prow.cancel_requested
             params, options = dict(prow.parameters or {}), dict(prow.options or {})
         try:
+            if version is None:  # a scheduled run takes the newest version when it starts
+                version = self.app.pipelines.get(name).version
             spec = self.spec_of(name, version)
         except Exception as exc:
             self._end(run_id, "failed", f"{type(exc).__name__}: {exc}")
             return
-        if version is None:
-            version = self.app.pipelines.get(name).version
         nodes = create_nodes(self.app, run_id, spec, options)
         with self.store.catalog.session() as s:
             s.execute(
@@ -329,8 +329,13 @@ class PipelineDriver:
                 .where(PipelineRunRow.id == run_id, PipelineRunRow.lease_owner == self.owner)
                 .values(status=status, ended_at=utcnow(), error_message=message, lease_owner=None, lease_until=None)
             )
+            notify = s.scalar(sa.select(PipelineRunRow.notify).where(PipelineRunRow.id == run_id))
         with self._lock:
             self._wanted.discard(run_id)
+        if notify:  # the jobs' webhooks: {"event": "run.<status>", "run": <the pipeline run>}
+            from ..jobs.notify import notify_run
+
+            notify_run(notify, self.app.pipelines.run_info(run_id).to_json() | {"status": status})
 
 
 def create_nodes(app: Any, run_id: int, spec: PipelineSpec, options: dict[str, Any]) -> dict[str, PipelineNodeRow]:
@@ -393,10 +398,14 @@ def local_driver(store: Any) -> PipelineDriver | None:
 
 def ensure_driver(app: Any, run_ids: Iterable[int]) -> PipelineDriver:
     """Make sure this process drives ``run_ids``: its driver (a server's service driver), or a new ephemeral one."""
+    run_ids = list(run_ids)
     driver = local_driver(app.store)
     if driver is None:
         driver = PipelineDriver(app, role="ephemeral").start()
     driver.add_runs(run_ids)
+    if not driver.alive:  # it was exiting, idle, as the runs arrived
+        driver = PipelineDriver(app, role="ephemeral").start()
+        driver.add_runs(run_ids)
     return driver
 
 

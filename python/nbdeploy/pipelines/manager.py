@@ -280,12 +280,14 @@ class PipelineManager:
         from_: str | None = None,
         force: builtins.list[str] | None = None,
         version: int | str | None = None,
+        notify: Any = None,
         wait: bool = False,
         timeout: float | None = None,
     ) -> PipelineRunHandle:
         """Start a run of ``pipeline`` (a stored name; a ``.pipeline.yaml`` path, a dict or a builder is stored
         first) and return its handle (``wait=True``: when it ended). ``only`` runs just these nodes, ``from_`` a
-        node and its descendants (the others reuse their newest outputs), ``force`` ignores these nodes' caches.
+        node and its descendants (the others reuse their newest outputs), ``force`` ignores these nodes' caches;
+        ``notify`` is a webhook as for jobs (``"https://…"`` or ``{"url", "on"}``), told when the run ends.
 
         Raises :class:`NotFoundError` for an unknown pipeline, :class:`InvalidInputError` for unknown nodes or
         parameters, :class:`SpecError` for a definition that does not check."""
@@ -315,9 +317,13 @@ class PipelineManager:
                     raise InvalidInputError(
                         f"{key}: pipeline {spec.name!r} has no node {n!r} (nodes: {', '.join(spec.nodes)})", key
                     )
+        from ..jobs.notify import normalize_notify
+
+        notify = normalize_notify(notify)
         with self.store.catalog.session() as s:
             row = PipelineRunRow(
                 pipeline=spec.name,
+                notify=notify,
                 version=stored,
                 status="queued",
                 trigger="manual",
@@ -414,11 +420,13 @@ class PipelineManager:
         timezone: str = "UTC",
         parameters: dict[str, Any] | None = None,
         catchup: str = "latest",
+        notify: Any = None,
         now: Any = None,
     ) -> Schedule:
         """Fire pipeline ``name`` on ``cron`` in ``timezone`` (the jobs' schedules: exactly once per tick, whoever
         else schedules); return the :class:`~nbdeploy.jobs.schedules.Schedule` (its ``job`` is the pipeline)."""
         from ..jobs.cron import CronSpec
+        from ..jobs.notify import normalize_notify
         from ..jobs.schedules import Schedule, _check_catchup
         from ..jobs.tables import ScheduleRow
 
@@ -437,6 +445,7 @@ class PipelineManager:
             catchup=_check_catchup(catchup),
             max_concurrency=1,
             retries=0,
+            notify=normalize_notify(notify),
             paused=False,
             next_fire_at=cron_spec.next_after(now),
             created_at=now,
