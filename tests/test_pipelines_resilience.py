@@ -52,7 +52,7 @@ def test_a_pipeline_schedule_fires_each_tick_once_with_two_schedulers(slow: Path
     origin = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
     clock = FastClock(origin, time.time() + 10.0, 60.0)
     schedule = nbd.pipelines.schedule("slow", "* * * * *", catchup="all", now=origin)
-    assert (schedule.job, schedule.cron) == ("slow", "* * * * *")
+    assert (schedule.job, schedule.cron, schedule.target) == ("slow", "* * * * *", "pipeline")
     env = dict(os.environ, NBDEPLOY_CATALOG_URL=app.settings.catalog_url)
     command = [
         sys.executable,

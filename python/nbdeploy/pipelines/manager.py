@@ -114,7 +114,10 @@ def _info(spec: PipelineSpec, version: Version | None) -> PipelineInfo:
 
 
 def _inside(path: Path, root: Path | None, where: str) -> Path:
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as exc:
+        raise SpecError(where, f"cannot read {str(path)[:200]!r}: {exc}") from None
     if root is not None and not resolved.is_relative_to(root.resolve()):
         raise SpecError(where, f"{str(path)[:200]!r} is outside the server's root folder")
     return resolved
@@ -150,9 +153,13 @@ class PipelineManager:
             isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml"))
         ):
             file = _inside(folder / source if rootp is not None else Path(source).expanduser(), rootp, "path")
-            if not file.is_file():
-                raise NotFoundError(f"no pipeline file at {str(source)[:200]!r}")
-            return parse_yaml(file.read_text(encoding="utf-8"), file.parent, root=rootp), file.parent
+            try:
+                text = file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise NotFoundError(f"no pipeline file at {str(source)[:200]!r}") from None
+            except (OSError, ValueError) as exc:
+                raise SpecError("path", f"cannot read {str(source)[:200]!r}: {exc}") from None
+            return parse_yaml(text, file.parent, root=rootp), file.parent
         if isinstance(source, str):
             return parse_yaml(source, folder, root=rootp), folder
         raise InvalidInputError("give a .pipeline.yaml path, its text, a dict or a Pipeline builder", "pipeline")

@@ -204,11 +204,17 @@ def _node(name: Any, raw: Any, base: Path | None, root: Path | None = None) -> N
         if not isinstance(notebook, str) or not notebook.strip():
             raise SpecError(f"{where}.notebook", "must be a path to a .ipynb file")
         if base is not None:
-            path = Path(notebook) if Path(notebook).is_absolute() else base / notebook
-            if root is not None and not path.resolve().is_relative_to(root.resolve()):
-                raise SpecError(f"{where}.notebook", f"{notebook[:200]!r} is outside the server's root folder")
-            if not path.is_file():
-                raise SpecError(f"{where}.notebook", f"no notebook at {notebook!r} (paths are relative to the file)")
+            try:
+                path = Path(notebook) if Path(notebook).is_absolute() else base / notebook
+                if root is not None and not path.resolve().is_relative_to(root.resolve()):
+                    raise SpecError(f"{where}.notebook", f"{notebook[:200]!r} is outside the server's root folder")
+                found = path.is_file()
+            except (OSError, ValueError) as exc:  # a name too long, a NUL in it
+                raise SpecError(f"{where}.notebook", f"cannot read {notebook[:200]!r}: {exc}") from None
+            if not found:
+                raise SpecError(
+                    f"{where}.notebook", f"no notebook at {notebook[:200]!r} (paths are relative to the file)"
+                )
     else:
         if not isinstance(job, str):
             raise SpecError(f"{where}.job", "must be a stored job's name, e.g. 'report' or 'report@3'")
