@@ -80,7 +80,9 @@ def serial_papermill(folder: Path) -> float:
 def ploomber_build(folder: Path, venv: Path | None, work: float) -> str:
     """Wall time of ``ploomber build`` of the same DAG, or why it was not run."""
     if venv is None or not (venv / "bin" / "ploomber").exists():
-        return "not run: Ploomber is not installed (pass --ploomber-venv with a venv where `pip install ploomber` worked)"
+        return (
+            "not run: Ploomber is not installed (pass --ploomber-venv with a venv where `pip install ploomber` worked)"
+        )
     work = folder / "ploomber"
     work.mkdir(exist_ok=True)
     tasks = []
@@ -93,7 +95,9 @@ def ploomber_build(folder: Path, venv: Path | None, work: float) -> str:
         tasks.append(f"  - source: {name}.ipynb\n    name: {name}\n    product: products/{name}.ipynb")
     (work / "pipeline.yaml").write_text("tasks:\n" + "\n".join(tasks) + "\n")
     t0 = time.perf_counter()
-    out = subprocess.run([str(venv / "bin" / "ploomber"), "build", "--force"], cwd=work, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [str(venv / "bin" / "ploomber"), "build", "--force"], cwd=work, capture_output=True, text=True, timeout=900
+    )
     if out.returncode != 0:
         return f"failed: {out.stdout[-500:]} {out.stderr[-1500:]}"
     return f"{time.perf_counter() - t0:.2f} s"
@@ -109,7 +113,9 @@ def main() -> None:
     from distributed import LocalCluster
 
     tmp = Path(tempfile.mkdtemp(prefix="nbdeploy-bench-pipelines-"))
-    cluster = LocalCluster(n_workers=2, threads_per_worker=args.threads_per_worker, processes=True, dashboard_address=":0")
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=args.threads_per_worker, processes=True, dashboard_address=":0"
+    )
     os.environ.update(NBDEPLOY_HOME=str(tmp / "home"), NBDEPLOY_CLUSTER=cluster.scheduler_address)
     import sqlalchemy as sa
 
@@ -154,7 +160,9 @@ def main() -> None:
         serial = serial_papermill(folder)
         ploomber = ploomber_build(folder, args.ploomber_venv, args.work)
 
-        print(f"10-node DAG (diamond + fan-out of 6), {args.work}s of work per node, 2 workers x {args.threads_per_worker} threads")
+        print(
+            f"10-node DAG (diamond + fan-out of 6), {args.work}s of work per node, 2 workers x {args.threads_per_worker} threads"
+        )
         print(f"  nbdeploy pipeline run (warm kernels)   {wall:7.2f} s")
         print(f"  papermill CLI, one after another       {serial:7.2f} s   ratio {serial / wall:5.2f}x")
         print(f"  ploomber build                         {ploomber}")
@@ -164,7 +172,9 @@ def main() -> None:
         print(f"  job run own duration median {statistics.median(own.values()):.2f} s, queued->ended median "
               f"{statistics.median(durations.values()):.2f} s")  # fmt: skip
         print(f"  rerun after editing leaf f6: executed {executed} ({len(executed)} node; target 1)")
-        print(f"  fan-out: wall {fan_wall:.2f} s vs serial sum {fan_sum:.2f} s = {fan_wall / fan_sum:.2f} (target <= 0.6)")
+        print(
+            f"  fan-out: wall {fan_wall:.2f} s vs serial sum {fan_sum:.2f} s = {fan_wall / fan_sum:.2f} (target <= 0.6)"
+        )
     finally:
         from nbdeploy.jobs.dispatcher import stop_local_dispatchers
         from nbdeploy.pipelines.driver import stop_local_drivers
