@@ -77,7 +77,7 @@ def serial_papermill(folder: Path) -> float:
     return time.perf_counter() - t0
 
 
-def ploomber_build(folder: Path, venv: Path | None, work: float) -> str:
+def ploomber_build(folder: Path, venv: Path | None, seconds: float) -> str:
     """Wall time of ``ploomber build`` of the same DAG, or why it was not run."""
     if venv is None or not (venv / "bin" / "ploomber").exists():
         return (
@@ -90,7 +90,7 @@ def ploomber_build(folder: Path, venv: Path | None, work: float) -> str:
         src = work / f"{name}.ipynb"
         shutil.copy(folder / f"{name}.ipynb", src)
         nb = json.loads(src.read_text())
-        nb["cells"][0]["source"] = f"work = {work}\nupstream = {after or None!r}\nproduct = None"
+        nb["cells"][0]["source"] = f"work = {seconds}\nupstream = {after or None!r}\nproduct = None"
         src.write_text(json.dumps(nb))
         tasks.append(f"  - source: {name}.ipynb\n    name: {name}\n    product: products/{name}.ipynb")
     (work / "pipeline.yaml").write_text("tasks:\n" + "\n".join(tasks) + "\n")
