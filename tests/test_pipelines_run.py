@@ -72,6 +72,7 @@ def executed(run: object) -> set[str]:
     return {n for n, s in run.info.nodes.items() if s.status == "succeeded"}  # type: ignore[attr-defined]
 
 
+@pytest.mark.timeout(600)  # several pipeline runs of real kernels on a shared, loaded machine
 def test_outputs_pass_inline_and_as_blobs_and_unchanged_nodes_are_skipped(folder: Path) -> None:
     first = nbd.pipelines.run(folder / "daily.pipeline.yaml", wait=True, timeout=WAIT)
     assert first.status == "succeeded", first.info
@@ -168,6 +169,7 @@ nodes:
         stop_local_dispatchers()
 
 
+@pytest.mark.timeout(600)  # several pipeline runs of real kernels on a shared, loaded machine
 def test_cli_run_wait_json_prints_one_object_and_exits_by_the_outcome(nbd_env: Path, tmp_path: Path) -> None:
     notebook(tmp_path / "one.ipynb", "x = 1", "y = x + 1")
     notebook(tmp_path / "two.ipynb", "upstream = {}\nfail = False", "assert not fail, 'asked to fail'")
