@@ -85,11 +85,13 @@ export class PipelineFileView extends ReactWidget {
     return (
       <div className="jp-nbdeploy-pview" data-loading={loading ? 'true' : 'false'}>
         <div className="jp-nbdeploy-pview-header">
-          <div className="jp-nbdeploy-row">
-            {info ? <span className="jp-nbdeploy-name">{info.name}</span> : null}
-            {info ? <span className="jp-nbdeploy-muted">{info.nodes.length} notebooks · preview of the saved file (not stored)</span> : null}
-            {loading ? <span className="jp-nbdeploy-muted">checking…</span> : null}
-          </div>
+          {info || loading ? (
+            <div className="jp-nbdeploy-row">
+              {info ? <span className="jp-nbdeploy-name">{info.name}</span> : null}
+              {info ? <span className="jp-nbdeploy-muted">{info.nodes.length} notebooks · preview of the saved file (not stored)</span> : null}
+              {loading ? <span className="jp-nbdeploy-muted">checking…</span> : null}
+            </div>
+          ) : null}
           <ErrorMessage message={error} />
         </div>
         {info ? (
