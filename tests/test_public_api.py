@@ -10,7 +10,7 @@ import nbdeploy as nbd
 from nbdeploy.app import EXPORTS, MANAGERS, SERVICES, Nbdeploy, load
 
 PROMISED = {
-    "": ["deploy", "invoke", "log_metric", "log_artifact"],
+    "": ["deploy", "invoke", "log_metric", "log_artifact", "output"],
     "store": ["put", "get", "read", "versions", "latest", "set_alias", "resolve", "delete_version", "gc"],
     "functions": ["deploy", "invoke", "submit", "list", "get", "versions", "delete"],
     "jobs": ["put", "parameters", "run", "list"],
@@ -19,6 +19,7 @@ PROMISED = {
     "models": ["put", "get", "list", "versions", "set_alias", "delete_version", "predict", "predict_batch", "drift"],
     "runtime": ["client", "async_client", "status", "load_artifact"],
     "datasets": ["put", "get", "dask", "path", "versions", "delete", "diff", "lineage", "profile"],
+    "pipelines": ["put", "get", "list", "preview", "run", "runs", "get_run", "cancel", "delete", "outputs", "schedule"],
 }
 
 
@@ -53,7 +54,7 @@ def test_every_wrapper_is_its_managers_method_with_the_same_signature() -> None:
             continue  # a plain function (log_metric): the module's own
         manager, _, method = target.partition(".")
         assert inspect.signature(getattr(nbd, name)) == _without_self(getattr(load(MANAGERS[manager]), method)), name
-    for package in ("functions", "jobs", "models", "store", "datasets", "tokens"):
+    for package in ("functions", "jobs", "models", "store", "datasets", "tokens", "pipelines"):
         module = importlib.import_module(f"nbdeploy.{package}")
         cls = load(MANAGERS[package])
         for method in [m for m in vars(cls) if not m.startswith("_") and inspect.isfunction(vars(cls)[m])]:

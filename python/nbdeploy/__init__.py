@@ -3,7 +3,7 @@
 ``import nbdeploy as nbd`` gives the public API: ``nbd.Nbdeploy(settings)`` builds the one API object
 (``app.functions``, ``app.jobs``, ``app.schedules``, ``app.runs``, ``app.models``, ``app.store``,
 ``app.runtime``); ``nbd.deploy``, ``nbd.invoke``, ``nbd.jobs.run``, ``nbd.schedules.add``, ``nbd.runs.list``,
-``nbd.models.put`` … call the managers of a default instance built from the settings. Everything heavy (Dask,
+``nbd.pipelines.run``, ``nbd.output`` (inside a pipeline node), ``nbd.models.put`` … call the managers of a default instance built from the settings. Everything heavy (Dask,
 papermill, jupyter-server) is imported lazily, on first use.
 """
 
@@ -34,7 +34,7 @@ from .exceptions import (
 )
 
 # Service packages: ``nbd.functions.invoke`` etc. delegate to the default app's manager of the same name.
-_PACKAGES = ("datasets", "functions", "jobs", "models", "runtime", "store", "tokens", "tracking")
+_PACKAGES = ("datasets", "functions", "jobs", "models", "pipelines", "runtime", "store", "tokens", "tracking")
 
 
 def __getattr__(name: str) -> Any:
@@ -97,6 +97,8 @@ __all__ = [
     "log_artifact",
     "log_metric",
     "models",
+    "output",
+    "pipelines",
     "runs",
     "runtime",
     "schedules",

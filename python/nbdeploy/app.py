@@ -104,6 +104,15 @@ SERVICES: tuple[Service, ...] = (
         },
     ),
     Service(
+        "pipelines",
+        managers={"pipelines": "nbdeploy.pipelines.manager:PipelineManager"},
+        handlers=("nbdeploy.pipelines.handlers",),
+        cli={"pipelines": "nbdeploy.pipelines.cli:pipelines"},
+        magics=("nbdeploy.pipelines.magics:PipelineMagics",),
+        background=("nbdeploy.pipelines.driver:start",),
+        exports={"output": "nbdeploy.pipelines.values:output"},
+    ),
+    Service(
         "kernels",
         managers={"kernels": "nbdeploy.kernels.manager:KernelService"},
         handlers=("nbdeploy.kernels.handlers",),

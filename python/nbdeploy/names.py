@@ -11,7 +11,7 @@ from .exceptions import InvalidNameError
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]|\.[a-z0-9_-])*\.?$"
 NAME_MAX = 64
 _NAME_RE = re.compile(NAME_PATTERN)
-KINDS = ("function", "job", "model", "dataset", "artifact")
+KINDS = ("function", "job", "model", "dataset", "artifact", "pipeline")
 
 
 def validate_name(name: object, what: str = "name") -> str:

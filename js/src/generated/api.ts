@@ -522,6 +522,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/pipeline-runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pipeline run and each node's state (a running node's cells done, a skipped node's reason). */
+        get: operations["get_pipeline-runs_run_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/pipeline-runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask for a pipeline run to be cancelled (202 with its state; an ended run is returned as it is). */
+        post: operations["post_pipeline-runs_run_id_cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/pipelines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every pipeline's newest version. */
+        get: operations["get_pipelines"];
+        put?: never;
+        /**
+         * Store a pipeline's next version from a ``.pipeline.yaml`` text (``path``: the file's place under the
+         * @description server's root, its notebooks resolve against its folder) or a ``spec`` mapping.
+         *
+         *             422 names the node and the problem (a cycle, an unknown upstream, a missing notebook, a bad name or
+         *             parameter); nothing is stored then.
+         */
+        post: operations["post_pipelines"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/pipelines/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a ``.pipeline.yaml`` text and return it as a pipeline with ``version`` null; stores nothing. */
+        post: operations["post_pipelines_preview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/pipelines/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pipeline's newest version: parameters and nodes, upstreams first. */
+        get: operations["get_pipelines_name"];
+        put?: never;
+        post?: never;
+        /** Delete every version of a pipeline (409 while a schedule fires it); its runs stay. */
+        delete: operations["delete_pipelines_name"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/pipelines/{name}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The pipeline's runs, newest first. */
+        get: operations["get_pipelines_name_runs"];
+        put?: never;
+        /**
+         * Start a run: ``parameters`` override the pipeline's, ``only`` / ``from`` choose the nodes that run,
+         * @description ``force`` ignores those nodes' caches.
+         */
+        post: operations["post_pipelines_name_runs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbdeploy/api/runs": {
         parameters: {
             query?: never;
@@ -1371,6 +1485,23 @@ export interface components {
             info: components["schemas"]["TokenInfo"];
             token: string;
         };
+        /** @description Cells done out of the node's notebook's cells, while its job run executes. */
+        NodeProgress: {
+            done: number;
+            total: number;
+        };
+        /** @description One node of a pipeline run: its state, why (a skip's reason: "unchanged since run 41"; a failure's     error), the job run that executed it (or whose outputs a skipped node reused), its times and live progress. */
+        NodeState: {
+            /** Format: date-time */
+            ended_at: string | null;
+            progress: components["schemas"]["NodeProgress"] | null;
+            reason: string | null;
+            run: number | null;
+            /** Format: date-time */
+            started_at: string | null;
+            /** @enum {string} */
+            status: "queued" | "running" | "succeeded" | "skipped" | "failed" | "cancelled";
+        };
         /** @description What a notebook would be as a job: the name its path gives, its kernelspec and language, whether it has     a ``parameters`` cell, its parameters and the form fields to fill them in, and where a run's output is saved     as HTML beside it (``html_path``, ``{id}`` standing for the run's id). */
         NotebookInfo: {
             cells: number;
@@ -1445,6 +1576,80 @@ export interface components {
             error: string;
             field?: string;
             type?: string;
+        };
+        /** @description A pipeline version (``version`` is null for a preview, which stores nothing): its parameters and its nodes,     upstreams first. */
+        PipelineInfo: {
+            /** Format: date-time */
+            created_at: string | null;
+            name: string;
+            nodes: components["schemas"]["PipelineNode"][];
+            parameters: {
+                [key: string]: unknown;
+            };
+            version: number | null;
+        };
+        /** @description Every pipeline's newest version (``GET /pipelines``). */
+        PipelineList: {
+            pipelines: components["schemas"]["PipelineInfo"][];
+        };
+        /** @description One node of a pipeline: the notebook (a path relative to the pipeline file) or stored ``job`` it runs, its     upstream nodes, parameters (``{{ params.x }}`` references kept as written) and options. ``cache``: ``true``,     ``false`` or the longest age of a result it may reuse (``"1h"``). */
+        PipelineNode: {
+            after: string[];
+            cache: boolean | string;
+            job: string | null;
+            kernel: string | null;
+            name: string;
+            notebook: string | null;
+            parameters: {
+                [key: string]: unknown;
+            };
+            retries: number;
+            timeout: number | null;
+        };
+        /** @description A ``.pipeline.yaml`` text to check and draw, stored nowhere; ``path`` as for :class:`PipelinePutRequest`. */
+        PipelinePreviewRequest: {
+            path?: string | null;
+            yaml: string;
+        };
+        /** @description A pipeline to store: ``yaml`` (the file's text) with ``path`` (where the file is, relative to the server's     root: notebooks resolve against its folder), or ``spec`` (the same mapping as JSON). */
+        PipelinePutRequest: {
+            path?: string | null;
+            spec?: {
+                [key: string]: unknown;
+            } | null;
+            yaml?: string | null;
+        };
+        /** @description One run of a pipeline version and the state of each of its nodes (the object ``nbdeploy pipelines run     --json`` prints). */
+        PipelineRun: {
+            /** Format: date-time */
+            ended_at: string | null;
+            nodes: {
+                [key: string]: components["schemas"]["NodeState"];
+            };
+            pipeline: string;
+            run: number;
+            /** Format: date-time */
+            started_at: string | null;
+            /** @enum {string} */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            version: number | null;
+        };
+        /** @description Runs of a pipeline, newest first. */
+        PipelineRunList: {
+            runs: components["schemas"]["PipelineRun"][];
+        };
+        /** @description Start a run: pipeline ``parameters`` (override the defaults), ``only`` these nodes, ``from`` a node on     (it and its descendants), ``force`` these nodes to run even when their cached result is unchanged. */
+        PipelineRunRequest: {
+            force?: string[];
+            /**
+             * @description lower-case name
+             * @example churn
+             */
+            from?: string | null;
+            only?: string[];
+            parameters?: {
+                [key: string]: unknown;
+            };
         };
         /** @description The body of a predict answer: the predictions (one per input row) and the version that made them. */
         PredictResult: {
@@ -4494,6 +4699,677 @@ export interface operations {
             };
             /** @description Not authenticated or not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "get_pipeline-runs_run_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a run id */
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One run of a pipeline version and the state of each of its nodes (the object ``nbdeploy pipelines run     --json`` prints). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineRun"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "post_pipeline-runs_run_id_cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a run id */
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One run of a pipeline version and the state of each of its nodes (the object ``nbdeploy pipelines run     --json`` prints). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineRun"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_pipelines: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every pipeline's newest version (``GET /pipelines``). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineList"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_pipelines: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PipelinePutRequest"];
+            };
+        };
+        responses: {
+            /** @description A pipeline version (``version`` is null for a preview, which stores nothing): its parameters and its nodes,     upstreams first. */
+            201: {
+                headers: {
+                    /** @description where it lives */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineInfo"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The input does not fit the function's or model's signature */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_pipelines_preview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PipelinePreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description A pipeline version (``version`` is null for a preview, which stores nothing): its parameters and its nodes,     upstreams first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineInfo"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The input does not fit the function's or model's signature */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_pipelines_name: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A pipeline version (``version`` is null for a preview, which stores nothing): its parameters and its nodes,     upstreams first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineInfo"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_pipelines_name: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_pipelines_name_runs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Runs of a pipeline, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineRunList"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_pipelines_name_runs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PipelineRunRequest"];
+            };
+        };
+        responses: {
+            /** @description One run of a pipeline version and the state of each of its nodes (the object ``nbdeploy pipelines run     --json`` prints). */
+            201: {
+                headers: {
+                    /** @description where it lives */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineRun"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The input does not fit the function's or model's signature */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

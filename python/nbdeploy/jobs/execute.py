@@ -101,6 +101,7 @@ def run_notebook(spec: dict[str, Any]) -> dict[str, Any]:
     outcome["cell_count"] = hooks.source_position(None)[1] if hooks.nb is not None else None
     outcome["metrics"] = [r for r in watchdog.records if r.get("kind") == "metric"]
     outcome["artifacts"] = [r for r in watchdog.records if r.get("kind") == "artifact"]
+    outcome["outputs"] = [r for r in watchdog.records if r.get("kind") == "output"]  # nbd.output (pipelines)
     uploading = time.monotonic()
     _upload(attempt, outcome)
     outcome["timings"] = {
@@ -159,7 +160,10 @@ def _execute(attempt: _Attempt, hooks: Hooks, log: IO[str]) -> None:
     import nbformat
     import papermill
 
+    from ..pipelines.values import register_translator
+
     engine_class()
+    register_translator()  # a pipeline node's upstream outputs: blobs loaded lazily in the kernel
     spec = attempt.spec
     nb = nbformat.reads(_read_notebook(spec["store_url"], spec["notebook_sha256"]).decode("utf-8"), 4)
     papermill.execute_notebook(

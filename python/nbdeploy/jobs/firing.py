@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -105,28 +106,13 @@ class Scheduler:
                 return []  # deleted, paused, or another scheduler just fired it
             spec = CronSpec(row.cron, row.timezone)
             fire_times = self._choose(row, spec, now)
-            runs = [
-                RunRow(
-                    job=row.job,
-                    schedule_id=row.id,
-                    fire_time=fire_time,
-                    trigger="schedule",
-                    parameters=dict(row.parameters or {}),
-                    kernel=row.kernel,
-                    timeout=row.timeout,
-                    retries=row.retries,
-                    attempt=1,
-                    status="queued",
-                    queued_at=now,
-                    not_before=now,
-                    cancel_requested=False,
-                    history=[],
-                    notify=row.notify,
-                    resources=row.resources,
-                    owner=row.owner,
-                )
-                for fire_time in fire_times
-            ]
+            runs: list[Any]
+            if row.target == "pipeline":  # a pipeline run per tick, under the same unique (schedule_id, fire_time)
+                from ..pipelines.scheduling import pipeline_runs
+
+                runs = pipeline_runs(row, fire_times, now)
+            else:
+                runs = self._job_runs(row, fire_times, now)
             s.add_all(runs)
             skipped = len(spec.ticks_between(row.next_fire_at - timedelta(microseconds=1), now)) - len(runs)
             row.next_fire_at = spec.next_after(now)
@@ -137,8 +123,39 @@ class Scheduler:
         if skipped > 0:
             log.info("schedule %s: skipped %d missed tick(s) (catchup=%s)", schedule_id, skipped, row.catchup)
         for fire_time, run_id in zip(fire_times, ids, strict=True):
-            log.info("schedule %s: tick %s fired as run %s", schedule_id, fire_time.isoformat(), run_id)
-        return ids
+            log.info(
+                "schedule %s: tick %s fired as %s run %s",
+                schedule_id,
+                fire_time.isoformat(),
+                row.target or "job",
+                run_id,
+            )
+        return [] if row.target == "pipeline" else ids
+
+    @staticmethod
+    def _job_runs(row: ScheduleRow, fire_times: list[datetime], now: datetime) -> list[RunRow]:
+        return [
+            RunRow(
+                job=row.job,
+                schedule_id=row.id,
+                fire_time=fire_time,
+                trigger="schedule",
+                parameters=dict(row.parameters or {}),
+                kernel=row.kernel,
+                timeout=row.timeout,
+                retries=row.retries,
+                attempt=1,
+                status="queued",
+                queued_at=now,
+                not_before=now,
+                cancel_requested=False,
+                history=[],
+                notify=row.notify,
+                resources=row.resources,
+                owner=row.owner,
+            )
+            for fire_time in fire_times
+        ]
 
     # --- the loop ------------------------------------------------------------------------------------------
     def start(self) -> Scheduler:

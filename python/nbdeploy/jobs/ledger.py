@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..store import Store
 from ..store.tables import ArtifactVersionRow
-from .tables import DispatcherLeaseRow, RunArtifactRow, RunLogRow, RunMetricRow, RunRow, ScheduleRow
+from .tables import DispatcherLeaseRow, RunArtifactRow, RunLogRow, RunMetricRow, RunOutputRow, RunRow, ScheduleRow
 
 __all__ = ["LEADER", "LOST_MESSAGE", "RunLedger", "leader_alive", "lost", "run_timings"]
 
@@ -88,6 +88,22 @@ def artifact_row(run_id: int, attempt: int, a: dict[str, Any]) -> RunArtifactRow
         sha256=str(a["sha256"]),
         size=int(a["size"]),
         logged_at=datetime.fromtimestamp(float(a.get("time") or time.time()), UTC),
+    )
+
+
+def output_row(run_id: int, attempt: int, o: dict[str, Any]) -> RunOutputRow:
+    """An output row from a ``{"seq", "name", "encoding", "value", "sha256", "size", "time"}`` record of
+    ``nbd.output`` (``value`` only for inline JSON)."""
+    return RunOutputRow(
+        run_id=run_id,
+        attempt=attempt,
+        seq=int(o.get("seq") or 0),
+        name=str(o["name"])[:128],
+        encoding=str(o.get("encoding") or "json")[:16],
+        value=o.get("value") if o.get("encoding") == "json" else None,
+        sha256=str(o["sha256"])[:64],
+        size=int(o.get("size") or 0),
+        logged_at=datetime.fromtimestamp(float(o.get("time") or time.time()), UTC),
     )
 
 
@@ -204,6 +220,7 @@ class RunLedger:
             for model, records, make in (
                 (RunMetricRow, outcome.get("metrics"), metric_row),
                 (RunArtifactRow, outcome.get("artifacts"), artifact_row),
+                (RunOutputRow, outcome.get("outputs"), output_row),
             ):
                 if records is not None:
                     s.execute(sa.delete(model).where(model.run_id == row.id, model.attempt == row.attempt))

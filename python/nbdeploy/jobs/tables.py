@@ -21,6 +21,7 @@ __all__ = [
     "DispatcherLeaseRow",
     "RunArtifactRow",
     "RunMetricRow",
+    "RunOutputRow",
     "RunRow",
     "ScheduleRow",
 ]
@@ -57,6 +58,7 @@ class ScheduleRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    target: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: a job; "pipeline": a pipeline
 
 
 class RunRow(Base):
@@ -154,6 +156,26 @@ class RunArtifactRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
     seq: Mapped[int] = mapped_column(Integer, nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class RunOutputRow(Base):
+    """A named output a run recorded with ``nbd.output`` (per attempt): small JSON ``value`` inline, else a store
+    blob by ``sha256`` (``encoding`` says how to read it: json, pickle, parquet, npy); ``sha256`` always hashes
+    the value (a pipeline's cache keys use it). Created by migration ``0007_pipelines``."""
+
+    __tablename__ = "run_outputs"
+    __table_args__ = (Index("ix_run_outputs_run_id_attempt", "run_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    encoding: Mapped[str] = mapped_column(String(16), nullable=False)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
