@@ -53,6 +53,15 @@ export type RunComparison = Schemas['RunComparison'];
 export type TrackedRunsQuery = NonNullable<operations['get_tracking_runs']['parameters']['query']>;
 export type RunsQuery = NonNullable<operations['get_runs']['parameters']['query']>;
 export type PredictQuery = NonNullable<operations['predict_model']['parameters']['query']>;
+export type PipelineInfo = Schemas['PipelineInfo'];
+export type PipelineNode = Schemas['PipelineNode'];
+export type PipelineRun = Schemas['PipelineRun'];
+export type PipelineRunRequest = Schemas['PipelineRunRequest'];
+export type PipelinePutRequest = Schemas['PipelinePutRequest'];
+export type PipelinePreviewRequest = Schemas['PipelinePreviewRequest'];
+export type PipelineNodeRun = Schemas['NodeState'];
+export type PipelineNodeStatus = PipelineNodeRun['status'];
+export type PipelineRunStatus = PipelineRun['status'];
 
 /** An error answer of the API, or a failure to reach it, with a message meant for people. */
 export class NbdeployAPIError extends Error {
@@ -424,84 +433,14 @@ export async function getTrackedRunsFigure(
 
 // --- pipelines ----------------------------------------------------------------------------------------
 
-/*
- * HAND-WRITTEN until the `pipelines` branch's routes are merged: these mirror the REST contract of the
- * pipelines service and are replaced by the generated schema types (`make types`) then.
- */
-
-/** A node's state in a pipeline run. */
-export type PipelineNodeStatus = 'queued' | 'running' | 'succeeded' | 'skipped' | 'failed' | 'cancelled';
-
-/** One notebook of a pipeline and the nodes it runs after. */
-export interface PipelineNode {
-  name: string;
-  notebook: string;
-  after: string[];
-  parameters: Record<string, unknown>;
-  cache: boolean | string;
-  kernel: string | null;
-  timeout: number | null;
-  retries: number;
-}
-
-/** A stored pipeline version (or, from `POST /pipelines/preview`, a parsed file with `version: null`). */
-export interface PipelineInfo {
-  name: string;
-  version: number | null;
-  created_at: string | null;
-  parameters: Record<string, unknown>;
-  nodes: PipelineNode[];
-}
-
-/** Where a running node's notebook is: `done` of `total` cells executed. */
-export interface PipelineNodeProgress {
-  done: number;
-  total: number;
-}
-
-/** A node in a pipeline run: its state, why it was skipped, and its job run (to open output or log). */
-export interface PipelineNodeRun {
-  status: PipelineNodeStatus;
-  reason: string | null;
-  run: number | null;
-  started_at: string | null;
-  ended_at: string | null;
-  progress: PipelineNodeProgress | null;
-}
-
-/** A run of a pipeline: its status and each node's. */
-export interface PipelineRun {
-  run: number;
-  pipeline: string;
-  version: number;
-  status: string;
-  started_at: string | null;
-  ended_at: string | null;
-  nodes: Record<string, PipelineNodeRun>;
-}
-
-/** What `POST /pipelines/{name}/runs` takes: parameter overrides, a subset of nodes, a start node, nodes to rerun. */
-export interface PipelineRunRequest {
-  parameters: Record<string, unknown>;
-  only: string[];
-  from: string | null;
-  force: string[];
-}
-
-/** The body of `POST /pipelines` and `POST /pipelines/preview`: a `.pipeline.yaml` file's text and its path. */
-export interface PipelineSource {
-  yaml: string;
-  path: string;
-}
-
 /** Whether a pipeline run (or node) is still to end. */
-export function isPipelineRunActive(status: string): boolean {
+export function isPipelineRunActive(status: PipelineRunStatus | PipelineNodeStatus | 'defined'): boolean {
   return status === 'queued' || status === 'running';
 }
 
 /** `GET /pipelines`: every pipeline's newest version. */
 export async function listPipelines(): Promise<PipelineInfo[]> {
-  return (await send<{ pipelines: PipelineInfo[] }>('GET', 'pipelines')).pipelines;
+  return (await send<Schemas['PipelineList']>('GET', 'pipelines')).pipelines;
 }
 
 /** `GET /pipelines/{name}`: the newest version of a pipeline. */
@@ -510,12 +449,12 @@ export function getPipeline(name: string): Promise<PipelineInfo> {
 }
 
 /** `POST /pipelines`: store a `.pipeline.yaml` file as a new version of its pipeline. */
-export function putPipeline(body: PipelineSource): Promise<PipelineInfo> {
+export function putPipeline(body: PipelinePutRequest): Promise<PipelineInfo> {
   return send('POST', 'pipelines', body);
 }
 
 /** `POST /pipelines/preview`: parse and check a `.pipeline.yaml` file; stores nothing (422 names the bad node). */
-export function previewPipeline(body: PipelineSource): Promise<PipelineInfo> {
+export function previewPipeline(body: PipelinePreviewRequest): Promise<PipelineInfo> {
   return send('POST', 'pipelines/preview', body);
 }
 
@@ -524,14 +463,14 @@ export function deletePipeline(name: string): Promise<void> {
   return send('DELETE', `pipelines/${seg(name)}`);
 }
 
-/** `POST /pipelines/{name}/runs`: run a pipeline now; resolves the queued run. */
-export function startPipelineRun(name: string, body: PipelineRunRequest): Promise<PipelineRun> {
+/** `POST /pipelines/{name}/runs`: run a pipeline now (`{}` runs it with its defaults); resolves the queued run. */
+export function startPipelineRun(name: string, body: PipelineRunRequest = {}): Promise<PipelineRun> {
   return send('POST', `pipelines/${seg(name)}/runs`, body);
 }
 
 /** `GET /pipelines/{name}/runs`: the pipeline's runs, newest first. */
 export async function listPipelineRuns(name: string): Promise<PipelineRun[]> {
-  return (await send<{ runs: PipelineRun[] }>('GET', `pipelines/${seg(name)}/runs`)).runs;
+  return (await send<Schemas['PipelineRunList']>('GET', `pipelines/${seg(name)}/runs`)).runs;
 }
 
 /** `GET /pipeline-runs/{id}`: a pipeline run and the state of each node. */

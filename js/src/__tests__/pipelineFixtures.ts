@@ -1,4 +1,4 @@
-/* Pipeline records as the server sends them (the REST contract's shapes): a definition of three notebooks
+/* Pipeline records as the server sends them, typed by the generated OpenAPI types: a definition of three notebooks
  * (prepare → train, prepare → report, train → report) and runs of it in several states. */
 
 import type { PipelineInfo, PipelineNode, PipelineNodeRun, PipelineRun } from '../api';
@@ -7,6 +7,7 @@ export function pipelineNode(name: string, after: string[] = [], extra: Partial<
   return {
     name,
     notebook: `${name}.ipynb`,
+    job: null,
     after,
     parameters: {},
     cache: true,
@@ -40,7 +41,7 @@ export function nodeRun(status: PipelineNodeRun['status'], extra: Partial<Pipeli
   };
 }
 
-export function pipelineRun(status: string, nodes: Record<string, PipelineNodeRun>, extra: Partial<PipelineRun> = {}): PipelineRun {
+export function pipelineRun(status: PipelineRun['status'], nodes: Record<string, PipelineNodeRun>, extra: Partial<PipelineRun> = {}): PipelineRun {
   return {
     run: 7,
     pipeline: 'daily',

@@ -1,7 +1,7 @@
 /* The pipeline drawing's model (pipelines/graph.ts): the dagre layout of the `after` edges, each node's state in
  * words from the server's run record, and when a run is finished. */
 
-import { drawnState, isRunFinished, NODE_HEIGHT, pipelineFlow, shapeKey, summarizeRun } from '../pipelines/graph';
+import { drawnState, isRunFinished, NODE_HEIGHT, nodeTarget, pipelineFlow, routedPath, shapeKey, summarizeRun } from '../pipelines/graph';
 import { nodeRun, pipelineInfo, pipelineNode, pipelineRun } from './pipelineFixtures';
 
 describe('pipelineFlow', () => {
@@ -43,6 +43,34 @@ describe('pipelineFlow', () => {
     expect(edges.find(e => e.id === 'prepare->train')?.animated).toBe(true);
     expect(edges.find(e => e.id === 'train->report')?.animated).toBe(false);
     expect(edges.find(e => e.id === 'train->report')?.className).toContain('jp-nbdeploy-pedge-queued');
+  });
+
+  it('routes an edge that skips a rank beside the node of that rank, not through it', () => {
+    const { nodes, edges } = pipelineFlow(pipelineInfo(), null);
+    const train = nodes.find(n => n.id === 'train')!;
+    const long = edges.find(e => e.id === 'prepare->report')!;
+    const bends = long.data!.bends;
+    const beside = bends.filter(p => p.y >= train.position.y && p.y <= train.position.y + NODE_HEIGHT);
+    expect(beside.length).toBeGreaterThan(0);
+    for (const p of beside) {
+      expect(p.x < train.position.x || p.x > train.position.x + (train.width ?? 0)).toBe(true);
+    }
+    // an edge between adjacent ranks bends only in the gap between them
+    const prepare = nodes.find(n => n.id === 'prepare')!;
+    for (const p of edges.find(e => e.id === 'prepare->train')!.data!.bends) {
+      expect(p.y).toBeGreaterThanOrEqual(prepare.position.y + NODE_HEIGHT);
+      expect(p.y).toBeLessThanOrEqual(train.position.y);
+    }
+  });
+
+  it('draws an edge as one vertical curve per leg', () => {
+    expect(routedPath(0, 0, [], 10, 100)).toBe('M 0,0 C 0,50 10,50 10,100');
+    expect(routedPath(0, 0, [{ x: 50, y: 100 }], 0, 200)).toBe('M 0,0 C 0,50 50,50 50,100 C 50,150 0,150 0,200');
+  });
+
+  it('names what a node runs: its notebook, or the stored job', () => {
+    expect(nodeTarget(pipelineNode('a'))).toBe('a.ipynb');
+    expect(nodeTarget(pipelineNode('b', [], { notebook: null, job: 'nightly' }))).toBe('job nightly');
   });
 
   it('ignores an `after` naming no node of the pipeline', () => {

@@ -11,11 +11,12 @@ import { editIcon, ReactWidget, runIcon, saveIcon, ToolbarButton } from '@jupyte
 import { Signal } from '@lumino/signaling';
 import React from 'react';
 
-import { errorMessage, PipelineInfo, PipelineSource, previewPipeline, putPipeline, startPipelineRun } from '../api';
+import { errorMessage, PipelineInfo, PipelinePreviewRequest, previewPipeline, putPipeline, startPipelineRun } from '../api';
 import { ErrorMessage } from '../components';
 import { showActionError } from '../dialogs';
 import { PipelineGraph } from './drawing';
 import { IPipelineNodeData } from './graph';
+import { pipelineIcon } from './icon';
 import { IPipelineActions } from './view';
 
 /** The file type of pipeline files (more specific than `.yaml`, so its default view is the drawing). */
@@ -47,7 +48,7 @@ export class PipelineFileView extends ReactWidget {
   }
 
   /** The file as the server takes it: the saved text and its path. */
-  source(): PipelineSource {
+  source(): PipelinePreviewRequest {
     return { yaml: this.context.model.toString(), path: this.context.path };
   }
 
@@ -81,7 +82,11 @@ export class PipelineFileView extends ReactWidget {
 
   render(): JSX.Element {
     const { info, error, loading } = this._state;
-    const openNotebook = (data: IPipelineNodeData) => this._actions.openFile(notebookPath(this.context.path, data.node.notebook));
+    const openNotebook = (data: IPipelineNodeData) => {
+      if (data.node.notebook) {
+        this._actions.openFile(notebookPath(this.context.path, data.node.notebook));
+      }
+    };
     return (
       <div className="jp-nbdeploy-pview" data-loading={loading ? 'true' : 'false'}>
         <div className="jp-nbdeploy-pview-header">
@@ -98,7 +103,7 @@ export class PipelineFileView extends ReactWidget {
           <PipelineGraph
             info={info}
             run={null}
-            clickHint={() => 'Click: open the notebook'}
+            clickHint={data => (data.node.notebook ? 'Click: open the notebook' : null)}
             onNodeClick={openNotebook}
           />
         ) : null}
@@ -135,6 +140,7 @@ export class PipelineFileFactory extends ABCWidgetFactory<IDocumentWidget<Pipeli
     const content = new PipelineFileView(context, this._actions);
     const widget = new DocumentWidget({ content, context });
     widget.addClass('jp-nbdeploy-pipeline-file');
+    widget.title.icon = pipelineIcon;
     const actions = this._actions;
     widget.toolbar.addItem(
       'nbdeploy-edit',

@@ -4,16 +4,16 @@
  * the reason a node was skipped. Clicking a node calls `onNodeClick` (the views open its output or log).
  */
 
-import { Background, Controls, Handle, NodeProps, Position, ReactFlow } from '@xyflow/react';
+import { Background, BaseEdge, Controls, EdgeProps, Handle, MarkerType, NodeProps, Position, ReactFlow } from '@xyflow/react';
 import React, { useMemo } from 'react';
 
 import { PipelineInfo, PipelineRun } from '../api';
-import { IPipelineNodeData, PipelineFlowNode, pipelineFlow, shapeKey } from './graph';
+import { IPipelineNodeData, nodeTarget, PipelineFlowEdge, PipelineFlowNode, pipelineFlow, routedPath, shapeKey } from './graph';
 
 /** What a click on a node will do, in words (the card's tooltip). */
 function clickHint(data: IPipelineNodeData, clickable: (data: IPipelineNodeData) => string | null): string {
   const hint = clickable(data);
-  const parts = [`${data.node.name}: ${data.node.notebook}`];
+  const parts = [`${data.node.name}: ${nodeTarget(data.node)}`];
   if (data.label) {
     parts.push(data.reason && data.status !== 'skipped' ? `${data.label}: ${data.reason}` : data.label);
   }
@@ -47,7 +47,7 @@ function PipelineNodeCard(props: NodeProps<PipelineFlowNode>): JSX.Element {
           </span>
         ) : null}
       </div>
-      <div className="jp-nbdeploy-pnode-notebook">{data.node.notebook}</div>
+      <div className="jp-nbdeploy-pnode-notebook">{nodeTarget(data.node)}</div>
       {data.label ? <div className="jp-nbdeploy-pnode-state">{data.label}</div> : null}
       {data.fraction !== null ? (
         <div className="jp-nbdeploy-progress-bar jp-nbdeploy-pnode-progress">
@@ -59,7 +59,15 @@ function PipelineNodeCard(props: NodeProps<PipelineFlowNode>): JSX.Element {
   );
 }
 
+/** An edge drawn through the bends dagre gave it. */
+function RoutedEdge(props: EdgeProps<PipelineFlowEdge>): JSX.Element {
+  const path = routedPath(props.sourceX, props.sourceY, props.data?.bends ?? [], props.targetX, props.targetY);
+  return <BaseEdge id={props.id} path={path} markerEnd={props.markerEnd} style={props.style} />;
+}
+
 const NODE_TYPES = { pipelineNode: PipelineNodeCard };
+const EDGE_TYPES = { routed: RoutedEdge };
+const EDGE_DEFAULTS = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
 
 export interface IPipelineGraphProps {
   info: PipelineInfo;
@@ -85,6 +93,8 @@ export function PipelineGraph(props: IPipelineGraphProps): JSX.Element {
           nodes={nodes}
           edges={edges}
           nodeTypes={NODE_TYPES}
+          edgeTypes={EDGE_TYPES}
+          defaultEdgeOptions={EDGE_DEFAULTS}
           fitView
           fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
           minZoom={0.2}

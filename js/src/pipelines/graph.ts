@@ -28,9 +28,38 @@ export interface IPipelineNodeData extends Record<string, unknown> {
 
 export type PipelineFlowNode = Node<IPipelineNodeData, 'pipelineNode'>;
 
+/** An edge with the bends dagre routed it through (around the nodes of the ranks it crosses). */
+export interface IRoutedEdgeData extends Record<string, unknown> {
+  /** The points between the two nodes, top to bottom (none for an edge between adjacent ranks). */
+  bends: { x: number; y: number }[];
+}
+
+export type PipelineFlowEdge = Edge<IRoutedEdgeData, 'routed'>;
+
+/**
+ * An SVG path from `(sx, sy)` through `bends` to `(tx, ty)`: one vertical S-curve per leg, so an edge that
+ * crosses a rank passes beside that rank's nodes (where dagre routed it), not through them.
+ */
+export function routedPath(sx: number, sy: number, bends: { x: number; y: number }[], tx: number, ty: number): string {
+  const points = [{ x: sx, y: sy }, ...bends, { x: tx, y: ty }];
+  let d = `M ${sx},${sy}`;
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1];
+    const b = points[i];
+    const mid = (a.y + b.y) / 2;
+    d += ` C ${a.x},${mid} ${b.x},${mid} ${b.x},${b.y}`;
+  }
+  return d;
+}
+
 /** The size every node is drawn at (dagre needs it to lay the graph out). */
 export const NODE_WIDTH = 220;
 export const NODE_HEIGHT = 78;
+
+/** What a node runs, in words: its notebook (a path relative to the pipeline file) or `job NAME` (a stored job). */
+export function nodeTarget(node: PipelineNode): string {
+  return node.notebook ?? (node.job ? `job ${node.job}` : '');
+}
 
 /** The state of node `name` in `run` as the drawing shows it. */
 export function drawnState(
@@ -69,7 +98,7 @@ export function shapeKey(info: PipelineInfo): string {
  * An `after` that names no node of the pipeline draws no edge (the server rejects such files; a preview shows its
  * message instead).
  */
-export function pipelineFlow(info: PipelineInfo, run: PipelineRun | null): { nodes: PipelineFlowNode[]; edges: Edge[] } {
+export function pipelineFlow(info: PipelineInfo, run: PipelineRun | null): { nodes: PipelineFlowNode[]; edges: PipelineFlowEdge[] } {
   const g = new graphlib.Graph();
   g.setGraph({ rankdir: 'TB', nodesep: 40, ranksep: 56, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
@@ -77,24 +106,31 @@ export function pipelineFlow(info: PipelineInfo, run: PipelineRun | null): { nod
   for (const node of info.nodes) {
     g.setNode(node.name, { width: NODE_WIDTH, height: NODE_HEIGHT });
   }
-  const edges: Edge[] = [];
+  const edges: PipelineFlowEdge[] = [];
   for (const node of info.nodes) {
-    for (const upstream of node.after) {
-      if (!names.has(upstream)) {
+    for (const upstream of new Set(node.after)) {
+      if (!names.has(upstream) || upstream === node.name) {
         continue;
       }
       g.setEdge(upstream, node.name);
       const target = run?.nodes[node.name]?.status;
       edges.push({
         id: `${upstream}->${node.name}`,
+        type: 'routed',
         source: upstream,
         target: node.name,
         animated: target === 'running',
-        className: `jp-nbdeploy-pedge jp-nbdeploy-pedge-${target ?? 'defined'}`
+        className: `jp-nbdeploy-pedge jp-nbdeploy-pedge-${target ?? 'defined'}`,
+        data: { bends: [] }
       });
     }
   }
   layout(g);
+  for (const edge of edges) {
+    // dagre's points start and end on the nodes' borders: the handles are drawn there, keep what lies between
+    const points: { x: number; y: number }[] = g.edge(edge.source, edge.target)?.points ?? [];
+    edge.data = { bends: points.slice(1, -1).map(p => ({ x: p.x, y: p.y })) };
+  }
   const nodes: PipelineFlowNode[] = info.nodes.map(node => {
     const { x, y } = g.node(node.name);
     return {

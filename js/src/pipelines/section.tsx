@@ -13,7 +13,7 @@ import { confirmAndDelete, showActionError } from '../dialogs';
 import { formatRelative, formatTimestamp } from '../format';
 import { usePoll } from '../poll';
 import { ISection, ISectionContext } from '../sections/types';
-import { summarizeRun } from './graph';
+import { nodeTarget, summarizeRun } from './graph';
 import { PipelineStatus } from './view';
 
 /** The command that opens a pipeline's drawing (registered in `pipelines/index.ts`). */
@@ -105,7 +105,7 @@ function PipelineRow(props: { context: ISectionContext; pipeline: PipelineInfo; 
         <TextButton label="Run" accent onClick={() => void run()} />
         <IconButton icon={deleteIcon} title={`Delete ${pipeline.name}`} onClick={() => void remove()} />
       </div>
-      <div className="jp-nbdeploy-row jp-nbdeploy-muted" title={pipeline.nodes.map(n => `${n.name}: ${n.notebook}`).join('\n')}>
+      <div className="jp-nbdeploy-row jp-nbdeploy-muted" title={pipeline.nodes.map(n => `${n.name}: ${nodeTarget(n)}`).join('\n')}>
         {pipeline.nodes.length} notebooks: {pipeline.nodes.map(n => n.name).join(', ')}
       </div>
       {unfolded ? <RecentRuns context={context} name={pipeline.name} /> : null}
