@@ -120,6 +120,9 @@ def test_a_run_is_drawn_live_and_a_node_opens_its_output(page, lab, pipeline_fil
     train.and_(page.locator("[data-status=running]")).wait_for(timeout=RUN_TIMEOUT_MS)
     expect(train.locator(".jp-nbdeploy-pnode-state")).to_have_text(re.compile(r"running · 1/3 cells"), timeout=60_000)
     assert node(run_view, "report").get_attribute("data-status") == "queued"
+    # the edges stay drawn while the states update (the edge into the running node is animated)
+    expect(run_view.locator(".react-flow__edge-path")).to_have_count(3)
+    expect(run_view.locator(".react-flow__edge.animated")).to_have_count(1)
     screenshot(page, "pipeline-run-running")
 
     gate.write_text("go")

@@ -22,6 +22,15 @@ describe('pipelineFlow', () => {
     expect(Math.abs(a.position.x - b.position.x)).toBeGreaterThanOrEqual(a.width ?? 0);
   });
 
+  it('gives each node its size and handles, so a redraw with new states needs no measuring (edges stay drawn)', () => {
+    const { nodes, edges } = pipelineFlow(pipelineInfo(), null);
+    for (const n of nodes) {
+      expect(n.measured).toEqual({ width: n.width, height: n.height });
+      expect(n.handles?.map(h => h.type).sort()).toEqual(['source', 'target']);
+    }
+    expect(edges.every(e => typeof e.markerEnd === 'object' && e.markerEnd.type === 'arrowclosed')).toBe(true);
+  });
+
   it('draws the definition alone when no run is shown', () => {
     const { nodes, edges } = pipelineFlow(pipelineInfo(), null);
     expect(nodes.every(n => n.data.status === 'defined' && n.data.label === '' && n.data.jobRun === null)).toBe(true);

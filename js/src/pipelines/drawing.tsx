@@ -4,7 +4,7 @@
  * the reason a node was skipped. Clicking a node calls `onNodeClick` (the views open its output or log).
  */
 
-import { Background, BaseEdge, Controls, EdgeProps, Handle, MarkerType, NodeProps, Position, ReactFlow } from '@xyflow/react';
+import { Background, BaseEdge, Controls, EdgeProps, Handle, NodeProps, Position, ReactFlow } from '@xyflow/react';
 import React, { useMemo } from 'react';
 
 import { PipelineInfo, PipelineRun } from '../api';
@@ -67,7 +67,7 @@ function RoutedEdge(props: EdgeProps<PipelineFlowEdge>): JSX.Element {
 
 const NODE_TYPES = { pipelineNode: PipelineNodeCard };
 const EDGE_TYPES = { routed: RoutedEdge };
-const EDGE_DEFAULTS = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
+
 
 export interface IPipelineGraphProps {
   info: PipelineInfo;
@@ -94,7 +94,6 @@ export function PipelineGraph(props: IPipelineGraphProps): JSX.Element {
           edges={edges}
           nodeTypes={NODE_TYPES}
           edgeTypes={EDGE_TYPES}
-          defaultEdgeOptions={EDGE_DEFAULTS}
           fitView
           fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
           minZoom={0.2}

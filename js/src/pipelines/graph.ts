@@ -5,7 +5,7 @@
  */
 
 import { graphlib, layout } from '@dagrejs/dagre';
-import type { Edge, Node } from '@xyflow/react';
+import type { Edge, MarkerType, Node, NodeHandle, Position } from '@xyflow/react';
 
 import { isPipelineRunActive, PipelineInfo, PipelineNode, PipelineNodeRun, PipelineNodeStatus, PipelineRun } from '../api';
 
@@ -60,6 +60,19 @@ export const NODE_HEIGHT = 78;
 export function nodeTarget(node: PipelineNode): string {
   return node.notebook ?? (node.job ? `job ${node.job}` : '');
 }
+
+/**
+ * Where a node's edges meet it: in at the top centre, out at the bottom centre. Given with each node (and its size),
+ * so React Flow needs to measure nothing when a run's states redraw the nodes (a node it has to measure again draws
+ * no edges until it did).
+ */
+const HANDLES: NodeHandle[] = [
+  { type: 'target', position: 'top' as Position, x: NODE_WIDTH / 2 - 0.5, y: 0, width: 1, height: 1 },
+  { type: 'source', position: 'bottom' as Position, x: NODE_WIDTH / 2 - 0.5, y: NODE_HEIGHT - 1, width: 1, height: 1 }
+];
+
+/** Every edge ends in an arrow at its downstream node. */
+const ARROW = { type: 'arrowclosed' as MarkerType, width: 16, height: 16 };
 
 /** The state of node `name` in `run` as the drawing shows it. */
 export function drawnState(
@@ -121,6 +134,7 @@ export function pipelineFlow(info: PipelineInfo, run: PipelineRun | null): { nod
         target: node.name,
         animated: target === 'running',
         className: `jp-nbdeploy-pedge jp-nbdeploy-pedge-${target ?? 'defined'}`,
+        markerEnd: ARROW,
         data: { bends: [] }
       });
     }
@@ -140,6 +154,8 @@ export function pipelineFlow(info: PipelineInfo, run: PipelineRun | null): { nod
       data: { node, ...drawnState(node.name, run) },
       width: NODE_WIDTH,
       height: NODE_HEIGHT,
+      measured: { width: NODE_WIDTH, height: NODE_HEIGHT },
+      handles: HANDLES,
       draggable: false,
       connectable: false
     };
