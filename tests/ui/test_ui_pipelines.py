@@ -1,7 +1,8 @@
 """Pipelines in the lab: an opened ``.pipeline.yaml`` is drawn (through ``POST /pipelines/preview``), redrawn when
 saved, and an invalid one shows the server's message naming the node; "Store and run" puts the pipeline and runs
 it, and the drawing shows each node's state live (running with k/N cells, succeeded, skipped with its reason); a
-node opens its output notebook; the sidebar lists the pipeline and its runs.
+node opens its output notebook; the sidebar lists the pipeline and its runs; a failed node shows its error and
+the nodes after it why they were cancelled, in the light and the dark theme.
 
 The pipeline's three tiny notebooks: ``prepare`` → ``train`` → ``report`` (which also runs after ``prepare``).
 ``train`` waits for a file the test creates once it saw the node running, so the running state is seen without
@@ -36,7 +37,10 @@ def _pipelines_api() -> None:
 def pipeline_files(lab):
     """The pipeline file and its three notebooks in the lab's root; the path of ``train``'s go-ahead file."""
     gate = lab.root / "train-may-finish"
-    lab.write_notebook("prepare.ipynb", [("code", "n = 1", ["parameters"]), ("code", "print('prepared', n * 2)", [])])
+    lab.write_notebook(
+        "prepare.ipynb",
+        [("code", "n = 1", ["parameters"]), ("code", "assert n != 0, 'n must not be 0'\nprint('prepared', n * 2)", [])],
+    )
     lab.write_notebook(
         "train.ipynb",
         [
@@ -175,3 +179,44 @@ def test_a_second_run_skips_unchanged_nodes_and_says_why(page, lab, pipeline_fil
     expect(runs.first).to_have_attribute("data-status", "succeeded")
     screenshot(page, "pipelines-sidebar")
     assert not [e for e in page.js_errors if "Failed to load resource" not in e], page.js_errors
+
+
+def test_a_failed_node_shows_its_error_and_the_nodes_after_it_why_they_did_not_run(page, lab, pipeline_files):
+    # another client starts a run whose parameters make `prepare` fail; the sidebar lists it and opens it
+    failed = lab.api("POST", "pipelines/daily/runs", {"parameters": {"n": 0}})
+    sidebar = open_sidebar(page)
+    row = sidebar.locator("#nbdeploy-section-pipelines .jp-nbdeploy-pipeline[data-name='daily']")
+    item = row.locator(f".jp-nbdeploy-prun-item[data-run='{failed['run']}']")
+    item.wait_for()
+    item.click()
+    run_view = page.locator(".jp-nbdeploy-pipeline-view:visible")
+    run_view.locator(f".jp-nbdeploy-prun[data-run='{failed['run']}']").wait_for()
+    header = run_view.locator(".jp-nbdeploy-prun")
+    header.locator(".jp-nbdeploy-status", has_text=re.compile("succeeded|failed|cancelled")).wait_for(
+        timeout=RUN_TIMEOUT_MS
+    )
+    prepare = node(run_view, "prepare")
+    assert prepare.get_attribute("data-status") == "failed", prepare.inner_text()
+    assert "n must not be 0" in prepare.get_attribute("title")
+    for name in ("train", "report"):
+        state = node(run_view, name)
+        assert state.get_attribute("data-status") == "cancelled", state.inner_text()
+        assert "upstream 'prepare' failed" in state.get_attribute("title")
+    screenshot(page, "pipeline-run-failed")
+
+    # the same drawing in JupyterLab's dark theme: every colour comes from the theme's variables
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    background = run_view.locator(".jp-nbdeploy-pnode[data-node='report']").evaluate(
+        "n => getComputedStyle(n).backgroundColor"
+    )
+    assert background != "rgb(255, 255, 255)", background
+    screenshot(page, "pipeline-run-failed-dark")
+
+    # the failed node opens its job run's output notebook, with the error
+    prepare.click()
+    output = page.locator(".jp-nbdeploy-output:visible, .jp-nbdeploy-log:visible").first
+    output.get_by_text("n must not be 0").first.wait_for()
+    screenshot(page, "pipeline-failed-node-output")

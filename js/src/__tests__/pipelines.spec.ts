@@ -1,7 +1,7 @@
 /* The pipeline drawing's model (pipelines/graph.ts): the dagre layout of the `after` edges, each node's state in
  * words from the server's run record, and when a run is finished. */
 
-import { drawnState, isRunFinished, NODE_HEIGHT, nodeTarget, pipelineFlow, routedPath, shapeKey, summarizeRun } from '../pipelines/graph';
+import { arrowPath, drawnState, isRunFinished, NODE_HEIGHT, nodeTarget, pipelineFlow, routedPath, shapeKey, summarizeRun } from '../pipelines/graph';
 import { nodeRun, pipelineInfo, pipelineNode, pipelineRun } from './pipelineFixtures';
 
 describe('pipelineFlow', () => {
@@ -28,7 +28,7 @@ describe('pipelineFlow', () => {
       expect(n.measured).toEqual({ width: n.width, height: n.height });
       expect(n.handles?.map(h => h.type).sort()).toEqual(['source', 'target']);
     }
-    expect(edges.every(e => typeof e.markerEnd === 'object' && e.markerEnd.type === 'arrowclosed')).toBe(true);
+    expect(edges.every(e => e.type === 'routed')).toBe(true);
   });
 
   it('draws the definition alone when no run is shown', () => {
@@ -77,6 +77,10 @@ describe('pipelineFlow', () => {
     expect(routedPath(0, 0, [{ x: 50, y: 100 }], 0, 200)).toBe('M 0,0 C 0,50 50,50 50,100 C 50,150 0,150 0,200');
   });
 
+  it('points the arrowhead down onto the node the edge enters', () => {
+    expect(arrowPath(100, 50)).toBe('M 94,41 L 106,41 L 100,50 Z');
+  });
+
   it('names what a node runs: its notebook, or the stored job', () => {
     expect(nodeTarget(pipelineNode('a'))).toBe('a.ipynb');
     expect(nodeTarget(pipelineNode('b', [], { notebook: null, job: 'nightly' }))).toBe('job nightly');
@@ -109,9 +113,15 @@ describe('drawnState', () => {
     });
   });
 
-  it('keeps the reason of a failed node for its tooltip', () => {
-    const run = pipelineRun('failed', { train: nodeRun('failed', { reason: 'ValueError in cell 3', run: 12 }) });
-    expect(drawnState('train', run)).toMatchObject({ status: 'failed', label: 'failed', reason: 'ValueError in cell 3' });
+  it("gives a failed node's error and why a downstream node was cancelled", () => {
+    const run = pipelineRun('cancelled', {
+      train: nodeRun('failed', { reason: 'ValueError: no rows', run: 12 }),
+      report: nodeRun('cancelled', { reason: "upstream 'train' failed" }),
+      publish: nodeRun('succeeded')
+    });
+    expect(drawnState('train', run)).toMatchObject({ status: 'failed', label: 'failed: ValueError: no rows', jobRun: 12 });
+    expect(drawnState('report', run)).toMatchObject({ status: 'cancelled', label: "cancelled: upstream 'train' failed" });
+    expect(drawnState('publish', run)).toMatchObject({ status: 'succeeded', label: 'succeeded' });
   });
 
   it('marks a node the run does not include', () => {

@@ -8,14 +8,14 @@ import { Background, BaseEdge, Controls, EdgeProps, Handle, NodeProps, Position,
 import React, { useMemo } from 'react';
 
 import { PipelineInfo, PipelineRun } from '../api';
-import { IPipelineNodeData, nodeTarget, PipelineFlowEdge, PipelineFlowNode, pipelineFlow, routedPath, shapeKey } from './graph';
+import { arrowPath, IPipelineNodeData, nodeTarget, PipelineFlowEdge, PipelineFlowNode, pipelineFlow, routedPath, shapeKey } from './graph';
 
 /** What a click on a node will do, in words (the card's tooltip). */
 function clickHint(data: IPipelineNodeData, clickable: (data: IPipelineNodeData) => string | null): string {
   const hint = clickable(data);
   const parts = [`${data.node.name}: ${nodeTarget(data.node)}`];
   if (data.label) {
-    parts.push(data.reason && data.status !== 'skipped' ? `${data.label}: ${data.reason}` : data.label);
+    parts.push(data.label);
   }
   if (hint) {
     parts.push(hint);
@@ -59,10 +59,18 @@ function PipelineNodeCard(props: NodeProps<PipelineFlowNode>): JSX.Element {
   );
 }
 
-/** An edge drawn through the bends dagre gave it. */
+/**
+ * An edge drawn through the bends dagre gave it, with an arrowhead of its own (SVG markers are referenced by
+ * `url(#id)`, which JupyterLab's page does not resolve, so React Flow's markers do not show there).
+ */
 function RoutedEdge(props: EdgeProps<PipelineFlowEdge>): JSX.Element {
   const path = routedPath(props.sourceX, props.sourceY, props.data?.bends ?? [], props.targetX, props.targetY);
-  return <BaseEdge id={props.id} path={path} markerEnd={props.markerEnd} style={props.style} />;
+  return (
+    <>
+      <BaseEdge id={props.id} path={path} style={props.style} />
+      <path className="jp-nbdeploy-pedge-arrow" d={arrowPath(props.targetX, props.targetY)} />
+    </>
+  );
 }
 
 const NODE_TYPES = { pipelineNode: PipelineNodeCard };

@@ -5,7 +5,7 @@
  */
 
 import { graphlib, layout } from '@dagrejs/dagre';
-import type { Edge, MarkerType, Node, NodeHandle, Position } from '@xyflow/react';
+import type { Edge, Node, NodeHandle, Position } from '@xyflow/react';
 
 import { isPipelineRunActive, PipelineInfo, PipelineNode, PipelineNodeRun, PipelineNodeStatus, PipelineRun } from '../api';
 
@@ -16,9 +16,9 @@ export type DrawnStatus = PipelineNodeStatus | 'defined';
 export interface IPipelineNodeData extends Record<string, unknown> {
   node: PipelineNode;
   status: DrawnStatus;
-  /** The state in words: `running · cell 2 of 5`, `skipped: cached`, `failed`, … */
+  /** The state in words: `running · 2/5 cells`, `skipped: unchanged since run 41`, `failed: ValueError: …`, … */
   label: string;
-  /** Why a node was skipped (or failed), as the server said it; null when it said nothing. */
+  /** Why a node was skipped, failed or cancelled, as the server said it; null when it said nothing. */
   reason: string | null;
   /** Fraction of cells executed while running, else null. */
   fraction: number | null;
@@ -52,6 +52,11 @@ export function routedPath(sx: number, sy: number, bends: { x: number; y: number
   return d;
 }
 
+/** The arrowhead of an edge that enters its node from above at `(tx, ty)`: a small triangle pointing down. */
+export function arrowPath(tx: number, ty: number, size = 6): string {
+  return `M ${tx - size},${ty - 1.5 * size} L ${tx + size},${ty - 1.5 * size} L ${tx},${ty} Z`;
+}
+
 /** The size every node is drawn at (dagre needs it to lay the graph out). */
 export const NODE_WIDTH = 220;
 export const NODE_HEIGHT = 78;
@@ -71,9 +76,6 @@ const HANDLES: NodeHandle[] = [
   { type: 'source', position: 'bottom' as Position, x: NODE_WIDTH / 2 - 0.5, y: NODE_HEIGHT - 1, width: 1, height: 1 }
 ];
 
-/** Every edge ends in an arrow at its downstream node. */
-const ARROW = { type: 'arrowclosed' as MarkerType, width: 16, height: 16 };
-
 /** The state of node `name` in `run` as the drawing shows it. */
 export function drawnState(
   name: string,
@@ -90,8 +92,9 @@ export function drawnState(
     const { done, total } = state.progress;
     fraction = Math.min(1, Math.max(0, done / total));
     label = `running · ${Math.min(done, total)}/${total} cells`;
-  } else if (state.status === 'skipped' && reason) {
-    label = `skipped: ${reason}`;
+  } else if (reason && state.status !== 'running' && state.status !== 'queued') {
+    // skipped: why (`unchanged since run 41`); failed: the error; cancelled: `upstream 'prepare' failed`
+    label = `${state.status}: ${reason}`;
   }
   return { status: state.status, label, reason, fraction, jobRun: state.run ?? null };
 }
@@ -134,7 +137,6 @@ export function pipelineFlow(info: PipelineInfo, run: PipelineRun | null): { nod
         target: node.name,
         animated: target === 'running',
         className: `jp-nbdeploy-pedge jp-nbdeploy-pedge-${target ?? 'defined'}`,
-        markerEnd: ARROW,
         data: { bends: [] }
       });
     }
