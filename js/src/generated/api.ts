@@ -1836,6 +1836,7 @@ export interface components {
                 [key: string]: number;
             } | null;
             retries: number;
+            target: string;
             timeout: number | null;
             timezone: string;
             upcoming: string[];

@@ -73,6 +73,7 @@ class Schedule(Record):
     updated_at: datetime
     owner: str | None
     upcoming: tuple[datetime, ...] = ()
+    target: str = "job"  # what a tick fires: a run of the job, or of the pipeline named ``job``
     _manager: ScheduleManager | None = field(default=None, repr=False, compare=False)
 
     json_exclude = ("_manager",)
@@ -101,6 +102,7 @@ class Schedule(Record):
             upcoming=tuple(
                 t.astimezone(ZoneInfo(row.timezone)) for t in CronSpec(row.cron, row.timezone).next_fire_times(5)
             ),
+            target=row.target or "job",
             _manager=manager,
         )
 

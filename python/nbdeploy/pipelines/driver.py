@@ -152,12 +152,21 @@ class PipelineDriver:
             if not wanted:
                 return []
             query = query.where(PipelineRunRow.id.in_(wanted))
+        fresh = now + timedelta(seconds=self.lease_ttl / 2)
         with self.store.catalog.session() as s:
-            candidates = list(s.scalars(query.order_by(PipelineRunRow.id).limit(100)))
-            if not candidates:
+            found = s.execute(
+                query.add_columns(PipelineRunRow.lease_owner, PipelineRunRow.lease_until)
+                .order_by(PipelineRunRow.id)
+                .limit(100)
+            ).all()
+            if not found:
                 with self._lock:
                     self._wanted -= wanted
                 return []
+            held = [i for i, owner, until in found if owner == self.owner and until is not None and until > fresh]
+            candidates = [i for i, _, _ in found if i not in held]
+            if not candidates:  # our leases are fresh: no write this pass
+                return held
             s.execute(
                 sa.update(PipelineRunRow)
                 .where(PipelineRunRow.id.in_(candidates), free)
@@ -171,7 +180,7 @@ class PipelineDriver:
                     )
                 )
             )
-        return owned
+        return held + owned
 
     def spec_of(self, name: str, version: int | None) -> PipelineSpec:
         key = (name, version)
@@ -188,25 +197,27 @@ class PipelineDriver:
             if prow is None or prow.lease_owner != self.owner or prow.status not in ("queued", "running"):
                 return
             name, version, cancel = prow.pipeline, prow.version, prow.cancel_requested
-            params, options = dict(prow.parameters or {}), dict(prow.options or {})
+            params, options, was_queued = dict(prow.parameters or {}), dict(prow.options or {}), prow.status == "queued"
         try:
+            if version is None:  # a scheduled run takes the newest version when it starts
+                version = self.app.pipelines.get(name).version
             spec = self.spec_of(name, version)
         except Exception as exc:
             self._end(run_id, "failed", f"{type(exc).__name__}: {exc}")
             return
-        if version is None:
-            version = self.app.pipelines.get(name).version
         nodes = create_nodes(self.app, run_id, spec, options)
-        with self.store.catalog.session() as s:
-            s.execute(
-                sa.update(PipelineRunRow)
-                .where(PipelineRunRow.id == run_id, PipelineRunRow.status == "queued")
-                .values(status="running", started_at=now, version=version)
-            )
+        if was_queued:
+            with self.store.catalog.session() as s:
+                s.execute(
+                    sa.update(PipelineRunRow)
+                    .where(PipelineRunRow.id == run_id, PipelineRunRow.status == "queued")
+                    .values(status="running", started_at=now, version=version)
+                )
         self._settle(nodes)
         if cancel:
             self._cancel(run_id, nodes)
-        else:
+        started: list[int] = []
+        if not cancel:
             values = {**spec.parameters, **params}
             for node in spec.nodes.values():
                 row = nodes[node.name]
@@ -220,7 +231,13 @@ class PipelineDriver:
                     why = "failed" if bad.status == "failed" else "was cancelled"
                     self._set(row, "cancelled", f"upstream {bad.node!r} {why}", ended=True)
                     continue
-                self._start_node(spec, node, row, nodes, values, set(options.get("force") or ()))
+                queued = self._start_node(spec, node, row, nodes, values, set(options.get("force") or ()))
+                if queued is not None:
+                    started.append(queued)
+        if started:  # one hand-over to the dispatcher for every node queued in this pass
+            from ..jobs.dispatcher import ensure_dispatcher
+
+            ensure_dispatcher(self.store, started)
         if all(r.status in NODE_TERMINAL for r in nodes.values()):
             failed = [n for n, r in nodes.items() if r.status in ("failed", "cancelled")]
             if cancel:
@@ -261,18 +278,19 @@ class PipelineDriver:
         nodes: dict[str, PipelineNodeRow],
         values: dict[str, Any],
         force: set[str],
-    ) -> None:
+    ) -> int | None:
+        """Skip ``node`` from the cache, or queue its job run (returned, for the dispatcher); ``None`` otherwise."""
         try:
             plan = cache.plan(self.app, spec, node, {u: nodes[u].job_run_id for u in node.after}, values)
         except Exception as exc:
             self._set(row, "failed", f"{type(exc).__name__}: {exc}", ended=True)
-            return
+            return None
         age = staleness(node.cache)
         if node.name not in force and age != 0:
             hit = cache.lookup(self.store, spec.name, node.name, plan.key, age)
             if hit is not None:
                 self._set(row, "skipped", f"unchanged since run {hit}", ended=True, job_run=hit, key=plan.key)
-                return
+                return None
         try:
             run = self.app.jobs.run(
                 plan.job,
@@ -282,11 +300,13 @@ class PipelineDriver:
                 retries=node.retries,
                 version=plan.job_version,
                 resources=node.resources,
+                dispatch=False,
             )
         except Exception as exc:
             self._set(row, "failed", f"{type(exc).__name__}: {exc}", ended=True, key=plan.key)
-            return
+            return None
         self._set(row, "running", None, job_run=run.id, key=plan.key, started=utcnow())
+        return int(run.id)
 
     def _set(
         self,
@@ -329,8 +349,13 @@ class PipelineDriver:
                 .where(PipelineRunRow.id == run_id, PipelineRunRow.lease_owner == self.owner)
                 .values(status=status, ended_at=utcnow(), error_message=message, lease_owner=None, lease_until=None)
             )
+            notify = s.scalar(sa.select(PipelineRunRow.notify).where(PipelineRunRow.id == run_id))
         with self._lock:
             self._wanted.discard(run_id)
+        if notify:  # the jobs' webhooks: {"event": "run.<status>", "run": <the pipeline run>}
+            from ..jobs.notify import notify_run
+
+            notify_run(notify, self.app.pipelines.run_info(run_id).to_json() | {"status": status})
 
 
 def create_nodes(app: Any, run_id: int, spec: PipelineSpec, options: dict[str, Any]) -> dict[str, PipelineNodeRow]:
@@ -393,10 +418,14 @@ def local_driver(store: Any) -> PipelineDriver | None:
 
 def ensure_driver(app: Any, run_ids: Iterable[int]) -> PipelineDriver:
     """Make sure this process drives ``run_ids``: its driver (a server's service driver), or a new ephemeral one."""
+    run_ids = list(run_ids)
     driver = local_driver(app.store)
     if driver is None:
         driver = PipelineDriver(app, role="ephemeral").start()
     driver.add_runs(run_ids)
+    if not driver.alive:  # it was exiting, idle, as the runs arrived
+        driver = PipelineDriver(app, role="ephemeral").start()
+        driver.add_runs(run_ids)
     return driver
 
 

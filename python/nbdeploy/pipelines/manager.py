@@ -114,7 +114,10 @@ def _info(spec: PipelineSpec, version: Version | None) -> PipelineInfo:
 
 
 def _inside(path: Path, root: Path | None, where: str) -> Path:
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as exc:
+        raise SpecError(where, f"cannot read {str(path)[:200]!r}: {exc}") from None
     if root is not None and not resolved.is_relative_to(root.resolve()):
         raise SpecError(where, f"{str(path)[:200]!r} is outside the server's root folder")
     return resolved
@@ -145,16 +148,20 @@ class PipelineManager:
         else:
             folder = rootp or Path.cwd()
         if isinstance(source, dict):
-            return parse(source, folder), folder
+            return parse(source, folder, root=rootp), folder
         if isinstance(source, Path) or (
             isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml"))
         ):
             file = _inside(folder / source if rootp is not None else Path(source).expanduser(), rootp, "path")
-            if not file.is_file():
-                raise NotFoundError(f"no pipeline file at {str(source)[:200]!r}")
-            return parse_yaml(file.read_text(encoding="utf-8"), file.parent), file.parent
+            try:
+                text = file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise NotFoundError(f"no pipeline file at {str(source)[:200]!r}") from None
+            except (OSError, ValueError) as exc:
+                raise SpecError("path", f"cannot read {str(source)[:200]!r}: {exc}") from None
+            return parse_yaml(text, file.parent, root=rootp), file.parent
         if isinstance(source, str):
-            return parse_yaml(source, folder), folder
+            return parse_yaml(source, folder, root=rootp), folder
         raise InvalidInputError("give a .pipeline.yaml path, its text, a dict or a Pipeline builder", "pipeline")
 
     def _check_nodes(self, spec: PipelineSpec, folder: Path, root: Path | None) -> dict[str, tuple[dict, bytes]]:
@@ -280,12 +287,14 @@ class PipelineManager:
         from_: str | None = None,
         force: builtins.list[str] | None = None,
         version: int | str | None = None,
+        notify: Any = None,
         wait: bool = False,
         timeout: float | None = None,
     ) -> PipelineRunHandle:
         """Start a run of ``pipeline`` (a stored name; a ``.pipeline.yaml`` path, a dict or a builder is stored
         first) and return its handle (``wait=True``: when it ended). ``only`` runs just these nodes, ``from_`` a
-        node and its descendants (the others reuse their newest outputs), ``force`` ignores these nodes' caches.
+        node and its descendants (the others reuse their newest outputs), ``force`` ignores these nodes' caches;
+        ``notify`` is a webhook as for jobs (``"https://…"`` or ``{"url", "on"}``), told when the run ends.
 
         Raises :class:`NotFoundError` for an unknown pipeline, :class:`InvalidInputError` for unknown nodes or
         parameters, :class:`SpecError` for a definition that does not check."""
@@ -315,9 +324,13 @@ class PipelineManager:
                     raise InvalidInputError(
                         f"{key}: pipeline {spec.name!r} has no node {n!r} (nodes: {', '.join(spec.nodes)})", key
                     )
+        from ..jobs.notify import normalize_notify
+
+        notify = normalize_notify(notify)
         with self.store.catalog.session() as s:
             row = PipelineRunRow(
                 pipeline=spec.name,
+                notify=notify,
                 version=stored,
                 status="queued",
                 trigger="manual",
@@ -414,11 +427,13 @@ class PipelineManager:
         timezone: str = "UTC",
         parameters: dict[str, Any] | None = None,
         catchup: str = "latest",
+        notify: Any = None,
         now: Any = None,
     ) -> Schedule:
         """Fire pipeline ``name`` on ``cron`` in ``timezone`` (the jobs' schedules: exactly once per tick, whoever
         else schedules); return the :class:`~nbdeploy.jobs.schedules.Schedule` (its ``job`` is the pipeline)."""
         from ..jobs.cron import CronSpec
+        from ..jobs.notify import normalize_notify
         from ..jobs.schedules import Schedule, _check_catchup
         from ..jobs.tables import ScheduleRow
 
@@ -437,6 +452,7 @@ class PipelineManager:
             catchup=_check_catchup(catchup),
             max_concurrency=1,
             retries=0,
+            notify=normalize_notify(notify),
             paused=False,
             next_fire_at=cron_spec.next_after(now),
             created_at=now,

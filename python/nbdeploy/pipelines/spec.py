@@ -183,7 +183,7 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _node(name: Any, raw: Any, base: Path | None) -> NodeSpec:
+def _node(name: Any, raw: Any, base: Path | None, root: Path | None = None) -> NodeSpec:
     where = f"nodes.{name}"
     try:
         validate_name(name, "node name")
@@ -204,9 +204,17 @@ def _node(name: Any, raw: Any, base: Path | None) -> NodeSpec:
         if not isinstance(notebook, str) or not notebook.strip():
             raise SpecError(f"{where}.notebook", "must be a path to a .ipynb file")
         if base is not None:
-            path = Path(notebook) if Path(notebook).is_absolute() else base / notebook
-            if not path.is_file():
-                raise SpecError(f"{where}.notebook", f"no notebook at {notebook!r} (paths are relative to the file)")
+            try:
+                path = Path(notebook) if Path(notebook).is_absolute() else base / notebook
+                if root is not None and not path.resolve().is_relative_to(root.resolve()):
+                    raise SpecError(f"{where}.notebook", f"{notebook[:200]!r} is outside the server's root folder")
+                found = path.is_file()
+            except (OSError, ValueError) as exc:  # a name too long, a NUL in it
+                raise SpecError(f"{where}.notebook", f"cannot read {notebook[:200]!r}: {exc}") from None
+            if not found:
+                raise SpecError(
+                    f"{where}.notebook", f"no notebook at {notebook[:200]!r} (paths are relative to the file)"
+                )
     else:
         if not isinstance(job, str):
             raise SpecError(f"{where}.job", "must be a stored job's name, e.g. 'report' or 'report@3'")
@@ -320,11 +328,13 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str]:
         path.append(node)
 
 
-def parse(data: Any, base: str | Path | None = None, name: str | None = None) -> PipelineSpec:
+def parse(
+    data: Any, base: str | Path | None = None, name: str | None = None, root: str | Path | None = None
+) -> PipelineSpec:
     """Check a pipeline definition (the YAML's mapping) and return it with its nodes in topological order.
 
-    ``base``: the folder notebook paths are relative to (checked to exist when given); ``name`` overrides (or
-    supplies) the pipeline's name. Raises :class:`SpecError` (422) naming the node and the problem.
+    ``base``: the folder notebook paths are relative to (checked to exist when given); ``root``: the folder no
+    notebook may be outside of; ``name`` overrides (or supplies) the pipeline's name. Raises :class:`SpecError` (422) naming the node and the problem.
     """
     if not isinstance(data, dict):
         raise SpecError("pipeline", "must be a mapping with `name`, `parameters` and `nodes`")
@@ -345,7 +355,8 @@ def parse(data: Any, base: str | Path | None = None, name: str | None = None) ->
     if len(raw_nodes) > MAX_NODES:
         raise SpecError("nodes", f"at most {MAX_NODES} nodes")
     folder = Path(base) if base is not None else None
-    nodes = {str(n): _node(n, raw, folder) for n, raw in raw_nodes.items()}
+    rootp = Path(root) if root is not None else None
+    nodes = {str(n): _node(n, raw, folder, rootp) for n, raw in raw_nodes.items()}
     for node in nodes.values():
         missing = _references(node.parameters) - set(parameters)
         if missing:
@@ -362,7 +373,9 @@ def parse(data: Any, base: str | Path | None = None, name: str | None = None) ->
     return PipelineSpec(pname, parameters, {n: nodes[n] for n in order}, description)
 
 
-def parse_yaml(text: str, base: str | Path | None = None, name: str | None = None) -> PipelineSpec:
+def parse_yaml(
+    text: str, base: str | Path | None = None, name: str | None = None, root: str | Path | None = None
+) -> PipelineSpec:
     """:func:`parse` of a ``.pipeline.yaml`` text; raises :class:`SpecError` for YAML that does not load."""
     import yaml
 
@@ -372,7 +385,7 @@ def parse_yaml(text: str, base: str | Path | None = None, name: str | None = Non
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError("yaml", f"is not valid YAML: {exc}") from None
-    return parse(data, base, name)
+    return parse(data, base, name, root)
 
 
 def resolve(value: Any, params: dict[str, Any]) -> Any:
