@@ -34,6 +34,7 @@ def server(nbd_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     stop_local_drivers()
 
 
+@pytest.mark.timeout(600)  # several pipeline runs of real kernels on a shared, loaded machine
 def test_pipelines_rest_store_preview_run_follow_and_delete(server: ServerProcess) -> None:
     status, body = server.request(
         "POST",

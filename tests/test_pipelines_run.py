@@ -72,6 +72,7 @@ def executed(run: object) -> set[str]:
     return {n for n, s in run.info.nodes.items() if s.status == "succeeded"}  # type: ignore[attr-defined]
 
 
+@pytest.mark.timeout(600)  # several pipeline runs of real kernels on a shared, loaded machine
 def test_outputs_pass_inline_and_as_blobs_and_unchanged_nodes_are_skipped(folder: Path) -> None:
     first = nbd.pipelines.run(folder / "daily.pipeline.yaml", wait=True, timeout=WAIT)
     assert first.status == "succeeded", first.info
@@ -168,24 +169,25 @@ nodes:
         stop_local_dispatchers()
 
 
-def test_cli_run_wait_json_prints_one_object_and_exits_by_the_outcome(folder: Path) -> None:
-    import os
-
-    env = dict(os.environ)
-    done = subprocess.run(
-        [sys.executable, "-m", "nbdeploy.cli", "pipelines", "run", str(folder / "daily.pipeline.yaml"), "--wait", "--json"],
-        capture_output=True, text=True, timeout=WAIT, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    assert out["status"] == "succeeded" and set(out["nodes"]) == {"extract", "clean", "report"}
-    assert all(
-        n["status"] == "succeeded" and n["run"] and n["started_at"] and n["ended_at"] for n in out["nodes"].values()
-    )
-    notebook(folder / "report.ipynb", "upstream = {}", "raise RuntimeError('no')")
-    done = subprocess.run(
-        [sys.executable, "-m", "nbdeploy.cli", "pipelines", "run", str(folder / "daily.pipeline.yaml"), "--wait"],
-        capture_output=True, text=True, timeout=WAIT, env=env,
-    )  # fmt: skip
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "unchanged since run" in done.stdout and "failed" in done.stdout
+@pytest.mark.timeout(600)  # several pipeline runs of real kernels on a shared, loaded machine
+def test_cli_run_wait_json_prints_one_object_and_exits_by_the_outcome(nbd_env: Path, tmp_path: Path) -> None:
+    notebook(tmp_path / "one.ipynb", "x = 1", "y = x + 1")
+    notebook(tmp_path / "two.ipynb", "upstream = {}\nfail = False", "assert not fail, 'asked to fail'")
+    text = "name: small\nnodes:\n  one: {notebook: one.ipynb}\n  two: {notebook: two.ipynb, after: [one]}\n"
+    path = write_pipeline(tmp_path, text, "small")
+    command = [sys.executable, "-m", "nbdeploy.cli", "pipelines", "run", str(path), "--wait"]
+    try:
+        done = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=WAIT)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = json.loads(done.stdout)
+        assert out["status"] == "succeeded" and set(out["nodes"]) == {"one", "two"}
+        assert all(
+            n["status"] == "succeeded" and n["run"] and n["started_at"] and n["ended_at"] for n in out["nodes"].values()
+        )
+        write_pipeline(tmp_path, text.replace("after: [one]}", "after: [one], parameters: {fail: true}}"), "small")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=WAIT)
+        assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+        assert "unchanged since run" in done.stdout and "AssertionError: asked to fail" in done.stdout
+    finally:
+        stop_local_drivers()
+        stop_local_dispatchers()
