@@ -53,6 +53,15 @@ export type RunComparison = Schemas['RunComparison'];
 export type TrackedRunsQuery = NonNullable<operations['get_tracking_runs']['parameters']['query']>;
 export type RunsQuery = NonNullable<operations['get_runs']['parameters']['query']>;
 export type PredictQuery = NonNullable<operations['predict_model']['parameters']['query']>;
+export type PipelineInfo = Schemas['PipelineInfo'];
+export type PipelineNode = Schemas['PipelineNode'];
+export type PipelineRun = Schemas['PipelineRun'];
+export type PipelineRunRequest = Schemas['PipelineRunRequest'];
+export type PipelinePutRequest = Schemas['PipelinePutRequest'];
+export type PipelinePreviewRequest = Schemas['PipelinePreviewRequest'];
+export type PipelineNodeRun = Schemas['NodeState'];
+export type PipelineNodeStatus = PipelineNodeRun['status'];
+export type PipelineRunStatus = PipelineRun['status'];
 
 /** An error answer of the API, or a failure to reach it, with a message meant for people. */
 export class NbdeployAPIError extends Error {
@@ -420,4 +429,56 @@ export async function getTrackedRunsFigure(
     throw new NbdeployAPIError(`${reasonOf(response.status)} (the metrics figure)`, response.status);
   }
   return response.blob();
+}
+
+// --- pipelines ----------------------------------------------------------------------------------------
+
+/** Whether a pipeline run (or node) is still to end. */
+export function isPipelineRunActive(status: PipelineRunStatus | PipelineNodeStatus | 'defined'): boolean {
+  return status === 'queued' || status === 'running';
+}
+
+/** `GET /pipelines`: every pipeline's newest version. */
+export async function listPipelines(): Promise<PipelineInfo[]> {
+  return (await send<Schemas['PipelineList']>('GET', 'pipelines')).pipelines;
+}
+
+/** `GET /pipelines/{name}`: the newest version of a pipeline. */
+export function getPipeline(name: string): Promise<PipelineInfo> {
+  return send('GET', `pipelines/${seg(name)}`);
+}
+
+/** `POST /pipelines`: store a `.pipeline.yaml` file as a new version of its pipeline. */
+export function putPipeline(body: PipelinePutRequest): Promise<PipelineInfo> {
+  return send('POST', 'pipelines', body);
+}
+
+/** `POST /pipelines/preview`: parse and check a `.pipeline.yaml` file; stores nothing (422 names the bad node). */
+export function previewPipeline(body: PipelinePreviewRequest): Promise<PipelineInfo> {
+  return send('POST', 'pipelines/preview', body);
+}
+
+/** `DELETE /pipelines/{name}`. */
+export function deletePipeline(name: string): Promise<void> {
+  return send('DELETE', `pipelines/${seg(name)}`);
+}
+
+/** `POST /pipelines/{name}/runs`: run a pipeline now (`{}` runs it with its defaults); resolves the queued run. */
+export function startPipelineRun(name: string, body: PipelineRunRequest = {}): Promise<PipelineRun> {
+  return send('POST', `pipelines/${seg(name)}/runs`, body);
+}
+
+/** `GET /pipelines/{name}/runs`: the pipeline's runs, newest first. */
+export async function listPipelineRuns(name: string): Promise<PipelineRun[]> {
+  return (await send<Schemas['PipelineRunList']>('GET', `pipelines/${seg(name)}/runs`)).runs;
+}
+
+/** `GET /pipeline-runs/{id}`: a pipeline run and the state of each node. */
+export function getPipelineRun(id: number): Promise<PipelineRun> {
+  return send('GET', `pipeline-runs/${id}`);
+}
+
+/** `POST /pipeline-runs/{id}/cancel`. */
+export function cancelPipelineRun(id: number): Promise<PipelineRun> {
+  return send('POST', `pipeline-runs/${id}/cancel`);
 }

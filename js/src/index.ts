@@ -1,6 +1,7 @@
 /**
- * The nbdeploy JupyterLab extension: the sidebar (Functions, Models, Jobs & schedules, Runs, Cluster), the
- * "Schedule this notebook…" toolbar button and command, run notifications and the status-bar item.
+ * The nbdeploy JupyterLab extension: the sidebar (Functions, Models, Jobs & schedules, Runs, Pipelines, Cluster),
+ * the "Schedule this notebook…" toolbar button and command, run notifications, the status-bar item, and the
+ * drawings of pipelines and their runs (also of opened `.pipeline.yaml` files).
  */
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -15,6 +16,7 @@ import { Widget } from '@lumino/widgets';
 import { Run } from './api';
 import { nbdeployIcon } from './icons';
 import { createLogView, createOutputView } from './output';
+import { registerPipelines } from './pipelines';
 import { showScheduleDialog } from './schedule';
 import { NbdeploySidebar } from './sidebar';
 import { RunsStatusItem } from './statusbar';
@@ -77,6 +79,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openLog,
       openFile: path => void app.commands.execute('docmanager:open', { path })
     });
+    registerPipelines(app, { show, openOutput, openLog, intervalMs });
     const sidebar = new NbdeploySidebar({ app, tracker, intervalMs, openOutput, openLog });
     app.shell.add(sidebar, 'left', { rank: 650 });
     if (restorer) {

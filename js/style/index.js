@@ -1,1 +1,3 @@
+import '@xyflow/react/dist/style.css';
 import './base.css';
+import './pipelines.css';
