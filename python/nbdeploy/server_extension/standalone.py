@@ -129,6 +129,7 @@ class StandaloneServer:
         self.app = Nbdeploy(self.settings)
         set_default(self.app)
         self._server: httpserver.HTTPServer | None = None
+        self._stop_warmer: Any = None
 
     def make_app(self) -> web.Application:
         """Build the tornado application (every API route behind the token, ``/healthz`` open)."""
@@ -151,6 +152,9 @@ class StandaloneServer:
     async def start(self) -> None:
         """Start the runtime and background services, then listen."""
         await self.app.start(own_cluster=self.own_cluster, background=self.background)
+        from ..runtime.warmup import start as start_warmer
+
+        self._stop_warmer = await start_warmer(self.app)  # replicas start and load while we begin to listen
         self._server = httpserver.HTTPServer(
             self.make_app(), xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
         )
@@ -165,6 +169,9 @@ class StandaloneServer:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
+        if self._stop_warmer is not None:
+            await self._stop_warmer()
+            self._stop_warmer = None
         await self.app.stop()
 
     def run(self, on_ready: Any = None) -> None:
