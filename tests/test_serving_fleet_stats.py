@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +16,34 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import nbdeploy as nbd
-from tests.conftest import start_nbdeploy_server
+from tests.conftest import ServerProcess
+from tests.helpers import free_port, stop_process, wait_for_http
 
 PATH = "/nbdeploy/api/models/fleet-lr"
+START_SECONDS = 180  # a hang guard: on a shared 2-core machine a server's imports alone can take a minute
+
+
+@contextlib.contextmanager
+def servers(
+    tmp_path: Path, count: int, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[list[ServerProcess]]:
+    """``count`` `nbdeploy serve` processes started side by side (one token, each its own log), stopped by pid."""
+    token = "fleet-token-" + os.urandom(6).hex()
+    environ = dict(os.environ, NBDEPLOY_TOKEN=token, **(env or {}))
+    started: list[ServerProcess] = []
+    try:
+        for i in range(count):
+            port, log = free_port(), tmp_path / f"serve-{i}.log"
+            with open(log, "wb") as out:
+                command = [sys.executable, "-m", "nbdeploy.cli", "serve", "--port", str(port), *extra]
+                proc = subprocess.Popen(command, env=environ, stdout=out, stderr=subprocess.STDOUT)
+            started.append(ServerProcess(f"http://127.0.0.1:{port}", token, proc, log))
+        for server in started:
+            wait_for_http(server.url + "/healthz", timeout=START_SECONDS, proc=server.proc)
+        yield started
+    finally:
+        for server in started:
+            stop_process(server.proc)
 
 
 @pytest.fixture
@@ -36,11 +65,7 @@ def test_stats_from_either_server_count_the_requests_of_both(app, tmp_path: Path
 
     frame = pd.DataFrame(X, columns=["a", "b"])
     app.models.put(LogisticRegression().fit(frame, [0, 1, 0, 1]), "fleet-lr", sample_input=frame)
-    with contextlib.ExitStack() as stack:
-        (tmp_path / "a").mkdir()
-        (tmp_path / "b").mkdir()
-        a = stack.enter_context(contextlib.contextmanager(start_nbdeploy_server)(tmp_path / "a", "--no-scheduler"))
-        b = stack.enter_context(contextlib.contextmanager(start_nbdeploy_server)(tmp_path / "b", "--no-scheduler"))
+    with servers(tmp_path, 2, "--no-scheduler") as (a, b):
         for i in range(3):
             assert a.request("POST", PATH + "/predict", row(i / 3))[0] == 200
         for i in range(4):
