@@ -23,6 +23,28 @@ PATH = "/nbdeploy/api/models/fleet-lr"
 START_SECONDS = 180  # a hang guard: on a shared 2-core machine a server's imports alone can take a minute
 
 
+def request(server: ServerProcess, method: str, path: str, body: object = None) -> tuple[int, object]:
+    """``server.request`` with a generous hang guard (a first call may start replicas on a crowded machine)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(server.url + path, data=data, method=method)
+    req.add_header("Authorization", f"token {server.token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=START_SECONDS) as resp:
+            status, payload = resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        status, payload = err.code, err.read()
+    try:
+        return status, json.loads(payload) if payload else None
+    except ValueError:
+        return status, payload.decode(errors="replace")
+
+
 @contextlib.contextmanager
 def servers(
     tmp_path: Path, count: int, *extra: str, env: dict[str, str] | None = None
@@ -67,13 +89,13 @@ def test_stats_from_either_server_count_the_requests_of_both(app, tmp_path: Path
     app.models.put(LogisticRegression().fit(frame, [0, 1, 0, 1]), "fleet-lr", sample_input=frame)
     with servers(tmp_path, 2, "--no-scheduler") as (a, b):
         for i in range(3):
-            assert a.request("POST", PATH + "/predict", row(i / 3))[0] == 200
+            assert request(a, "POST", PATH + "/predict", row(i / 3))[0] == 200
         for i in range(4):
-            assert b.request("POST", PATH + "/predict", row(i / 4))[0] == 200
-        assert b.request("POST", PATH + "/predict", {"dataframe_split": {"columns": ["a"], "data": [[1.0]]}})[0] >= 400
+            assert request(b, "POST", PATH + "/predict", row(i / 4))[0] == 200
+        assert request(b, "POST", PATH + "/predict", {"dataframe_split": {"columns": ["a"], "data": [[1.0]]}})[0] >= 400
 
         def fleet(server) -> dict:
-            status, body = server.request("GET", PATH + "/stats")
+            status, body = request(server, "GET", PATH + "/stats")
             assert status == 200
             return body["stats"]
 

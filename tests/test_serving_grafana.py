@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LogisticRegression
 
 import nbdeploy as nbd
+from tests.test_serving_fleet_stats import request, servers
 
 DASHBOARD = Path(__file__).parent.parent / "deploy" / "grafana" / "nbdeploy.json"
 VARIABLES = {"$__rate_interval": "5m", "$target": ".*", "$model": ".*", "$job": ".*"}
@@ -68,19 +69,18 @@ def add(x: int, y: int = 1) -> int:
     return x + y
 
 
-def test_every_dashboard_query_names_a_metric_that_metrics_exports(app, nbdeploy_server) -> None:
+def test_every_dashboard_query_names_a_metric_that_metrics_exports(app, tmp_path: Path) -> None:
     assert len(queries()) >= 10
     app.functions.deploy(add)
     frame = pd.DataFrame(np.array([[0.0, 1.0], [1.0, 0.0], [0.3, 0.7], [0.8, 0.2]]), columns=["a", "b"])
     app.models.put(LogisticRegression().fit(frame, [0, 1, 0, 1]), "graf-lr", sample_input=frame)
-    server = nbdeploy_server
-    for x in range(3):
-        assert server.request("POST", "/nbdeploy/api/functions/add/invoke", {"x": x})[0] == 200
-        body = {"dataframe_split": {"columns": ["a", "b"], "data": [[x / 3, 1 - x / 3]]}}
-        assert server.request("POST", "/nbdeploy/api/models/graf-lr/predict", body)[0] == 200
-    assert server.request("POST", "/nbdeploy/api/functions/add/invoke", {"y": 1})[0] == 422
-
-    status, text = server.request("GET", "/metrics")
+    with servers(tmp_path, 1, "--no-scheduler") as (server,):
+        for x in range(3):
+            assert request(server, "POST", "/nbdeploy/api/functions/add/invoke", {"x": x})[0] == 200
+            body = {"dataframe_split": {"columns": ["a", "b"], "data": [[x / 3, 1 - x / 3]]}}
+            assert request(server, "POST", "/nbdeploy/api/models/graf-lr/predict", body)[0] == 200
+        assert request(server, "POST", "/nbdeploy/api/functions/add/invoke", {"y": 1})[0] == 422
+        status, text = request(server, "GET", "/metrics")
     assert status == 200 and isinstance(text, str)
     names = exported(text)
     for name in ("nbdeploy_request_seconds_bucket", "nbdeploy_requests_total", "nbdeploy_model_drift_psi"):

@@ -112,9 +112,11 @@ class InferHandler(OipHandler):
         consumes=("application/json", "application/octet-stream"),
     )
     async def post(self, name: str, body: InferRequest | RawBody, version: int | str | None = None) -> InferResponse:
-        """Inference with typed tensors (Open Inference Protocol): for a model, one tensor per signature column or
-        one whole table; for a function with typed arguments, one tensor per argument (its ``result`` comes back
-        as a tensor). The binary tensor data extension is accepted (``Inference-Header-Content-Length``)."""
+        """Inference with typed tensors (Open Inference Protocol), for models and functions with typed arguments.
+
+        A model takes one tensor per signature column or one whole table; a function one tensor per argument (its
+        ``result`` comes back as a tensor). The binary tensor data extension is accepted
+        (``Inference-Header-Content-Length``)."""
         binary: dict = {}
         if isinstance(body, RawBody):
             request, binary = self._binary(body)
