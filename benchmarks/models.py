@@ -124,7 +124,7 @@ def bench_serving(args, home: str, scheduler: str, model, X) -> None:
             NBDEPLOY_CATALOG_URL=f"sqlite:///{home}/catalog.db",
             NBDEPLOY_CLUSTER="local",
             NBDEPLOY_CLUSTER_OPTIONS=json.dumps({"n_workers": 2, "threads_per_worker": 1}),
-            NBDEPLOY_WORKER_PRELOAD_MODULES="sklearn",
+            NBDEPLOY_WORKER_PRELOAD_MODULES="sklearn,skops.io",  # skops.io: its first import walks sys.modules
         )
         port = free_port()
         start = time.perf_counter()

@@ -19,6 +19,7 @@ import nbdeploy as nbd
 from tests.conftest import ServerProcess
 from tests.helpers import free_port, stop_process, wait_for_http
 
+pytestmark = pytest.mark.timeout(600)  # a hang guard for servers started on a crowded machine
 PATH = "/nbdeploy/api/models/fleet-lr"
 START_SECONDS = 180  # a hang guard: on a shared 2-core machine a server's imports alone can take a minute
 

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 import nbdeploy as nbd
 from tests.test_serving_fleet_stats import request, servers
 
+pytestmark = pytest.mark.timeout(600)  # a hang guard for a server started on a crowded machine
 DASHBOARD = Path(__file__).parent.parent / "deploy" / "grafana" / "nbdeploy.json"
 VARIABLES = {"$__rate_interval": "5m", "$target": ".*", "$model": ".*", "$job": ".*"}
 

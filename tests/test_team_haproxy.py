@@ -25,6 +25,7 @@ import nbdeploy as nbd
 from tests.helpers import free_port, stop_process, wait_for_http
 from tests.test_serving_fleet_stats import servers
 
+pytestmark = pytest.mark.timeout(900)  # a hang guard: a quiet machine runs this in about a minute
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 GUARD = 120.0  # hang guard for what the test waits on (never a timed assertion)
 
@@ -89,7 +90,9 @@ def team_env(postgres_db: str, s3_env: dict[str, str], dask_scheduler: str, nbd_
         monkeypatch.setenv(key, value)
     nbd.config.reset_settings()
     yield env
-    nbd.reset_default()
+    from nbdeploy.app import reset_default
+
+    reset_default()
     nbd.config.reset_settings()
 
 
