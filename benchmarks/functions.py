@@ -54,7 +54,7 @@ def main() -> None:
         for kind in ("tornado", "fastapi"):
             procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "_servers.py"), kind, str(ports[kind])]))
         for port in ports.values():
-            wait_until_up(f"http://127.0.0.1:{port}/healthz")
+            wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=180)  # a crowded machine starts slowly
 
         auth = {"Authorization": "token bench"}
         nbd_url = f"http://127.0.0.1:{ports['nbdeploy']}/nbdeploy/api/functions/greet/invoke"

@@ -13,6 +13,7 @@ import pytest
 import nbdeploy as nbd
 from tests.conftest import ServerProcess, start_nbdeploy_server
 
+pytestmark = pytest.mark.timeout(600)  # a hang guard for a server started on a crowded machine
 httpclient = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
