@@ -11,7 +11,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' $(LOCK))
 PYTEST_ARGS ?=
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install kernelspecs test test-latest lint lab demo bench clean lock types check-types
+.PHONY: install kernelspecs test test-binder test-latest lint lab demo bench clean lock types check-types
 
 # uv (from the lock) installs everything else, several times faster than pip.
 $(PY):
@@ -77,6 +77,13 @@ test: install lint check-types
 	cd js && npx jest --ci
 	bash scripts/system-deps.sh
 	bash scripts/with-postgres.sh $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider -rfEs --tb=short $(PYTEST_ARGS)
+	$(MAKE) test-binder
+
+# Binder without repo2docker (no container runtime here): binder/postBuild builds a clean venv (uv from the lock,
+# reusing its cache and the built lab extension), then every example notebook runs with `jupyter nbconvert --execute`
+# under binder/start. The examples are executed here only (the main pytest run skips tests/test_binder.py).
+test-binder: install
+	NBDEPLOY_TEST_BINDER=1 $(PY) -m pytest tests/test_binder.py -p no:cacheprovider -rfEs --tb=short
 
 # The same suite against the newest releases the ranges allow, in a venv of its own, to catch the next drift.
 test-latest: install

@@ -5,9 +5,12 @@
 2. a Dask read of a partitioned version: ``nbd.datasets.dask(...).sum()`` against ``dd.read_parquet`` of the same
    folder (target ≥ 0.9);
 3. the built-in profile of 1 M rows × 20 columns on 2 workers (target ≤ 5 s) against fg-data-profiling in minimal
-   mode on the same data (the optional extra ``eda``; skipped with a note when it is not installed).
+   mode on the same data: in this environment when it is installed here, else in the interpreter ``--fg-python``
+   names (it needs pandas < 3, which the lock does not have); skipped with the reason otherwise. The profile's
+   line also prints the CPU seconds the workers and this process spent, which a busy machine does not inflate.
 
     python benchmarks/datasets.py [--rows 5000000] [--profile-rows 1000000] [--reps 3] [--skip-fg]
+                                  [--fg-python /path/to/venv/bin/python]
 """
 
 from __future__ import annotations
@@ -65,12 +68,67 @@ def wide(rows: int, columns: int = 20, seed: int = 1) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+_FG_SCRIPT = """
+import sys, time
+import pandas as pd
+from data_profiling import ProfileReport
+frame = pd.read_parquet(sys.argv[1])
+started = time.perf_counter()
+ProfileReport(frame, minimal=True, progress_bar=False).to_html()
+print(time.perf_counter() - started)
+"""
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (run on each worker)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def fg_seconds(frame: pd.DataFrame, tmp: str, python: str | None) -> tuple[float | None, str]:
+    """Seconds fg-data-profiling takes for a minimal report of ``frame`` (its HTML included): in this process when
+    it is installed here, else in the interpreter ``python`` on the same data; ``(None, why)`` when neither."""
+    try:
+        from data_profiling import ProfileReport
+    except ImportError:
+        pass
+    else:
+        started = time.perf_counter()
+        ProfileReport(frame, minimal=True, progress_bar=False).to_html()
+        return time.perf_counter() - started, "run in this environment"
+    if not python:
+        return None, (
+            "not run: no release installs beside this lock's pandas 3 (fg-data-profiling 4.20 requires pandas<3.0, "
+            "<= 4.19.1 numpy<2.4; ydata-profiling numpy<2.4). Install it into a venv of its own "
+            "(pip install fg-data-profiling pyarrow) and pass --fg-python PATH/bin/python"
+        )
+    import subprocess
+
+    data = f"{tmp}/fg-input.parquet"
+    frame.to_parquet(data)
+    done = subprocess.run([python, "-c", _FG_SCRIPT, data], capture_output=True, text=True, check=False)
+    if done.returncode:
+        return None, f"failed in {python}: {done.stderr.strip().splitlines()[-1:]}"
+    version = subprocess.run(
+        [python, "-c", "import data_profiling, pandas; print(data_profiling.__version__, pandas.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return float(done.stdout.strip().splitlines()[-1]), f"{' with pandas '.join(version)}, run by {python}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--profile-rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--skip-fg", action="store_true", help="Do not run fg-data-profiling.")
+    parser.add_argument(
+        "--fg-python",
+        default=os.environ.get("NBD_FG_PYTHON"),
+        help="A Python interpreter with fg-data-profiling installed (it needs pandas < 3, so not this environment).",
+    )
     args = parser.parse_args()
 
     import dask.dataframe as dd
@@ -108,23 +166,16 @@ def main() -> None:
 
         profile_df = wide(args.profile_rows)
         app.datasets.put(profile_df, "wide")
+        workers0, here0 = client.run(_cpu_seconds), time.process_time()
         prof = timed(lambda: app.datasets.profile("wide", refresh=True), args.reps)
+        workers1, here1 = client.run(_cpu_seconds), time.process_time()
+        runs = args.reps + 1  # timed() also makes one untimed call
+        worker_cpu = sorted((workers1[w] - workers0[w]) / runs for w in workers0)
+        here_cpu = (here1 - here0) / runs
         numbers = app.datasets.profile("wide").numbers
-        fg = None
+        fg, fg_note = None, ""
         if not args.skip_fg:
-            try:
-                from data_profiling import ProfileReport
-            except ImportError:
-                print(
-                    "fg-data-profiling is not installed (pip install 'nbdeploy[eda]' in an environment with pandas < 3)"
-                )
-            else:
-
-                def fg_profile() -> None:
-                    ProfileReport(profile_df, minimal=True, progress_bar=False).to_html()
-
-                fg = timed(fg_profile, 1, warm=False)
-
+            fg, fg_note = fg_seconds(profile_df, tmp, args.fg_python)
         print(f"datasets on file:// (median of {args.reps}; ratio = the other tool's seconds / nbdeploy's)")
         print(f"{'operation':<28} {'nbdeploy s':>11} {'versus':<18} {'its s':>9} {'ratio':>7}")
         for label, other, mine, theirs in rows:
@@ -133,7 +184,14 @@ def main() -> None:
         label = f"profile {args.profile_rows:,d}x20"
         other = f"{fg:>9.3f} {fg / prof:>7.2f}" if fg is not None else "  (not run)"
         print(f"{label:<28} {prof:>11.3f} {'fg-data-profiling':<18} {other}")
+        if fg_note:
+            print(f"  fg-data-profiling: {fg_note}")
         print(f"  of which the numbers on the cluster: {computed:.3f} s; the rest renders the HTML (matplotlib)")
+        print(
+            f"  CPU seconds per profile: workers {' + '.join(f'{c:.2f}' for c in worker_cpu)}, this process "
+            f"{here_cpu:.2f} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
+        client.close()
         app.close()
 
 

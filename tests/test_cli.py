@@ -60,8 +60,20 @@ def test_errors_are_one_line_without_traceback_unless_debug(nbd_home: Path) -> N
 def test_cli_and_package_import_stay_lazy() -> None:
     code = (
         "import sys; from nbdeploy.cli import main; import nbdeploy; "
-        "heavy = [m for m in ('distributed', 'jupyter_server', 'papermill', 'dask') if m in sys.modules]; "
+        "heavy = [m for m in ('distributed', 'jupyter_server', 'papermill', 'dask', 'ipywidgets', 'matplotlib') "
+        "if m in sys.modules]; "
         "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_help_imports_no_widgets_or_plots() -> None:
+    code = (
+        "import sys; from click.testing import CliRunner; from nbdeploy.cli import main; "
+        "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output; "
+        "print(','.join(m for m in ('ipywidgets', 'matplotlib', 'IPython', 'distributed') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

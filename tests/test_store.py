@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import signal
+import subprocess
+import sys
 import tracemalloc
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from nbdeploy.exceptions import InvalidInputError, InvalidNameError, NotFoundError, StoreError
 from nbdeploy.store import Store
-from nbdeploy.store.artifacts import ArtifactStore
+from nbdeploy.store.artifacts import ArtifactStore, BlobInfo
 
 
 @pytest.fixture(params=["file", "memory", "s3"])
@@ -172,3 +177,100 @@ def test_large_file_is_streamed_not_copied_into_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert info.size == 48 * 1024 * 1024
     assert peak < 24 * 1024 * 1024, f"peak Python allocation {peak} bytes while storing a 48 MiB file"
+
+
+def _files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("anonymous", [True, False], ids=["o_tmpfile", "named-temporary"])
+def test_a_failed_local_write_leaves_no_file_anywhere_in_the_store(tmp_path: Path, anonymous: bool) -> None:
+    store = ArtifactStore(f"file://{tmp_path}/store")
+    store.put_blob(b"warm-up")  # probes O_TMPFILE support once
+    if not anonymous:
+        store._anonymous = False
+    before = _files_under(tmp_path / "store")
+
+    class Exploding(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            raise OSError("disk on fire")
+
+    with pytest.raises(StoreError, match="disk on fire"):
+        store.put_blob(Exploding())
+    assert _files_under(tmp_path / "store") == before
+
+
+@pytest.mark.parametrize("anonymous", [True, False], ids=["o_tmpfile", "named-temporary"])
+def test_local_puts_of_bytes_files_and_streams_land_whole_at_their_address(tmp_path: Path, anonymous: bool) -> None:
+    store = ArtifactStore(f"file://{tmp_path}/store")
+    store._anonymous = None if anonymous else False
+    payloads = [b"", b"small", os.urandom(3 << 20), os.urandom(17 << 20)]  # inline and pool-thread hashing
+    for i, payload in enumerate(payloads):
+        src = tmp_path / f"src-{i}.bin"
+        src.write_bytes(payload)
+        infos = {store.put_blob(payload), store.put_blob(src), store.put_blob(io.BytesIO(payload))}
+        assert infos == {BlobInfo(hashlib.sha256(payload).hexdigest(), len(payload))}
+        assert store.read_blob(hashlib.sha256(payload).hexdigest()) == payload
+    assert sorted(store.iter_blobs()) == sorted(hashlib.sha256(p).hexdigest() for p in payloads)
+    assert not (tmp_path / "store" / "tmp").exists() or not any((tmp_path / "store" / "tmp").iterdir())
+
+
+def test_concurrent_puts_of_the_same_bytes_share_one_blob(tmp_path: Path) -> None:
+    store = ArtifactStore(f"file://{tmp_path}/store")
+    payload = os.urandom(1 << 20)
+    with ThreadPoolExecutor(8) as pool:
+        infos = set(pool.map(lambda _: store.put_blob(payload), range(32)))
+    assert infos == {BlobInfo(hashlib.sha256(payload).hexdigest(), len(payload))}
+    assert _files_under(tmp_path / "store") == [Path(store.blob_path(next(iter(infos)).sha256))]
+
+
+_CRASHING_WRITER = """
+import sys, time
+from nbdeploy.store.artifacts import ArtifactStore, BlobInfo
+
+class Slow:
+    sent = 0
+    def read(self, n=-1):
+        if self.sent >= 4:
+            print("writing", flush=True)
+            time.sleep(60)
+        self.sent += 1
+        return b"x" * (1 << 20)
+
+store = ArtifactStore(sys.argv[1])
+if sys.argv[2] == "named":
+    store._anonymous = False
+store.put_blob(Slow())
+"""
+
+
+@pytest.mark.parametrize("mode", ["anonymous", "named"])
+def test_a_process_killed_mid_write_leaves_no_blob(tmp_path: Path, mode: str) -> None:
+    store_dir = tmp_path / "store"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASHING_WRITER, f"file://{store_dir}", mode], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert list(ArtifactStore(f"file://{store_dir}").iter_blobs()) == []
+    leftovers = _files_under(store_dir)
+    if mode == "anonymous":
+        assert leftovers == []  # the anonymous file died with the process
+    else:
+        assert all(p.parent == store_dir / "tmp" for p in leftovers)  # only an unreferenced temporary
+
+
+def test_object_stores_upload_bytes_and_files_straight_to_their_address(tmp_path: Path) -> None:
+    store = ArtifactStore(f"memory://nbd-{uuid.uuid4().hex}/store")
+    assert store.atomic_writes
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"file bytes")
+    paths = {store.blob_path(store.put_blob(data).sha256) for data in (b"some bytes", src)}
+    assert {store.fs._strip_protocol(p) for p in store.fs.find(store.root)} == paths
+    assert not store.fs.exists(f"{store.root}/tmp")

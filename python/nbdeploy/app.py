@@ -73,6 +73,7 @@ SERVICES: tuple[Service, ...] = (
         managers={"runtime": "nbdeploy.runtime.api:Runtime"},
         handlers=("nbdeploy.server_extension.cluster_handlers", "nbdeploy.server_extension.dashboard"),
         cli={"cluster": "nbdeploy.runtime.cli:cluster"},
+        magics=("nbdeploy.runtime.magics:ClusterMagics",),
     ),
     Service(
         "functions",

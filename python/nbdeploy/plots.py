@@ -1,4 +1,6 @@
-"""matplotlib figures: serving latency and input drift of models.
+"""matplotlib figures: job runs' metrics (over time, across runs), serving latency and request rate, input drift of
+models (a dataset profile's histograms are drawn by :mod:`nbdeploy.datasets.report` with the same helpers). The lab
+extension's images come from these same functions.
 
 matplotlib is imported on first use; without a display (and no backend chosen by ``MPLBACKEND`` or a notebook)
 the Agg backend is selected, so figures render in servers, CI and scripts. In a notebook the returned figure
@@ -11,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["drift_figure", "latency_figure", "model_figure", "tracked_metrics_figure"]
+__all__ = ["drift_figure", "latency_figure", "model_figure", "runs_metrics_figure", "tracked_metrics_figure"]
 
 DRIFT_COLOURS = {"stable": "#4c9a2a", "moderate": "#e0a800", "drift": "#c0392b"}
 
@@ -74,7 +76,21 @@ def _draw_latency(ax_hist: Any, ax_time: Any, stats: dict[str, Any]) -> None:
     )
     ax_time.set_xlabel("seconds")
     ax_time.set_ylabel("milliseconds")
-    ax_time.set_title("latency over time")
+    ax_time.set_title("latency and request rate over time")
+    _draw_rate(ax_time.twinx(), [t - start for t, _, _ in samples])
+
+
+def _draw_rate(ax: Any, times: list[float]) -> None:
+    """Requests per second (one-second bins) as a step line on ``ax`` (a twin of the latency axis)."""
+    if not times:
+        return
+    seconds = int(max(times)) + 1
+    counts = [0] * seconds
+    for t in times:
+        counts[min(int(t), seconds - 1)] += 1
+    ax.step(range(seconds), counts, where="post", color="#4c9a2a", linewidth=1, label="requests/s")
+    ax.set_ylabel("requests per second", color="#4c9a2a")
+    ax.set_ylim(bottom=0)
 
 
 def _draw_drift(ax: Any, report: Any) -> None:
@@ -154,4 +170,47 @@ def tracked_metrics_figure(comparison: Any, keys: list[str] | None = None) -> An
     for index in range(len(names or [""]), rows * cols):
         axes[index // cols][index % cols].set_visible(False)
     fig.tight_layout()
+    return _detached(plt, fig)
+
+
+def runs_metrics_figure(runs: Any, keys: list[str] | None = None) -> Any:
+    """Job runs' metrics (``nbd.log_metric``), given :class:`~nbdeploy.jobs.runs.Run` handles: the top row has one
+    panel per metric with a line per run over its steps (the order logged when no step was given); the bottom
+    row, each metric's last value across the runs, oldest run first."""
+    plt = _pyplot()
+    runs = sorted(runs, key=lambda r: r.id)
+    history = {r.id: r.metric_history() for r in runs}
+    names = keys or sorted({m.key for found in history.values() for m in found})
+    cols = max(1, len(names))
+    fig, axes = plt.subplots(2, cols, figsize=(4.2 * cols, 5.6), squeeze=False, layout="constrained")
+    if not names:
+        for ax in axes.flat:
+            ax.set_visible(False)
+        axes[0][0].set_visible(True)
+        axes[0][0].text(0.5, 0.5, "no metrics logged", ha="center", va="center", transform=axes[0][0].transAxes)
+        return _detached(plt, fig)
+    for col, key in enumerate(names):
+        over_time, across = axes[0][col], axes[1][col]
+        ids, last = [], []
+        for run in runs:
+            points = [m for m in history[run.id] if m.key == key]
+            if not points:
+                continue
+            steps = [m.step if m.step is not None else i for i, m in enumerate(points)]
+            label = f"run {run.id}"
+            if len(points) == 1:
+                over_time.scatter(steps, [points[0].value], label=label)
+            else:
+                over_time.plot(steps, [m.value for m in points], marker=".", label=label)
+            ids.append(str(run.id))
+            last.append(points[-1].value)
+        over_time.set_title(key, fontsize=10)
+        over_time.set_xlabel("step", fontsize=8)
+        over_time.tick_params(labelsize=8)
+        if len(ids) <= 10:
+            over_time.legend(fontsize=7)
+        across.plot(ids, last, marker="o")
+        across.set_title(f"{key}: last value per run", fontsize=10)
+        across.set_xlabel("run", fontsize=8)
+        across.tick_params(labelsize=8)
     return _detached(plt, fig)

@@ -40,6 +40,13 @@ class DatasetMagics(Magics):
         manager = default().datasets
         try:
             if not args:
+                from ..widgets import widgets_enabled
+
+                if widgets_enabled():
+                    from ..widgets import DatasetsTable
+
+                    display(DatasetsTable(default()))
+                    return None
                 found = manager.list().datasets
                 if not found:
                     print("no datasets yet: nbd.datasets.put(df, 'name')")

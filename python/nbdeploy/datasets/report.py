@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import itertools
 import math
 from typing import Any
 
@@ -15,8 +14,10 @@ __all__ = ["render_html"]
 
 
 def _png(fig: Any) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=72)  # drawn once: a "tight" bounding box would draw it twice
+    FigureCanvasAgg(fig).print_png(buffer)  # drawn once, by Agg, outside pyplot (no figure manager, no leak)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -28,53 +29,107 @@ def _number(value: Any) -> str:
     return f"{value:,.4g}"
 
 
-def _figures(profile: dict[str, Any]) -> tuple[str | None, str | None]:
-    """PNGs (base64) of every column's distribution (one figure, a panel per column: drawing and encoding one
-    figure costs far less than one per column) and of the correlation matrix."""
-    from ..plots import _detached, _pyplot
+PER_ROW = 4  # panels per row of the distributions figure
 
-    plt = _pyplot()
+
+def _panel(index: int, col: dict[str, Any]) -> tuple[list[Any], list[tuple[float, float, str, dict[str, Any]]]]:
+    """One column's panel in the distributions figure, in its grid cell (x in [c, c+1], y in [r, r+1], y
+    downwards): the bars as rectangles and the labels as ``(x, y, text, style)``."""
+    c, r = index % PER_ROW, index // PER_ROW
+    left, width, top, height = c + 0.06, 0.88, r + 0.2, 0.58
+    bars: list[Any] = []
+    labels: list[tuple[float, float, str, dict[str, Any]]] = []
+    if "histogram" in col and any(col["histogram"]["counts"]):
+        counts, edges = col["histogram"]["counts"], col["histogram"]["edges"]
+        peak, step = max(counts), width / len(counts)
+        for j, count in enumerate(counts):
+            x0, y0 = left + j * step, top + height * (1 - count / peak)
+            bars.append(((x0, top + height), (x0, y0), (x0 + step * 0.92, y0), (x0 + step * 0.92, top + height)))
+        bars.append(
+            (
+                (left, top + height),
+                (left, top + height + 0.01),
+                (left + width, top + height + 0.01),
+                (left + width, top + height),
+            )
+        )  # the axis: the bars' range, where a long tail is too low to see
+        labels.append((left, top + height + 0.04, _number(edges[0]), {"ha": "left", "va": "top"}))
+        labels.append((left + width, top + height + 0.04, _number(edges[-1]), {"ha": "right", "va": "top"}))
+    elif col["top"]:
+        shown = col["top"][:6]
+        peak, step = max(c for _, c in shown), height / 6
+        for j, (key, count) in enumerate(shown):
+            y0 = top + j * step
+            bars.append(
+                (
+                    (left + 0.3, y0),
+                    (left + 0.3, y0 + step * 0.8),
+                    (left + 0.3 + (width - 0.3) * count / peak, y0 + step * 0.8),
+                    (left + 0.3 + (width - 0.3) * count / peak, y0),
+                )
+            )
+            labels.append((left + 0.28, y0 + step * 0.4, str(key)[:12], {"ha": "right", "va": "center"}))
+    else:
+        labels.append((c + 0.5, r + 0.5, "no values", {"ha": "center", "va": "center"}))
+    return bars, labels
+
+
+def _figures(profile: dict[str, Any]) -> tuple[str | None, str | None]:
+    """PNGs (base64) of every column's distribution and of the correlation matrix, drawn with matplotlib.
+
+    The distributions are one figure with a single axes: every column's bars are rectangles of one
+    ``PolyCollection`` in its grid cell, with its name and range as text. Matplotlib's cost is per artist (an
+    axes with its ticks costs some 50 ms, a bar a rectangle each), so this draws a 20-column profile in a few
+    tens of milliseconds instead of seconds."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+
     columns = profile["columns"]
     distributions = None
     if columns:
-        per_row = 4
-        rows = (len(columns) + per_row - 1) // per_row
-        fig, axes = plt.subplots(rows, per_row, figsize=(3.1 * per_row, 1.9 * rows), squeeze=False)
+        rows = (len(columns) + PER_ROW - 1) // PER_ROW
+        fig = Figure(figsize=(3.1 * PER_ROW, 1.7 * rows), dpi=72)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, PER_ROW)
+        ax.set_ylim(rows, 0)
+        ax.set_axis_off()
+        numeric_bars: list[Any] = []
+        other_bars: list[Any] = []
         for index, (name, col) in enumerate(columns.items()):
-            ax = axes[index // per_row][index % per_row]
-            if "histogram" in col and col["histogram"]["counts"]:
-                edges, counts = col["histogram"]["edges"], col["histogram"]["counts"]
-                widths = [b - a for a, b in itertools.pairwise(edges)]
-                ax.bar(edges[:-1], counts, width=widths, align="edge", color="#4878a8")
-            elif col["top"]:
-                labels = [str(k)[:14] for k, _ in col["top"][:8]][::-1]
-                ax.barh(labels, [c for _, c in col["top"][:8]][::-1], color="#6a9f58")
-            else:
-                ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
-            ax.set_title(name, fontsize=9)
-            ax.tick_params(labelsize=7)
-            ax.locator_params(axis="x", nbins=4)
-            for side in ("top", "right"):
-                ax.spines[side].set_visible(False)
-        for index in range(len(columns), rows * per_row):
-            axes[index // per_row][index % per_row].set_visible(False)
-        fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.35 / rows, bottom=0.25 / rows, hspace=0.75, wspace=0.45)
-        distributions = _png(_detached(plt, fig))
+            bars, labels = _panel(index, col)
+            (numeric_bars if "histogram" in col else other_bars).extend(bars)
+            ax.text(index % PER_ROW + 0.5, index // PER_ROW + 0.1, name, ha="center", va="center", fontsize=9)
+            for x, y, text, style in labels:
+                ax.text(x, y, text, fontsize=7, color="#555", **style)
+        ax.add_collection(PolyCollection(numeric_bars, facecolors="#4878a8", edgecolors="none"))
+        ax.add_collection(PolyCollection(other_bars, facecolors="#6a9f58", edgecolors="none"))
+        distributions = _png(fig)
     correlation = None
     corr = profile.get("correlations") or {}
     if len(corr.get("columns") or []) > 1:
         import numpy as np
 
         names = corr["columns"]
+        count = len(names)
         matrix = np.array([[math.nan if v is None else v for v in row] for row in corr["matrix"]], dtype=float)
-        size = min(9.0, 1.5 + 0.45 * len(names))
-        fig, ax = plt.subplots(figsize=(size, size * 0.85))
-        shown = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set_xticks(range(len(names)), labels=names, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(names)), labels=names, fontsize=7)
-        fig.colorbar(shown, ax=ax, shrink=0.7)
-        fig.subplots_adjust(left=0.2, bottom=0.2)
-        correlation = _png(_detached(plt, fig))
+        size = min(9.0, 1.5 + 0.45 * count)
+        # one axes without ticks (matplotlib's tick machinery costs more than the rest): the names are texts, and
+        # the colour scale is a strip of the same colormap beside the matrix
+        fig = Figure(figsize=(size, size * 0.85), dpi=72)
+        ax = fig.add_axes((0, 0, 1, 1))
+        margin = max(len(str(n)) for n in names) * 0.14 + 0.3
+        ax.set_xlim(-margin, count + 1.6)
+        ax.set_ylim(count + margin, -0.3)
+        ax.set_axis_off()
+        ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1, extent=(0, count, count, 0), interpolation="nearest")
+        strip = np.linspace(1, -1, 64).reshape(-1, 1)
+        ax.imshow(strip, cmap="RdBu_r", vmin=-1, vmax=1, extent=(count + 0.5, count + 0.9, count, 0), aspect="auto")
+        for value, y in ((1, 0), (0, count / 2), (-1, count)):
+            ax.text(count + 1.0, y, f"{value:+d}" if value else "0", fontsize=7, va="center", ha="left")
+        for i, name in enumerate(names):
+            ax.text(-0.1, i + 0.5, str(name), fontsize=7, ha="right", va="center")
+            ax.text(i + 0.5, count + 0.1, str(name), fontsize=7, ha="center", va="top", rotation=90)
+        correlation = _png(fig)
     return distributions, correlation
 
 

@@ -1,4 +1,8 @@
-"""``%%deploy NAME``: run the cell, then store its handler as a new version and show how to call it."""
+"""``%%deploy NAME``: run the cell, then store its handler as a new version and show how to call it (a card with a
+"Try it" form in a notebook, text elsewhere); ``%functions`` lists the deployed functions.
+
+A cell that raises, or whose handler cannot be captured, ends as an error (the kernel replies ``status: error``), so
+"Run All" and papermill stop there; the previous version keeps serving."""
 
 from __future__ import annotations
 
@@ -7,10 +11,20 @@ import json
 import shlex
 from typing import Any
 
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..exceptions import NbdeployError
+
+__all__ = ["DeployFailed", "DeployMagics", "example_arguments", "server_url"]
+
+
+class DeployFailed(NbdeployError):
+    """``%%deploy`` deployed nothing: the cell raised, or its handler could not be captured. Shown as one line
+    (the cell's own traceback is shown above it); the cell ends as an error."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31mDeployFailed\x1b[0m: not deployed: {self}"]
 
 
 def server_url() -> tuple[str, str]:
@@ -22,6 +36,13 @@ def server_url() -> tuple[str, str]:
     if info is None:
         return "http://127.0.0.1:8765", "NBDEPLOY_TOKEN"
     return info["url"], "JUPYTER_TOKEN" if info.get("kind") == "jupyter" else "NBDEPLOY_TOKEN"
+
+
+def _unquote(value: str | None) -> str | None:
+    """``value`` without the quotes IPython's argument parser leaves around it."""
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def example_arguments(signature: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +79,9 @@ class DeployMagics(Magics):
         args = parse_argstring(self.deploy, line)
         result = self._shell().run_cell(cell)
         if not result.success:
-            print(f"not deployed: the cell failed, so {args.name!r} keeps serving its previous version")
-            return None
+            error = result.error_in_exec or result.error_before_exec
+            what = f" ({type(error).__name__}: {error})" if error is not None else ""
+            raise DeployFailed(f"the cell failed{what}, so {args.name!r} keeps serving its previous version")
         from ..app import default
 
         try:
@@ -69,20 +91,48 @@ class DeployMagics(Magics):
                 args.name,
                 handler=args.handler,
                 capture=[c.strip() for c in args.capture.split(",") if c.strip()] if args.capture else None,
-                requirements=args.requirements,
-                description=args.description,
+                requirements=_unquote(args.requirements),
+                description=_unquote(args.description),
                 timeout=args.timeout,
                 resources={"GPU": 1} if args.gpu else None,
             )
         except NbdeployError as exc:
-            print(f"not deployed: {exc}")
-            return None
+            raise DeployFailed(str(exc)) from None
         self._show(deployment)
+        return None
+
+    @line_magic
+    def functions(self, line: str) -> Any:
+        """``%functions``: the deployed functions (a table that refreshes, in a notebook)."""
+        from IPython.display import display
+
+        from ..app import default
+        from ..widgets import widgets_enabled
+
+        if widgets_enabled():
+            from ..widgets import FunctionsTable
+
+            display(FunctionsTable(default()))
+            return None
+        found = default().functions.list().functions
+        if not found:
+            print("no functions deployed yet: %%deploy NAME over a cell, or nbd.deploy(fn)")
+            return None
+        for f in found:
+            print(f"{f.name}  v{f.version}  {f.path}  {f.description}".rstrip())
         return None
 
     def _show(self, deployment: Any) -> None:
         from IPython.display import display
 
+        from ..widgets import widgets_enabled
+
+        if widgets_enabled():
+            from ..app import default
+            from ..widgets.deploy_card import deploy_card
+
+            display(deploy_card(default(), deployment))
+            return
         base, token_var = server_url()
         url = base + deployment.path
         body = json.dumps(example_arguments(deployment.signature))

@@ -1,4 +1,5 @@
-"""``%schedule``, ``%run_job`` and ``%runs``: jobs from inside a notebook.
+"""``%schedule``, ``%run_job`` and ``%runs``: jobs from inside a notebook (``%run_job`` returns the run, which a
+notebook shows as a live view; ``%runs`` shows a table that refreshes, with a cancel action).
 
 ``%schedule "*/15 * * * *"`` schedules the notebook it is typed in — its saved file on disk, without the
 ``%schedule`` line itself — as a job. It refuses (unless ``--force``) when the cell it runs in is not in the
@@ -198,14 +199,28 @@ class JobMagics(Magics):
     @argument("name", nargs="?", default=None, help="Only this job's runs.")
     @argument("--status", default=None, help="Only runs in this state.")
     @argument("--limit", default=20, type=int, help="How many runs (default 20).")
+    @argument("--plot", action="store_true", help="A figure of their metrics: over time and across the runs.")
     @line_magic
     def runs(self, line: str) -> Any:
         """The newest runs (of a job), as a table."""
         from ..app import default
+        from ..widgets import widgets_enabled
 
         try:
             args = parse_argstring(self.runs, line)
-            runs = default().runs.list(job=_unquote(args.name), status=_unquote(args.status), limit=args.limit)
+            job, status = _unquote(args.name), _unquote(args.status)
+            if args.plot:
+                from ..plots import runs_metrics_figure
+
+                return runs_metrics_figure(default().runs.list(job=job, status=status, limit=args.limit))
+            if widgets_enabled():
+                from IPython.display import display
+
+                from ..widgets import RunsTable
+
+                display(RunsTable(default(), job=job, status=status, limit=args.limit))
+                return None
+            runs = default().runs.list(job=job, status=status, limit=args.limit)
             return RunList(runs)
         except NbdeployError as exc:
             print(f"error: {html.unescape(str(exc))}")

@@ -154,6 +154,18 @@ class Run:
 
         return run_html(self._info)
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
+        """In a notebook with widgets: the live run view (:mod:`nbdeploy.widgets.run_view`); elsewhere nothing
+        (the HTML table and ``repr`` above apply)."""
+        from ..widgets import widgets_enabled
+
+        if not widgets_enabled():
+            return None
+        from ..widgets.run_view import run_view
+
+        bundle: dict[str, Any] = run_view(self)._repr_mimebundle_()
+        return bundle
+
 
 class RunManager:
     """The run history of ``app`` (``app.runs``): reads runs from the catalog, asks for cancels."""

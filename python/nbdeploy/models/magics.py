@@ -137,11 +137,18 @@ class ModelMagics(Magics):
 
     @line_magic
     def models(self, line: str) -> None:
-        """``%models``: every stored model's newest version, its aliases and metrics."""
+        """``%models``: every stored model's newest version, its aliases and metrics (in a notebook, a table that
+        refreshes, with a "set alias" action)."""
         from IPython.display import display
 
         from ..app import default
+        from ..widgets import widgets_enabled
 
+        if widgets_enabled():
+            from ..widgets import ModelsTable
+
+            display(ModelsTable(default()))
+            return
         try:
             rows = [m.to_json() for m in default().models.list().models]
         except NbdeployError as exc:
