@@ -63,7 +63,7 @@ def main() -> None:
 
         def first_answer(label: str, fn: object) -> float:
             t0 = time.perf_counter()
-            version = nbd.deploy(fn, "greet").version  # loads it on the workers before returning
+            version = nbd.deploy(fn, "greet").version.version  # loads it on the workers before returning
             deploy_s[label] = time.perf_counter() - t0
             while True:
                 status, body = post(nbd_url, {"name": "Ada"}, auth)
