@@ -4,7 +4,8 @@ Prints, side by side in one run: time from the deploy call to the first successf
 and p50/p99 latency at concurrency 1 and 16 for the same function served by (a) `nbdeploy serve` (calls
 go to a serving actor on a Dask worker), (b) a bare tornado handler calling it in-process, (c) FastAPI +
 uvicorn calling it in-process; and the ratios of (a) to (b) and (c).
-Targets: deploy-to-first-answer < 1 s; p50 added latency over (b) < 3 ms at c=1; at c=16 ≥ 0.5× (b) req/s.
+Targets: deploy-to-first-answer on a fresh server < 0.5 s (the deploy loads the version on the workers and the
+server started its replicas at start-up); p50 added latency over (b) < 3 ms at c=1; at c=16 ≥ 0.75× (b) req/s.
 
     python benchmarks/functions.py [--duration 5]
 """
@@ -53,17 +54,20 @@ def main() -> None:
         for kind in ("tornado", "fastapi"):
             procs.append(subprocess.Popen([sys.executable, os.path.join(HERE, "_servers.py"), kind, str(ports[kind])]))
         for port in ports.values():
-            wait_until_up(f"http://127.0.0.1:{port}/healthz")
+            wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=180)  # a crowded machine starts slowly
 
         auth = {"Authorization": "token bench"}
         nbd_url = f"http://127.0.0.1:{ports['nbdeploy']}/nbdeploy/api/functions/greet/invoke"
 
+        deploy_s: dict[str, float] = {}
+
         def first_answer(label: str, fn: object) -> float:
             t0 = time.perf_counter()
-            nbd.deploy(fn, "greet")
+            version = nbd.deploy(fn, "greet").version.version  # loads it on the workers before returning
+            deploy_s[label] = time.perf_counter() - t0
             while True:
                 status, body = post(nbd_url, {"name": "Ada"}, auth)
-                if status == 200 and body["version"] == nbd.store.latest("function", "greet").version:
+                if status == 200 and body["version"] == version:
                     return time.perf_counter() - t0
                 time.sleep(0.005)
 
@@ -86,8 +90,13 @@ def main() -> None:
                 results[(label, c)] = load(url, {"name": "Ada"}, headers, c, args.duration)
 
         print("functions: deploy to first successful HTTP answer")
-        print(f"  first function on a fresh server (actors created): {cold * 1000:7.1f} ms")
-        print(f"  redeploy on a running server:                      {warm * 1000:7.1f} ms   (target < 1000 ms)")
+        print("  (from calling nbd.deploy to the first 200 with the new version; in brackets: the deploy call itself)")
+        print(
+            f"  first function on a fresh server:  {cold * 1000:7.1f} ms [{deploy_s['cold'] * 1000:6.1f}]  (target < 500 ms)"
+        )
+        print(
+            f"  redeploy on a running server:      {warm * 1000:7.1f} ms [{deploy_s['warm'] * 1000:6.1f}]  (target < 500 ms)"
+        )
         print(f"\nserving `greet` on loopback, {args.duration:g} s per run, load generator in its own process")
         print(f"{'server':<17} {'c':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
         for (label, c), r in results.items():
@@ -103,8 +112,9 @@ def main() -> None:
         a1, b1 = results[("nbdeploy serve", 1)], results[("bare tornado", 1)]
         a16, b16 = results[("nbdeploy serve", 16)], results[("bare tornado", 16)]
         print(
-            f"\ntargets: deploy-to-answer {warm * 1000:.0f} ms (<1000) | p50 added at c=1 "
-            f"{a1.p50_ms - b1.p50_ms:.2f} ms (<3) | c=16 throughput x{a16.rps / b16.rps:.2f} of tornado (>=0.5)"
+            f"\ntargets: first answer on a fresh server {cold * 1000:.0f} ms (<500) | redeploy {warm * 1000:.0f} ms (<500) | "
+            f"p50 added at c=1 {a1.p50_ms - b1.p50_ms:.2f} ms (<3) | c=16 throughput x{a16.rps / b16.rps:.2f} of "
+            "tornado (>=0.75)"
         )
     finally:
         for p in procs:

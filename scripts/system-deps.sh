@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite needs when they are missing: PostgreSQL (the team catalog)
-# and Chromium (the lab extension's browser tests). Uses apt-get as root; elsewhere it says what to install.
+# Installs the system packages the test suite needs when they are missing: PostgreSQL (the team catalog),
+# HAProxy (the team set-up's load balancer) and Chromium (the lab extension's browser tests). Uses apt-get as root; elsewhere it says what to install.
 set -euo pipefail
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 

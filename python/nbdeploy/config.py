@@ -101,6 +101,14 @@ class NbdeployConfig(Configurable):
         allow_none=True,
         help="Modules a pooled kernel imports before it is handed to a run (default none), e.g. ['pandas'].",
     ).tag(config=True)
+    worker_preload_modules = List(
+        Unicode(),
+        None,
+        allow_none=True,
+        help="Modules every Dask worker imports when it starts (default none), e.g. ['sklearn', 'pandas'], so that "
+        "a served model's or function's first call does not pay for them; applied by a worker plugin on the "
+        "cluster the server uses (external clusters: `dask worker --preload nbdeploy.runtime.preload`).",
+    ).tag(config=True)
 
 
 NbdeployConfig.__name__ = "Nbdeploy"  # so that `c.Nbdeploy.<setting>` configures it
@@ -126,6 +134,7 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "kernel_pool_size": ("NBDEPLOY_KERNEL_POOL_SIZE", lambda v: 1),
     "kernel_pool_kernels": ("NBDEPLOY_KERNEL_POOL_KERNELS", lambda v: "python3"),
     "kernel_pool_preload": ("NBDEPLOY_KERNEL_POOL_PRELOAD", lambda v: ""),
+    "worker_preload_modules": ("NBDEPLOY_WORKER_PRELOAD_MODULES", lambda v: ""),
 }
 _INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size", "kernel_pool_size")
 _FLOAT_SETTINGS = (
@@ -137,7 +146,7 @@ _FLOAT_SETTINGS = (
     "dispatch_timeout",
 )
 _JSON_SETTINGS = ("cluster_options",)
-_LIST_SETTINGS = ("kernel_pool_kernels", "kernel_pool_preload")
+_LIST_SETTINGS = ("kernel_pool_kernels", "kernel_pool_preload", "worker_preload_modules")
 _LIST_ITEM = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}$")
 
 
@@ -228,6 +237,7 @@ class Settings:
     kernel_pool_size: int = 1
     kernel_pool_kernels: NameList = field(default_factory=lambda: NameList(("python3",)))
     kernel_pool_preload: NameList = field(default_factory=NameList)
+    worker_preload_modules: NameList = field(default_factory=NameList)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

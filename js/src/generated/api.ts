@@ -980,8 +980,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Inference with typed tensors (Open Inference Protocol): one tensor per signature column or one whole
-         * @description table; the binary tensor data extension is accepted (``Inference-Header-Content-Length``).
+         * Inference with typed tensors (Open Inference Protocol), for models and functions with typed arguments.
+         * @description A model takes one tensor per signature column or one whole table; a function one tensor per argument (its
+         *             ``result`` comes back as a tensor). The binary tensor data extension is accepted
+         *             (``Inference-Header-Content-Length``).
          */
         post: operations["oip_infer"];
         delete?: never;
@@ -997,7 +999,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether the model (a version) can be served: 404 when there is no such model or version. */
+        /** Whether the model or function (a version) can be served: 404 when there is no such one or version. */
         get: operations["oip_model_ready"];
         put?: never;
         post?: never;
@@ -1034,8 +1036,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Inference with typed tensors (Open Inference Protocol): one tensor per signature column or one whole
-         * @description table; the binary tensor data extension is accepted (``Inference-Header-Content-Length``).
+         * Inference with typed tensors (Open Inference Protocol), for models and functions with typed arguments.
+         * @description A model takes one tensor per signature column or one whole table; a function one tensor per argument (its
+         *             ``result`` comes back as a tensor). The binary tensor data extension is accepted
+         *             (``Inference-Header-Content-Length``).
          */
         post: operations["oip_infer_version"];
         delete?: never;
@@ -1051,7 +1055,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether the model (a version) can be served: 404 when there is no such model or version. */
+        /** Whether the model or function (a version) can be served: 404 when there is no such one or version. */
         get: operations["oip_model_ready_version"];
         put?: never;
         post?: never;

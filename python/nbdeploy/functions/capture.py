@@ -164,11 +164,12 @@ def _imports_in(source: str) -> set[str]:
 
 def requirements_for(modules: Iterable[str]) -> dict[str, str]:
     """Map top-level module names to ``{distribution: installed version}`` (standard library left out)."""
+    wanted = [m for m in modules if m and m not in sys.stdlib_module_names and m not in ("__main__", "builtins")]
+    if not wanted:  # scanning the installed distributions takes seconds: only when there is something to map
+        return {}
     dists = importlib.metadata.packages_distributions()
     out: dict[str, str] = {}
-    for module in modules:
-        if not module or module in sys.stdlib_module_names or module in ("__main__", "builtins"):
-            continue
+    for module in wanted:
         for dist in dists.get(module, []):
             try:
                 out[dist] = importlib.metadata.version(dist)

@@ -121,6 +121,9 @@ class FunctionManager(SyncBridge):
         if resources:
             metadata["resources"] = resources
         version = self.store.put(KIND, name, data, metadata)
+        from ..runtime.warmup import preload_version
+
+        preload_version(self.app, KIND, version.sha256)  # the first call finds it loaded on the workers
         notes = tuple(self._check_workers(package.imports))
         for note in notes:
             warnings.warn(note, stacklevel=3)

@@ -174,15 +174,20 @@ class FunctionActor(ChannelActor):
     async def load(self, sha256: str) -> bool:
         """Load a version into this worker's cache ahead of its first call (deploys warm replicas with it);
         return whether it loaded."""
-        from ..runtime import load_artifact
-        from .capture import load_package
-
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self.pool, lambda: load_artifact(self.store_url, sha256, loader=load_package))
+            await loop.run_in_executor(self.pool, self._load, sha256)
             return True
         except Exception:
             return False
+
+    def _load(self, sha256: str) -> None:
+        from ..runtime import load_artifact
+        from ..runtime.warmup import serving_imports
+        from .capture import load_package
+
+        serving_imports("function")  # what the first call would import
+        load_artifact(self.store_url, sha256, loader=load_package)
 
     def _check_deadlines(self) -> bool:
         """Interrupt overdue calls, abandon threads that ignore it; return whether calls are still running."""

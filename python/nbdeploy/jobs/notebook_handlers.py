@@ -18,7 +18,7 @@ TAGS = ("jobs",)
 
 
 class InspectHandler(NbdeployHandler):
-    @api(body=NotebookInspect, responses={200: NotebookInfo}, tags=TAGS)
+    @api(body=NotebookInspect, responses={200: NotebookInfo}, tags=TAGS, scope="read")  # reads the body only
     async def post(self, body: NotebookInspect) -> NotebookInfo:
         """What a notebook would be as a job: its name (from its path), kernelspec, parameters and their form."""
         return await asyncio.to_thread(self.nbd.jobs.inspect_notebook, body.notebook, body.path)

@@ -128,6 +128,9 @@ class ModelManager(SyncBridge):
             metadata["profile"] = profile_sample(sample)
             metadata["example"] = rows_from_python(sample[:EXAMPLE_ROWS], signature, allow_empty=True).data
         version = self.store.put(KIND, name, blob, metadata)
+        from ..runtime.warmup import preload_version
+
+        preload_version(self.app, KIND, version.sha256)  # the first request finds it loaded on the workers
         from ..datasets import lineage_log as lineage
 
         lineage.record(self.store.catalog, KIND, name, version.version, "write")  # the run that made it, if any

@@ -1,8 +1,9 @@
 """Serving statistics of models, kept in each serving process and shared through the store.
 
 Every prediction a process serves (over HTTP or ``nbd.models.predict``) is recorded here: request and error
-counts per model and version, the latency of the last requests, and a reservoir sample of the input rows per
-version (cheap on the request path: a few list operations per row). A daemon thread writes a snapshot to
+counts per model and version, a latency histogram over every request (fixed buckets, so that the histograms of
+several processes add up exactly), the latency of the last requests, and a reservoir sample of the input rows
+per version (cheap on the request path: a few list operations per row). A daemon thread writes a snapshot to
 ``<store>/monitoring/model/<name>/<process id>.json`` every few seconds when something changed
 (setting ``model_stats_seconds`` / ``NBDEPLOY_MODEL_STATS_SECONDS``, default 5), so that any process — a notebook calling
 ``nbd.models.drift`` — sees what every server served: :func:`read_snapshots` merges them.
@@ -11,8 +12,10 @@ version (cheap on the request path: a few list operations per row). A daemon thr
 from __future__ import annotations
 
 import atexit
+import bisect
 import json
 import logging
+import math
 import os
 import random
 import socket
@@ -28,6 +31,8 @@ __all__ = ["Monitor", "merge_snapshots", "read_snapshots"]
 log = logging.getLogger("nbdeploy.models")
 RESERVOIR_ROWS = 2000
 LATENCY_SAMPLES = 2000
+# upper bounds (ms) of the latency histogram's buckets; the last one takes everything slower
+BUCKETS_MS: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, math.inf)
 
 
 def flush_seconds() -> float:
@@ -55,6 +60,7 @@ class _ModelStats:
     # (unix time, milliseconds, HTTP-like status) of the latest requests
     latencies: deque[tuple[float, float, int]] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
     versions: dict[int, _VersionStats] = field(default_factory=dict)
+    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS_MS))  # requests per latency bucket
 
 
 def _row_values(kind: str, row: Any) -> list[Any] | None:
@@ -98,6 +104,7 @@ class Monitor:
             key = str(status)
             m.statuses[key] = m.statuses.get(key, 0) + 1
             m.latencies.append((now, ms, status))
+            m.buckets[bisect.bisect_left(BUCKETS_MS, ms)] += 1
             ok = status < 400
             if not ok:
                 m.errors += 1
@@ -144,6 +151,7 @@ class Monitor:
                 "latency_ms_total": m.latency_ms_total,
                 "statuses": dict(m.statuses),
                 "latencies": [list(x) for x in m.latencies],
+                "buckets": list(m.buckets),
                 "versions": {
                     str(k): {
                         "requests": v.requests,
@@ -241,8 +249,13 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
         "statuses": {},
         "latencies": [],
         "versions": {},
+        "histogram": {"le_ms": [_le(b) for b in BUCKETS_MS], "counts": [0] * len(BUCKETS_MS)},
     }
+    counts = merged["histogram"]["counts"]
     for snap in snapshots:
+        for i, n in enumerate(snap.get("buckets") or ()):
+            if i < len(counts):
+                counts[i] += n
         merged["requests"] += snap.get("requests", 0)
         merged["errors"] += snap.get("errors", 0)
         merged["latency_ms_total"] += snap.get("latency_ms_total", 0.0)
@@ -267,4 +280,22 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
             "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
             "max": lat[-1],
         }
+    if sum(counts):  # over every request of every process, to the bucket's upper bound
+        merged.setdefault("latency_ms", {}).update(
+            {"p50_le": _quantile_le(counts, 0.5), "p99_le": _quantile_le(counts, 0.99)}
+        )
     return merged
+
+
+def _le(bound: float) -> float | str:
+    return "+Inf" if math.isinf(bound) else bound
+
+
+def _quantile_le(counts: list[int], q: float) -> float | str:
+    """The upper bound (ms) of the histogram bucket that holds quantile ``q`` of the requests counted."""
+    rank, seen = q * sum(counts), 0
+    for bound, n in zip(BUCKETS_MS, counts, strict=True):
+        seen += n
+        if seen >= rank and n:
+            return _le(bound)
+    return _le(BUCKETS_MS[-1])

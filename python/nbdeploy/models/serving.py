@@ -121,15 +121,20 @@ class ModelActor(ChannelActor):
     async def load(self, sha256: str) -> bool:
         """Load a version (and import its libraries) into this worker's cache ahead of its first request;
         return whether it loaded."""
-        from ..runtime import load_artifact
-        from .flavors import loads_model
-
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self.pool, lambda: load_artifact(self.store_url, sha256, loader=loads_model))
+            await loop.run_in_executor(self.pool, self._load, sha256)
             return True
         except Exception:
             return False
+
+    def _load(self, sha256: str) -> None:
+        from ..runtime import load_artifact
+        from ..runtime.warmup import serving_imports
+        from .flavors import loads_model
+
+        serving_imports("model")  # what the first call would import
+        load_artifact(self.store_url, sha256, loader=loads_model)
 
     def counters(self) -> dict[str, int]:
         """How many batches and calls this replica has run (calls / batches is the mean batch size)."""

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from .._version import __version__
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, NotFoundError
 from ..server_extension.base import NbdeployHandler, Operation, RawBody, api
+from .functions import function_arguments, function_outputs, function_tensors
 from .records import InferRequest, InferResponse, Live, ModelMetadata, ModelReady, Ready, ServerMetadata
 from .tensors import decode_binary, output_tensors, request_payload, signature_tensors
 
@@ -30,6 +31,19 @@ class OipHandler(NbdeployHandler):
         if error.get("field"):
             out["field"] = str(error["field"])
         return out
+
+    def served_kind(self, name: str, version: int | str | None) -> str:
+        """``"model"`` when ``name`` is a model (as the protocol expects), else ``"function"`` when it is a
+        function; raises the model's :class:`NotFoundError` when it is neither (blocking: run in a thread)."""
+        try:
+            self.nbd.models.resolve(name, version)
+            return "model"
+        except NotFoundError as missing:
+            try:
+                self.nbd.functions.resolve(name, version)
+            except NotFoundError:
+                raise missing from None
+            return "function"
 
 
 class LiveHandler(OipHandler):
@@ -59,6 +73,11 @@ class ModelMetadataHandler(OipHandler):
         """A model's versions and input tensors (from its signature), as the Open Inference Protocol lists them."""
 
         def describe() -> ModelMetadata:
+            if self.served_kind(name, version) == "function":
+                found = self.nbd.functions.resolve(name, version)
+                numbers = [str(v.version) for v in self.nbd.functions.versions(name)]
+                request = (found.metadata.get("signature") or {}).get("request")
+                return ModelMetadata(name, numbers, "nbdeploy/function", function_tensors(request), [])
             target = self.nbd.models.resolve(name, version)
             versions = [str(v.version) for v in self.nbd.models.versions(name)]
             flavor = (target.metadata or {}).get("flavor") or "python"
@@ -72,8 +91,8 @@ class ModelMetadataHandler(OipHandler):
 class ModelReadyHandler(OipHandler):
     @api(responses={200: ModelReady}, errors=(404,), tags=TAGS, operation_id="oip_model_ready")
     async def get(self, name: str, version: int | str | None = None) -> ModelReady:
-        """Whether the model (a version) can be served: 404 when there is no such model or version."""
-        await asyncio.to_thread(self.nbd.models.resolve, name, version)
+        """Whether the model or function (a version) can be served: 404 when there is no such one or version."""
+        await asyncio.to_thread(self.served_kind, name, version)
         return ModelReady(name, True)
 
 
@@ -93,17 +112,25 @@ class InferHandler(OipHandler):
         consumes=("application/json", "application/octet-stream"),
     )
     async def post(self, name: str, body: InferRequest | RawBody, version: int | str | None = None) -> InferResponse:
-        """Inference with typed tensors (Open Inference Protocol): one tensor per signature column or one whole
-        table; the binary tensor data extension is accepted (``Inference-Header-Content-Length``)."""
+        """Inference with typed tensors (Open Inference Protocol), for models and functions with typed arguments.
+
+        A model takes one tensor per signature column or one whole table; a function one tensor per argument (its
+        ``result`` comes back as a tensor). The binary tensor data extension is accepted
+        (``Inference-Header-Content-Length``)."""
         binary: dict = {}
         if isinstance(body, RawBody):
             request, binary = self._binary(body)
         else:
             request = body
+        wanted = [o.name for o in request.outputs or []]
+        if self.served_kind(name, version) == "function":
+            found = self.nbd.functions.resolve(name, version)
+            arguments = function_arguments(request, (found.metadata.get("signature") or {}).get("request"), binary)
+            result = await self.nbd.functions.ainvoke(name, arguments, found.version)
+            return InferResponse(name, str(result.version), request.id, function_outputs(result.result, wanted))
         target = self.nbd.models.resolve(name, version)
         payload = request_payload(request, target.metadata.get("signature"), binary)
         answer = await self.nbd.models.apredict(name, payload, target.version)
-        wanted = [o.name for o in request.outputs or []]
         return InferResponse(name, str(answer.version), request.id, output_tensors(answer.predictions, wanted))
 
     def _binary(self, body: RawBody) -> tuple[InferRequest, dict]:

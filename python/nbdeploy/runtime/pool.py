@@ -281,18 +281,25 @@ class ActorPool:
         with contextlib.suppress(ValueError):
             self.replicas.remove(replica)
 
-    async def warm(self, method: str, *args: Any, timeout: float = ACTOR_START_SECONDS) -> int:
-        """Make sure every worker has a replica (waiting for those starting, up to ``timeout``) and call
-        ``actor.method(*args)`` on each (e.g. to load a version before the first request); return how many
-        replicas answered. Failures are logged, never raised: warming is an optimisation."""
+    async def start_replicas(self, timeout: float = ACTOR_START_SECONDS) -> int:
+        """Make sure every worker has a replica, waiting for those starting (up to ``timeout``); return how many
+        are live. Failures are logged, never raised: starting ahead of the first call is an optimisation."""
         try:
             await self._ensure()
             await asyncio.shield(self._refresh_soon())
         except Exception as exc:
-            log.info("could not warm the serving replicas: %s", exc)
+            log.info("could not start the serving replicas: %s", exc)
             return 0
         if self._starting:
             await asyncio.wait(list(self._starting.values()), timeout=timeout)
+        return len(self.live())
+
+    async def warm(self, method: str, *args: Any, timeout: float = ACTOR_START_SECONDS) -> int:
+        """Make sure every worker has a replica (:meth:`start_replicas`) and call ``actor.method(*args)`` on
+        each (e.g. to load a version before the first request); return how many replicas answered. Failures
+        are logged, never raised: warming is an optimisation."""
+        if not await self.start_replicas(timeout):
+            return 0
 
         async def one(replica: _Replica) -> bool:
             try:

@@ -39,7 +39,7 @@ class StatusHandler(NbdeployHandler):
 
 
 class FormsHandler(NbdeployHandler):
-    @api(body=FormInputs, responses={200: FormValues}, tags=("server",))
+    @api(body=FormInputs, responses={200: FormValues}, tags=("server",), scope="read")  # computes, writes nothing
     async def post(self, body: FormInputs) -> FormValues:
         """Turn what was typed into a form's fields into JSON values, with an error per field that does not fit."""
         return coerce(body.fields, body.inputs, body.include_defaults)

@@ -44,11 +44,11 @@ class TokenAuthHandler(web.RequestHandler):
     SameSite=Strict cookie scoped to that route) and as that cookie afterwards.
     """
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
         required = self._required_scope()
         if required == "public":
             return
-        grant = self._grant()
+        grant = await self._grant()
         if not scope_allows(grant.scopes, required):
             raise ForbiddenError(
                 f"this token ({grant.name}) does not allow {self.request.method} {self.request.path}: it needs the "
@@ -60,15 +60,16 @@ class TokenAuthHandler(web.RequestHandler):
         """The scope the route declares (see :func:`~nbdeploy.server_extension.base.handler_scope`)."""
         return handler_scope(type(self), self.request.method or "GET", dict(self.path_kwargs or {}))
 
-    def _grant(self) -> Grant:
-        """Who is asking: the server's token (every right) or an API token; 401 otherwise."""
+    async def _grant(self) -> Grant:
+        """Who is asking: the server's token (every right) or an API token; 401 otherwise. A token that is not in
+        the token cache is looked up in the catalog in a thread, never on the event loop."""
         expected: str = self.settings["nbdeploy_token"]
         scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
         given = given.strip()
         if scheme.lower() in ("token", "bearer") and given:
             if hmac.compare_digest(given.encode(), expected.encode()):
                 return ADMIN
-            grant = self.settings["nbdeploy"].tokens.authenticate(given)
+            grant = await self.settings["nbdeploy"].tokens.aauthenticate(given)
             if grant is None:
                 raise AuthError(
                     "wrong, revoked or expired token: use the token `nbdeploy serve` printed (NBDEPLOY_TOKEN) or one "
@@ -129,6 +130,7 @@ class StandaloneServer:
         self.app = Nbdeploy(self.settings)
         set_default(self.app)
         self._server: httpserver.HTTPServer | None = None
+        self._stop_warmer: Any = None
 
     def make_app(self) -> web.Application:
         """Build the tornado application (every API route behind the token, ``/healthz`` open)."""
@@ -151,6 +153,9 @@ class StandaloneServer:
     async def start(self) -> None:
         """Start the runtime and background services, then listen."""
         await self.app.start(own_cluster=self.own_cluster, background=self.background)
+        from ..runtime.warmup import start as start_warmer
+
+        self._stop_warmer = await start_warmer(self.app)  # replicas start and load while we begin to listen
         self._server = httpserver.HTTPServer(
             self.make_app(), xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
         )
@@ -165,6 +170,9 @@ class StandaloneServer:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
+        if self._stop_warmer is not None:
+            await self._stop_warmer()
+            self._stop_warmer = None
         await self.app.stop()
 
     def run(self, on_ready: Any = None) -> None:

@@ -10,6 +10,7 @@ token, in the background.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import hashlib
 import hmac
@@ -183,6 +184,23 @@ class TokenManager:
         return info
 
     # --- authenticating ---------------------------------------------------------------------------------
+    async def aauthenticate(self, secret: str) -> Grant | None:
+        """:meth:`authenticate` for coroutines: answered from the cache when it can be, else the catalog is
+        queried in a thread (never on the event loop)."""
+        if not secret.startswith(PREFIX) or len(secret) > 128:
+            return None
+        if self._cached(_hash(secret), self.catalog.change_token(), time.monotonic()) is None:
+            return await asyncio.to_thread(self.authenticate, secret)
+        return self.authenticate(secret)  # a cache hit: no query
+
+    def _cached(self, digest: str, token: int | None, now: float) -> tuple[Grant | None, datetime | None] | None:
+        """``(grant, expires)`` of ``digest`` from the cache while the catalog has not changed since, else ``None``."""
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and (hit[0] == token if token is not None else now - hit[1] < CACHE_SECONDS):
+            return hit[2], hit[3]
+        return None
+
     def authenticate(self, secret: str) -> Grant | None:
         """The :class:`Grant` of a presented token, or ``None`` when it is unknown, revoked or expired."""
         if not secret.startswith(PREFIX) or len(secret) > 128:
@@ -190,10 +208,9 @@ class TokenManager:
         digest = _hash(secret)
         token = self.catalog.change_token()
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and (hit[0] == token if token is not None else now - hit[1] < CACHE_SECONDS):
-            grant, expires = hit[2], hit[3]
+        cached = self._cached(digest, token, now)
+        if cached is not None:
+            grant, expires = cached
         else:
             grant, expires = self._lookup(digest)
             with self._lock:

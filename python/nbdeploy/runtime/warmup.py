@@ -1,0 +1,176 @@
+"""Faster first answers: versions are loaded on the workers before their first request.
+
+Two halves:
+
+- :func:`preload_version` runs in the deploying process (``nbd.deploy``, ``nbd.models.put``, the CLI): when a
+  cluster is already running it loads the new version into every worker's artifact cache
+  (:mod:`.cache`) before the deploy returns, so the serving replicas on those workers — whichever server
+  started them — find it loaded. It never starts a cluster and never fails a deploy.
+- :class:`ServingWarmer` runs in each server (``nbdeploy serve``): at start it registers the
+  ``worker_preload_modules`` plugin (:mod:`.preload`), starts the serving replicas of functions and models and
+  loads the newest version of each; then, whenever the catalog reports a change (SQLite's ``data_version``,
+  PostgreSQL's ``NOTIFY``), it loads the newest versions it has not warmed yet on its replicas. A deploy made
+  through any process is thus answered by every server without a cold first call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..app import Nbdeploy
+
+__all__ = ["ServingWarmer", "load_here", "preload_version", "serving_imports", "start"]
+
+log = logging.getLogger("nbdeploy.runtime")
+PRELOAD_SECONDS = 20.0  # a deploy waits at most this long for the workers to load its version
+POLL_SECONDS = 0.5  # how often a server checks the catalog's change token
+MAX_WARM = 200  # versions warmed at start (the newest first)
+
+
+SERVING_MODULES = {
+    # what a worker imports on the first call of each kind (beyond the version's own libraries)
+    "function": ("nbdeploy.functions.capture", "nbdeploy.datasets.lineage_log", "nbdeploy.runtime.encoding"),
+    "model": ("nbdeploy.models.flavors", "nbdeploy.models.signature", "nbdeploy.models.serving"),
+}
+
+
+def serving_imports(kind: str) -> None:
+    """Import the modules a worker needs to serve a call of ``kind`` (``function`` or ``model``), so that the first
+    call does not pay for them."""
+    from .preload import import_modules
+
+    import_modules(SERVING_MODULES.get(kind, ()))
+
+
+async def load_here(store_url: str, sha256: str, kind: str) -> bool:
+    """On a worker: load version ``sha256`` (a ``function`` or ``model``) into this worker's artifact cache, in a
+    thread; return whether it loaded."""
+    from .cache import load_artifact
+
+    loader: Callable[[bytes], Any]
+    if kind == "model":
+        from ..models.flavors import loads_model
+
+        loader = loads_model
+    else:
+        from ..functions.capture import load_package
+
+        loader = load_package
+
+    def load() -> None:
+        serving_imports(kind)
+        load_artifact(store_url, sha256, loader)
+
+    try:
+        await asyncio.to_thread(load)
+        return True
+    except Exception as exc:
+        log.warning("could not preload %s %s: %s", kind, sha256[:12], exc)
+        return False
+
+
+def preload_version(app: Nbdeploy, kind: str, sha256: str, timeout: float = PRELOAD_SECONDS) -> int:
+    """Load version ``sha256`` of ``kind`` on every worker of the running cluster before returning; return on how
+    many workers it loaded (0 when no cluster runs: nothing is started for it). Never raises."""
+    from .cluster import sync_client
+
+    try:
+        client = sync_client(app.settings, start=False)
+    except Exception:
+        return 0
+    executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbdeploy-preload")
+    try:
+        done = executor.submit(client.run, load_here, app.store.url, sha256, kind, on_error="return")
+        answers = done.result(timeout=timeout)
+    except Exception as exc:
+        log.info("could not preload %s %s on the workers: %s", kind, sha256[:12], exc)
+        return 0
+    finally:
+        executor.shutdown(wait=False)
+    return sum(1 for ok in answers.values() if ok is True)
+
+
+class ServingWarmer:
+    """A server's background task: start serving replicas, keep the newest versions loaded on them."""
+
+    def __init__(self, app: Nbdeploy, poll: float = POLL_SECONDS) -> None:
+        self.app = app
+        self.poll = poll
+        self.warmed: set[str] = set()  # sha256 of the versions loaded on this server's replicas
+        self.ready = asyncio.Event()  # set once the first pass is done
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        try:
+            client = await self.app.runtime.async_client()
+            modules = self.app.settings.worker_preload_modules
+            if modules:
+                from .preload import register_preload
+
+                await register_preload(client, modules)
+            # the default pools' replicas start now, not on the first call (a fresh server answers at once)
+            pools = await asyncio.gather(self.app.functions._pool(None), self.app.models._pool({}))
+            await asyncio.gather(*[pool.start_replicas() for pool in pools])
+        except Exception as exc:
+            log.warning("serving warm-up: no cluster to warm (%s)", exc)
+        token: object = object()
+        while True:
+            try:
+                current = await asyncio.to_thread(self.app.store.catalog.change_token)
+                if current is None or current != token:
+                    token = current
+                    await self.warm_newest()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the catalog or the cluster may be briefly away: try again
+                log.warning("serving warm-up failed: %s", exc)
+            self.ready.set()
+            await asyncio.sleep(self.poll if token is not None else max(self.poll, 5.0))
+
+    async def warm_newest(self) -> int:
+        """Load the newest version of every function and model not warmed yet on this server's replicas
+        (starting them); return how many versions were warmed."""
+        store = self.app.store
+        functions, models = await asyncio.gather(
+            asyncio.to_thread(store.list, "function"), asyncio.to_thread(store.list, "model")
+        )
+        todo = [("function", v) for v in functions] + [("model", v) for v in models]
+        todo = [(k, v) for k, v in todo if v.sha256 not in self.warmed]
+        todo.sort(key=lambda kv: kv[1].created_at, reverse=True)
+        jobs = [self._warm(kind, v) for kind, v in todo[:MAX_WARM]]
+        results = await asyncio.gather(*jobs) if jobs else []
+        return sum(results)
+
+    async def _warm(self, kind: str, version: Any) -> bool:
+        meta = version.metadata
+        if kind == "model":
+            pool = await self.app.models._pool(meta.get("serving") or {})
+        else:
+            pool = await self.app.functions._pool(meta.get("resources"))
+        loaded = await pool.warm("load", version.sha256)
+        if loaded:
+            self.warmed.add(version.sha256)
+        return loaded > 0
+
+
+async def start(app: Nbdeploy) -> Callable[[], Awaitable[None]]:
+    """Start a :class:`ServingWarmer` for ``app`` (a server); return its ``stop``."""
+    warmer = ServingWarmer(app)
+    warmer.start()
+    return warmer.stop
