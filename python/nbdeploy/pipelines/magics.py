@@ -112,4 +112,8 @@ class PipelineMagics(Magics):
         if Path(target).is_file():
             target = Path(target)
         handle = manager.run(target, params or None, only=only, from_=start, force=force, wait=wait)
+        from ..widgets import widgets_enabled
+
+        if widgets_enabled():
+            return handle  # displayed as the live run view, a row per node
         return HTML(run_html(handle.info))

@@ -60,6 +60,11 @@ class PipelineRunHandle:
     def status(self) -> str:
         return self.info.status
 
+    def refresh(self) -> PipelineRunHandle:
+        """Read a fresh snapshot (``snapshot`` then has it); return ``self``."""
+        self._info = self._manager.run_info(self.id)
+        return self
+
     @property
     def nodes(self) -> dict[str, NodeState]:
         return self.info.nodes
@@ -84,6 +89,17 @@ class PipelineRunHandle:
 
     def to_json(self) -> dict[str, Any]:
         return self._info.to_json()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any] | None:
+        """In a notebook with widgets: the live run view with a row per node; elsewhere nothing (``repr``)."""
+        from ..widgets import widgets_enabled
+
+        if not widgets_enabled():
+            return None
+        from ..widgets.run_view import pipeline_run_view
+
+        bundle: dict[str, Any] = pipeline_run_view(self)._repr_mimebundle_()
+        return bundle
 
     def __repr__(self) -> str:
         states = ", ".join(f"{n}={s.status}" for n, s in self._info.nodes.items())

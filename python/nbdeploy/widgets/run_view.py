@@ -19,7 +19,7 @@ import ipywidgets as w
 
 from .base import Refresher, View, api_link, badge, html_table, text_table
 
-__all__ = ["NodeRow", "RunView", "run_view"]
+__all__ = ["NodeRow", "RunView", "pipeline_run_view", "run_view"]
 
 LOG_LINES = 15
 LINK = "color:#1f6feb;text-decoration:underline"
@@ -36,13 +36,24 @@ class NodeRow:
     run_id: int | None = None
 
 
+ENDED = ("succeeded", "skipped", "failed", "cancelled", "timed_out")
+
+
 def _progress(info: Any) -> tuple[int, int]:
-    """(cells done, cells in all) of a run snapshot; (0, 0) before the run knows its cells."""
+    """(cells done, cells in all) of a run snapshot, (nodes ended, nodes in all) of a pipeline run's; (0, 0) before
+    the run knows its cells."""
+    nodes = getattr(info, "nodes", None)
+    if isinstance(nodes, dict) and nodes:
+        return sum(1 for state in nodes.values() if state.status in ENDED), len(nodes)
     total = getattr(info, "cell_count", None) or 0
     current = getattr(info, "current_cell", None)
     if getattr(info, "status", "") == "succeeded":
         return total, total
     return (min(int(current), total) if current is not None else 0), int(total)
+
+
+def _kind(info: Any) -> str:
+    return "pipeline run" if hasattr(info, "pipeline") else "run"
 
 
 class RunView(View):
@@ -61,12 +72,14 @@ class RunView(View):
     ) -> None:
         self.run = run
         self._nodes = nodes
-        self._node_rows: list[NodeRow] = []
+        self._node_rows: list[NodeRow] = list(nodes()) if nodes is not None else []
         self._log_lines = log_lines
         self._log: list[str] = []
         self._lock = threading.Lock()
         self.title = w.HTML()
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="cells", bar_style="info")
+        self.progress = w.IntProgress(
+            value=0, min=0, max=1, description="nodes" if nodes is not None else "cells", bar_style="info"
+        )
         self.progress_label = w.Label("")
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="warning")
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -119,7 +132,8 @@ class RunView(View):
 
     def _load_final_log(self) -> None:
         try:
-            text = self.run.log() if getattr(self.run.snapshot, "has_log", True) else ""
+            has_log = hasattr(self.run, "log") and getattr(self.run.snapshot, "has_log", True)
+            text = self.run.log() if has_log else ""
         except Exception:  # no log kept (e.g. cancelled before it started)
             text = ""
         with self._lock:
@@ -144,10 +158,10 @@ class RunView(View):
     # --- drawing ----------------------------------------------------------------------------------------------
     def _update(self, info: Any) -> None:
         done, total = _progress(info)
-        name = getattr(info, "job", None) or getattr(info, "name", "")
+        name = getattr(info, "job", None) or getattr(info, "pipeline", None) or getattr(info, "name", "")
         attempt = getattr(info, "attempt", 1)
         self.title.value = (
-            f"<b>run {self.run.id}</b> of <code>{html.escape(str(name))}</code>: {badge(info.status)}"
+            f"<b>{_kind(info)} {self.run.id}</b> of <code>{html.escape(str(name))}</code>: {badge(info.status)}"
             + (f" (attempt {attempt})" if attempt and attempt > 1 else "")
         )
         self.progress.max = max(total, 1)
@@ -198,8 +212,9 @@ class RunView(View):
         info = self.run.snapshot
         done, total = _progress(info)
         lines = [
-            f"run {self.run.id} of {getattr(info, 'job', None) or getattr(info, 'name', '')}: {info.status}"
-            + (f" ({done}/{total} cells)" if total else "")
+            f"{_kind(info)} {self.run.id} of "
+            f"{getattr(info, 'job', None) or getattr(info, 'pipeline', None) or getattr(info, 'name', '')}: {info.status}"
+            + (f" ({done}/{total} {self.progress.description})" if total else "")
         ]
         if self._node_rows:
             lines.append(
@@ -217,4 +232,28 @@ def run_view(run: Any, **options: Any) -> RunView:
     if view is None or view.comm is None:
         view = RunView(run, **options)
         _VIEWS[run.id] = view
+    return view
+
+
+def _pipeline_nodes(run: Any) -> list[NodeRow]:
+    """The node rows of a pipeline run's last snapshot: a skip's or failure's reason, or a running node's cells."""
+    rows = []
+    for name, state in run.snapshot.nodes.items():
+        detail = state.reason or ""
+        if state.status == "running" and state.progress is not None:
+            detail = f"cell {state.progress.done}/{state.progress.total}"
+        rows.append(NodeRow(name, state.status, detail, state.run))
+    return rows
+
+
+_PIPELINE_VIEWS: weakref.WeakValueDictionary[int, RunView] = weakref.WeakValueDictionary()
+
+
+def pipeline_run_view(run: Any, **options: Any) -> RunView:
+    """The live view of a pipeline run (a :class:`~nbdeploy.pipelines.manager.PipelineRunHandle`): its state, nodes
+    ended out of all, and a row per node; shared by every display of the same pipeline run in this kernel."""
+    view = _PIPELINE_VIEWS.get(run.id)
+    if view is None or view.comm is None:
+        view = RunView(run, nodes=lambda: _pipeline_nodes(run), follow_log=False, **options)
+        _PIPELINE_VIEWS[run.id] = view
     return view
