@@ -233,7 +233,7 @@ def test_metrics_stats_and_drift_of_a_served_model(server, manager, frame) -> No
     status, body = server.request("GET", f"{API}/models/lin/stats")
     assert status == 200 and body["drift"]["drifted"] == ["a"] and body["stats"]["requests"] == 11
     fig = manager.plot("lin")
-    assert [ax.get_title() for ax in fig.axes][2].startswith("input drift of lin v1")
+    assert any(ax.get_title().startswith("input drift of lin v1") for ax in fig.axes), [a.get_title() for a in fig.axes]
 
 
 def test_openapi_documents_each_models_predict_body_typed_by_its_signature(server, manager, frame) -> None:

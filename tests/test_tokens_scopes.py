@@ -139,7 +139,7 @@ def test_every_route_declares_a_scope_derived_from_its_method_and_name() -> None
             assert scope == "public", path  # probes of load balancers, like /healthz
         elif method == "GET" and not path.startswith(API + "/tokens"):
             assert scope == "read", (method, path)
-        elif path.endswith(("/forms/coerce", "/notebooks/inspect")):  # POSTs that compute from the body only
+        elif path.endswith(("/forms/coerce", "/notebooks/inspect", "/pipelines/preview")):  # compute from the body only
             assert scope == "read", (method, path)
         elif path.endswith(("/invoke", "/predict", "/infer")) or (method == "POST" and path.endswith("churn-x/runs")):
             assert scope == "invoke:churn-x", (method, path)

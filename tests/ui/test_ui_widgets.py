@@ -35,7 +35,7 @@ def test_notebook_views_render_in_jupyterlab(page, lab) -> None:
 
     # the kernel runs the cells in order: the run view first, then the tables (a click waits for the kernel)
     view = panel.locator(".nbdeploy-run-view")
-    expect(view.get_by_text("succeeded")).to_be_visible(timeout=300_000)
+    expect(view.get_by_text("succeeded", exact=True)).to_be_visible(timeout=300_000)
     expect(view.get_by_text("3/3")).to_be_visible()
     expect(view.get_by_role("link", name="open the output notebook")).to_be_visible()
     view.screenshot(path=str(_shot("widgets-run-view")))

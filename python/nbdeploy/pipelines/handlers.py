@@ -82,7 +82,14 @@ class PipelineRunsHandler(NbdeployHandler):
         await asyncio.to_thread(self.nbd.pipelines.get, name)
         return await asyncio.to_thread(self.nbd.pipelines.runs, name)
 
-    @api(body=PipelineRunRequest, body_required=False, responses={201: PipelineRun}, errors=(404, 422), tags=TAGS)
+    @api(
+        body=PipelineRunRequest,
+        body_required=False,
+        responses={201: PipelineRun},
+        errors=(404, 422),
+        tags=TAGS,
+        scope="invoke:{name}",
+    )
     async def post(self, name: str, body: PipelineRunRequest | None) -> PipelineRun:
         """Start a run: ``parameters`` override the pipeline's, ``only`` / ``from`` choose the nodes that run,
         ``force`` ignores those nodes' caches."""
