@@ -6,15 +6,17 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["notebook_html", "run_html", "runs_html"]
+__all__ = ["STATUS_COLOURS", "badge", "notebook_html", "run_html", "runs_html"]
 
-_COLORS = {
+STATUS_COLOURS = {
     "queued": "#777",
     "running": "#1f6feb",
     "succeeded": "#1a7f37",
     "failed": "#cf222e",
     "cancelled": "#9a6700",
     "timed_out": "#bc4c00",
+    "skipped": "#777",
+    "cached": "#6f42c1",
 }
 
 
@@ -28,8 +30,9 @@ def notebook_html(ipynb: bytes) -> str:
     return body
 
 
-def _badge(status: str) -> str:
-    color = _COLORS.get(status, "#777")
+def badge(status: str) -> str:
+    """A run or node state as coloured HTML (run tables here, the notebook views of :mod:`nbdeploy.widgets`)."""
+    color = STATUS_COLOURS.get(status, "#777")
     return f'<span style="color:{color};font-weight:600">{html.escape(status)}</span>'
 
 
@@ -42,7 +45,7 @@ def _row(info: Any) -> str:
         progress = html.escape(f"{info.error_type}{cell}: {(info.error_message or '')[:120]}")
     when = info.started_at or info.queued_at
     return (
-        f"<tr><td>{info.id}</td><td>{html.escape(info.job)}</td><td>{_badge(info.status)}</td>"
+        f"<tr><td>{info.id}</td><td>{html.escape(info.job)}</td><td>{badge(info.status)}</td>"
         f"<td>{info.attempt}</td><td>{when:%Y-%m-%d %H:%M:%S}</td>"
         f"<td>{'' if info.duration is None else f'{info.duration:.1f}s'}</td><td>{progress}</td></tr>"
     )

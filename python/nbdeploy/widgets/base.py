@@ -10,24 +10,9 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..jobs.render import badge
+
 __all__ = ["Refresher", "View", "api_link", "badge", "html_table", "text_table"]
-
-STATUS_COLOURS = {
-    "queued": "#777",
-    "running": "#1f6feb",
-    "succeeded": "#1a7f37",
-    "failed": "#cf222e",
-    "cancelled": "#9a6700",
-    "timed_out": "#bc4c00",
-    "skipped": "#777",
-    "cached": "#6f42c1",
-}
-
-
-def badge(status: str) -> str:
-    """A run or node state as coloured HTML."""
-    colour = STATUS_COLOURS.get(status, "#777")
-    return f'<span style="color:{colour};font-weight:600">{html.escape(status)}</span>'
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
