@@ -217,3 +217,20 @@ def start_nbdeploy_server(tmp_path: Path, *extra: str) -> Iterator[ServerProcess
 def nbdeploy_server(nbd_env: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     """`nbdeploy serve` (no scheduler) over the test's home and the shared cluster."""
     yield from start_nbdeploy_server(tmp_path, "--no-scheduler")
+
+
+@pytest.fixture
+def one_worker_client() -> Iterator[object]:
+    """A cluster of its own (one worker process under a nanny that restarts it), so killing its worker
+    disturbs no other test."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0", memory_limit="2GiB"
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close(timeout=20)

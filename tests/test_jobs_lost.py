@@ -30,23 +30,6 @@ def jobs(nbd_env: Path) -> Iterator[JobManager]:
     stop_local_dispatchers()
 
 
-@pytest.fixture
-def one_worker_client() -> Iterator[object]:
-    """A cluster of its own (one worker process under a nanny that restarts it), so killing its worker
-    disturbs no other test."""
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0", memory_limit="2GiB"
-    )
-    client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close(timeout=20)
-
-
 def pids_at_cell_2(run: object, pidfile: Path, attempt: int = 1) -> dict[str, int]:
     """Wait until ``run`` executes its waiting cell; return the kernel's and worker's process ids."""
     eventually(lambda: run.info.current_cell == 2 and run.info.attempt == attempt, what=f"attempt {attempt} at cell 2")

@@ -93,22 +93,6 @@ def test_a_pipeline_schedule_fires_each_tick_once_with_two_schedulers(slow: Path
         nbd.pipelines.delete("slow")
 
 
-@pytest.fixture
-def one_worker_client() -> Iterator[object]:
-    """A cluster of its own (one worker process under a nanny), so killing its worker disturbs no other test."""
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0", memory_limit="2GiB"
-    )
-    client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close(timeout=20)
-
-
 def test_a_worker_killed_mid_pipeline_leaves_no_node_running(
     slow: Path, tmp_path: Path, one_worker_client: object
 ) -> None:
