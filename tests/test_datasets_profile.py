@@ -63,6 +63,31 @@ def test_the_profile_is_computed_on_the_cluster_and_matches_pandas(app) -> None:
     assert ("", "duplicates") in kinds and ("x", "skewed") not in kinds
 
 
+def test_infinities_are_counted_apart_and_both_passes_agree(app, monkeypatch) -> None:
+    import dask.dataframe as dd
+
+    from nbdeploy.datasets import profiling
+
+    df = data(2000)
+    df.loc[[3, 500, 1500], "x"] = np.inf
+    df.loc[[7, 1700], "x"] = -np.inf
+    app.datasets.put(dd.from_pandas(df, npartitions=3), "infinite")
+    kept = app.datasets.profile("infinite").numbers  # small: read once and kept in the workers' memory
+    monkeypatch.setattr(profiling, "KEEP_SHARE", 0.0)  # as a big dataset: read again for the second pass
+    read_twice = app.datasets.profile("infinite", refresh=True).numbers
+    kept.pop("seconds"), read_twice.pop("seconds")
+    assert kept == read_twice
+    x = kept["columns"]["x"]
+    finite = df["x"][np.isfinite(df["x"])]
+    assert x["infinite"] == 5 and x["present"] == len(df)
+    assert all(np.isfinite(x["histogram"]["edges"])) and (x["min"], x["max"]) == (finite.min(), finite.max())
+    assert sum(x["histogram"]["counts"]) == len(finite) and x["mean"] == pytest.approx(finite.mean())
+    assert sum(x["deciles"]["counts"]) == len(df)  # the drift bins are open-ended: infinities in the outer ones
+    assert x["deciles"]["counts"][0] >= 2 and x["deciles"]["counts"][-1] >= 3
+    html = app.datasets.profile("infinite").html
+    assert "infinite" in html and "left out of the statistics and histogram" in html
+
+
 def test_the_report_is_html_with_figures_stored_with_the_version(app) -> None:
     app.datasets.put(data(500), "people")
     first = app.datasets.profile("people")

@@ -99,7 +99,10 @@ def _builtin(manager: DatasetManager, v: Version) -> tuple[dict[str, Any], str]:
 
     ddf = manager.dask(v.name, v.version)
     started = time.perf_counter()
-    numbers = profile_dask(ddf, manager.app.runtime.client())
+    rows, columns = v.metadata.get("rows"), len(v.metadata.get("schema") or ddf.columns)
+    # in memory, about 8 bytes a value and a string's length more: twice the numbers' share is a safe estimate
+    nbytes = int(rows) * max(1, columns) * 16 if rows is not None else None
+    numbers = profile_dask(ddf, manager.app.runtime.client(), nbytes=nbytes)
     numbers["seconds"] = time.perf_counter() - started
     return numbers, render_html(f"{v.name} v{v.version}", numbers)
 

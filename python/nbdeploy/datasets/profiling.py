@@ -1,13 +1,28 @@
 """The numbers of a profile (auto-EDA), computed partition by partition and combined: one code path for a Dask
 DataFrame on the cluster and for a pandas frame in this process.
 
-Pass 1 (:func:`partition_stats`) summarises each partition: per column its type, count, missing values, the
-moments (mean, M2, M3: combined exactly with Pébay's formulas), min and max, a grid of order statistics (for the
-quantiles), its value counts (the top values) and a HyperLogLog sketch (distinct values); per partition also the
-sums behind Pearson correlations and a hash per row (duplicate rows). :func:`combine` merges them. Pass 2
-(:func:`partition_bins`) counts every numeric column into the histogram bins and the decile bins that pass 1
-fixed. :func:`finish` turns the totals into the profile: per column type, missing, distinct, min/max/mean/std/
-skew, quantiles, top values and histogram, the correlations, duplicate rows and warnings.
+Pass 1 (:func:`partition_stats`) summarises each partition in one task, every column converted and hashed once:
+per column its type, count, missing values, infinities, the moments of the finite values (mean, M2, M3: combined
+exactly with Pébay's formulas), min and max, a grid of order statistics (for the quantiles), its value counts (the
+top values) and a HyperLogLog sketch (distinct values); per partition also the sums behind Pearson correlations and
+a hash per row (duplicate rows). :func:`combine` merges them. Pass 2 (:func:`partition_bins`) counts every numeric
+column into the histogram bins and the decile bins that pass 1 fixed (exact counts). On the cluster a dataset
+that fits in a quarter of the workers' memory is read once and kept there for pass 2 (:func:`profile_dask`).
+:func:`finish` turns the totals into the profile: per column type, missing, distinct, min/max/mean/std/skew,
+quantiles, top values and histogram, the correlations, duplicate rows and warnings.
+
+What is estimated, and how well:
+
+- quantiles (and the drift deciles' edges): exact for a single frame and for partitions of at most
+  :data:`SAMPLE` values; a bigger partition's order statistics come from a uniform random sample of
+  :data:`SAMPLE` of its values (rank error about ``sqrt(q(1-q)/SAMPLE)``: ≤ 0.3 % of the rows per partition,
+  less once partitions are merged). The counts in the bins are exact either way.
+- distinct values: exact where every value count was kept (at most :data:`TOP_KEPT` per partition), else a
+  HyperLogLog estimate with 2**:data:`HLL_BITS` registers (standard error about 1.6 %).
+- infinities: counted per column as ``infinite`` and left out of the moments, min/max, quantiles and the
+  histogram (whose edges span the finite values); the drift deciles are open-ended and count them in the outer
+  bins.
+- duplicate rows: exact up to hash collisions (64-bit row hashes: none to expect below billions of rows).
 
 :func:`baseline` is the part of a profile that model drift compares served inputs against (see
 :mod:`nbdeploy.models.psi`): decile edges and shares of each numeric column, the shares of the 20 most frequent
@@ -38,27 +53,70 @@ HIST_BINS = 20
 TOP_KEPT = 1000  # value counts a partition passes on (its most frequent)
 TOP_SAMPLE = 20_000  # values a mostly-distinct numeric column is counted on
 HLL_BITS = 12  # 4096 registers: about 1.6 % error on distinct counts
+SAMPLE = 1 << 15  # values per partition and numeric column the quantiles are estimated from
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_HASHED_ROWS = 50_000_000  # duplicate rows are counted exactly up to this many rows
 HIGH_MISSING, SKEWED, HIGH_CARDINALITY = 0.5, 2.0, 0.5
 
 
 # --- distinct values: HyperLogLog ------------------------------------------------------------------------
-def hll_registers(values: Any) -> Any:
-    """The HyperLogLog registers (2**HLL_BITS of them, merged by maximum) of a Series' values."""
+def _mix(bits: Any) -> Any:
+    """splitmix64's finaliser over uint64 values (in place): a well-spread 64-bit hash of each."""
     import numpy as np
+
+    bits ^= bits >> np.uint64(30)
+    bits *= np.uint64(0xBF58476D1CE4E5B9)
+    bits ^= bits >> np.uint64(27)
+    bits *= np.uint64(0x94D049BB133111EB)
+    bits ^= bits >> np.uint64(31)
+    return bits
+
+
+def _hash_numbers(x: Any) -> Any:
+    """A 64-bit hash per value of a float64 array: its bits (``-0.0`` as ``0.0``, every NaN the same) mixed by
+    splitmix64 — some five vector operations, where pandas' object hashing makes many passes."""
+    import numpy as np
+
+    bits = (x + 0.0).view("uint64")  # + 0.0: -0.0 becomes 0.0 (and a new array, ours to change)
+    bits[np.isnan(x)] = np.uint64(0x7FF8000000000000)
+    return _mix(bits)
+
+
+def _hash_column(series: Any, x: Any) -> Any:
+    """A 64-bit hash per value of a column: from its float64 values ``x`` where it has them, else pandas'."""
     import pandas as pd
 
+    if x is not None:
+        return _hash_numbers(x)
+    try:
+        return pd.util.hash_pandas_object(series, index=False).to_numpy()
+    except TypeError:  # unhashable values (lists, dicts): hashed by their text
+        return pd.util.hash_pandas_object(series.map(repr), index=False).to_numpy()
+
+
+def hll_from_hashes(hashed: Any) -> Any:
+    """The HyperLogLog registers (2**HLL_BITS of them, merged by maximum) of 64-bit hashes."""
+    import numpy as np
+
     registers = np.zeros(1 << HLL_BITS, "uint8")
-    if len(values) == 0:
+    if len(hashed) == 0:
         return registers
-    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy().astype("uint64", copy=False)
+    hashed = hashed.astype("uint64", copy=False)
     index = (hashed >> np.uint64(64 - HLL_BITS)).astype("int64")
     low = (hashed & np.uint64((1 << (64 - HLL_BITS)) - 1)).astype("float64")  # 52 bits: exact as a float
     _, exponent = np.frexp(low)  # low = m * 2**exponent, 0.5 <= m < 1; 0 for low == 0
     rank = (64 - HLL_BITS + 1 - exponent).astype("uint8")  # leading zeros of the 52 bits, plus one
     np.maximum.at(registers, index, rank)
     return registers
+
+
+def hll_registers(values: Any) -> Any:
+    """The HyperLogLog registers of a Series' values (hashed by pandas)."""
+    import pandas as pd
+
+    if len(values) == 0:
+        return hll_from_hashes(values.to_numpy())
+    return hll_from_hashes(pd.util.hash_pandas_object(values, index=False).to_numpy())
 
 
 def hll_estimate(registers: Any) -> int:
@@ -94,15 +152,14 @@ def _kind(series: Any) -> str:
     return "categorical"
 
 
-def _numbers(series: Any, kind: str) -> Any:
-    """The column's present values as float64 (numbers and booleans), or ``None`` for other kinds."""
+def _values(series: Any, kind: str) -> Any:
+    """The column as float64, NaN where a value is missing (numbers and booleans), or ``None`` for other kinds."""
     import numpy as np
 
     if kind not in ("numeric", "boolean"):
         return None
-    values = series.dropna()
     try:
-        return np.asarray(values, dtype="float64")
+        return series.to_numpy("float64", na_value=np.nan)
     except (TypeError, ValueError):
         return None
 
@@ -148,61 +205,98 @@ def _top(series: Any, exact: bool, numeric: bool = False) -> tuple[list[list[Any
     return [[k, c] for k, c in merged.items()], cut
 
 
-def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
-    """Pass 1 over one partition (a pandas DataFrame); ``exact`` keeps every value count (a single frame)."""
+def _order_statistics(finite: Any, exact: bool) -> Any:
+    """The sorted values the quantiles are read from: all of them for a single frame (``exact``) or a partition of
+    at most :data:`SAMPLE` values, else a uniform random sample (with replacement, seeded by the length, so a
+    profile is reproducible) of :data:`SAMPLE` values."""
     import numpy as np
-    import pandas as pd
+
+    n = len(finite)
+    if exact or n <= SAMPLE:
+        return np.sort(finite)
+    picked = finite[np.random.default_rng(n).integers(0, n, SAMPLE)]
+    picked.sort()
+    return picked
+
+
+def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
+    """Pass 1 over one partition (a pandas DataFrame); ``exact`` keeps every value count and sorts every value
+    (a single frame: a model's sample input). Every column is converted and hashed once: the hashes serve both the
+    distinct-count sketch and the duplicate rows."""
+    import numpy as np
 
     rows = len(frame)
     columns: dict[str, Any] = {}
     numeric: list[str] = []
+    numbers: list[Any] = []
+    row_hash = np.zeros(rows, "uint64") if rows <= MAX_HASHED_ROWS else None
     for name in frame.columns:
         series = frame[name]
         kind = _kind(series)
-        absent = series.isna()
-        missing = int(absent.sum())
-        present = series[~absent] if missing else series
+        x = _values(series, kind)
+        absent = np.isnan(x) if x is not None else series.isna().to_numpy()
+        missing = int(np.count_nonzero(absent))
         entry: dict[str, Any] = {"dtype": str(series.dtype), "kind": kind, "count": rows, "missing": missing}
-        x = _numbers(present, kind)
         if x is not None:
-            entry["moments"] = _moments(x)
+            finite_mask = np.isfinite(x)
+            finite = x if missing == 0 and finite_mask.all() else x[finite_mask]
+            entry["infinite"] = rows - missing - len(finite)
+            entry["moments"] = _moments(finite)
             if kind == "numeric":
                 numeric.append(str(name))  # in every partition, with values or not: the correlation sums line up
-            if kind == "numeric" and len(x):
-                ordered = np.sort(x)
+                numbers.append(x)
+            if kind == "numeric" and len(finite):
+                ordered = _order_statistics(finite, exact)
                 n = len(ordered)
                 grid_at = np.minimum(n - 1, (n * np.arange(GRID + 1)) // GRID)
                 entry["grid"] = ordered[grid_at].tolist()
                 entry["deciles"] = [float(ordered[min(n - 1, int(n * q / BINS))]) for q in range(1, BINS)]
                 entry["quantiles"] = np.quantile(ordered, QUANTILES).tolist()
         try:
-            entry["top"], entry["top_cut"] = _top(present, exact, numeric=kind == "numeric")
-            # exact value counts give the distinct count; a sketch only where they were cut
-            entry["hll"] = hll_registers(present) if entry["top_cut"] else None
+            entry["top"], entry["top_cut"] = _top(series, exact, numeric=kind == "numeric")
         except TypeError:  # unhashable values (lists, dicts): counted by their text
-            as_text = present.map(repr)
-            entry["top"], entry["top_cut"] = _top(as_text, exact)
-            entry["hll"] = hll_registers(as_text) if entry["top_cut"] else None
+            series = series.map(repr)
+            x = None
+            entry["top"], entry["top_cut"] = _top(series, exact)
+        hashed = _hash_column(series, x) if entry["top_cut"] or row_hash is not None else None
+        # exact value counts give the distinct count; a sketch only where they were cut
+        if entry["top_cut"] and hashed is not None:
+            entry["hll"] = hll_from_hashes(hashed[~absent] if missing else hashed)
+        else:
+            entry["hll"] = None
+        if row_hash is not None:
+            row_hash *= np.uint64(0x100000001B3)  # rows hashed as a polynomial of their columns' hashes
+            row_hash += hashed
         columns[str(name)] = entry
     out: dict[str, Any] = {"rows": rows, "partitions": 1, "columns": columns, "numeric": numeric}
     if len(numeric) > 1:
-        matrix = np.column_stack([frame[c].to_numpy("float64", na_value=np.nan) for c in numeric])
-        mask = np.isfinite(matrix)
-        values = np.where(mask, matrix, 0.0)
-        m = mask.astype("float64")
-        out["corr"] = {
-            "n": m.T @ m,
-            "sx": values.T @ m,
-            "sxx": (values * values).T @ m,
-            "sxy": values.T @ values,
-        }
-    if rows and rows <= MAX_HASHED_ROWS:
-        try:
-            out["hashes"] = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        except TypeError:  # unhashable values (lists, dicts): rows hashed by their columns' text
-            as_text = frame.apply(lambda c: c.map(repr) if c.dtype == object else c)
-            out["hashes"] = pd.util.hash_pandas_object(as_text, index=False).to_numpy()
+        out["corr"] = _correlation_sums(numbers, rows)
+    if rows and row_hash is not None:
+        out["hashes"] = row_hash
     return out
+
+
+def _correlation_sums(numbers: list[Any], rows: int) -> dict[str, Any]:
+    """The sums behind the pairwise Pearson correlations (over the rows where both values are finite)."""
+    import numpy as np
+
+    matrix = np.empty((rows, len(numbers)), "float64", order="F")  # columns written (and read by BLAS) contiguously
+    for j, x in enumerate(numbers):
+        matrix[:, j] = x
+    mask = np.isfinite(matrix)
+    k = matrix.shape[1]
+    if mask.all():  # no missing value: one product, the rest are column sums
+        sums = matrix.sum(axis=0)
+        squares = np.einsum("ij,ij->j", matrix, matrix)
+        return {
+            "n": np.full((k, k), float(rows)),
+            "sx": np.repeat(sums[:, None], k, axis=1),
+            "sxx": np.repeat(squares[:, None], k, axis=1),
+            "sxy": matrix.T @ matrix,
+        }
+    values = np.where(mask, matrix, 0.0)
+    m = mask.astype("float64")
+    return {"n": m.T @ m, "sx": values.T @ m, "sxx": (values * values).T @ m, "sxy": values.T @ values}
 
 
 def _merge_moments(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -246,6 +340,7 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
                     "kind": entry["kind"],
                     "count": 0,
                     "missing": 0,
+                    "infinite": 0,
                     "top": {},
                     "top_cut": False,
                     "hll": None,
@@ -253,6 +348,7 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
                 }
             mine["count"] += entry["count"]
             mine["missing"] += entry["missing"]
+            mine["infinite"] += entry.get("infinite", 0)
             if "moments" in entry:
                 mine["moments"] = _merge_moments(mine.get("moments") or {"n": 0}, entry["moments"])
             if "grid" in entry:
@@ -303,19 +399,29 @@ def plan_bins(total: dict[str, Any]) -> dict[str, tuple[list[float], list[float]
 
 # --- pass 2 ---------------------------------------------------------------------------------------------
 def partition_bins(frame: Any, plan: dict[str, tuple[list[float], list[float]]]) -> dict[str, tuple[Any, Any]]:
-    """Pass 2 over one partition: per planned column, the counts in its decile bins and histogram bins."""
+    """Pass 2 over one partition: per planned column, the counts in its decile bins and histogram bins.
+
+    Both come from one search per value: the union of the two sets of edges (and +inf) cuts the line into bins
+    each inside one decile bin and one histogram bin, so their counts add up to both. Missing values (NaN sort
+    after +inf) are taken off the last bin; infinities count in the outer decile bins (open-ended, as the drift
+    monitor's) and not in the histogram, which spans the finite values."""
     import numpy as np
 
     out = {}
     for name, (edges, hist) in plan.items():
         x = frame[name].to_numpy("float64", na_value=np.nan)
-        x = x[~np.isnan(x)]
-        deciles = np.bincount(np.searchsorted(np.asarray(edges), x, side="right"), minlength=len(edges) + 1)
-        # the edges are equal-width: numpy computes each value's bin instead of searching the edges
-        if math.isfinite(hist[0]) and math.isfinite(hist[-1]):
-            counts, _ = np.histogram(x, bins=len(hist) - 1, range=(hist[0], hist[-1]))
-        else:
-            counts, _ = np.histogram(x, bins=np.asarray(hist))
+        cuts = np.unique(np.asarray([*edges, *hist, math.inf], "float64"))
+        fine = np.bincount(np.searchsorted(cuts, x, side="right"), minlength=len(cuts) + 1)
+        fine[-1] -= int(np.count_nonzero(np.isnan(x)))  # [+inf, NaN]: keep +inf only
+        lower = np.concatenate([[-math.inf], cuts])  # the lower end of each fine bin
+        decile_of = np.searchsorted(np.asarray(edges, "float64"), lower, side="right")
+        deciles = np.bincount(decile_of, weights=fine, minlength=len(edges) + 1).astype("int64")
+        finite = np.isfinite(lower)
+        finite[-1] = False  # the last fine bin holds +inf only
+        hist_of = np.clip(
+            np.searchsorted(np.asarray(hist, "float64"), lower[finite], side="right") - 1, 0, len(hist) - 2
+        )
+        counts = np.bincount(hist_of, weights=fine[finite], minlength=len(hist) - 1).astype("int64")
         out[name] = (deciles, counts)
     return out
 
@@ -354,6 +460,7 @@ def finish(total: dict[str, Any], plan: dict[str, Any], bins: dict[str, Any]) ->
             "count": entry["count"],
             "missing": entry["missing"],
             "missing_share": entry["missing"] / entry["count"] if entry["count"] else 0.0,
+            "infinite": entry["infinite"],
             "distinct": distinct,
             "distinct_exact": exact,
             "top": [[k, c] for k, c in ordered[:10]],
@@ -471,12 +578,47 @@ def profile_frame(frame: Any) -> dict[str, Any]:
     return finish(stats, plan, sum_bins([partition_bins(frame, plan)]) if plan else {})
 
 
-def profile_dask(ddf: Any, client: Any) -> dict[str, Any]:
-    """The profile of a Dask DataFrame, computed on the cluster of ``client`` (two passes over the partitions;
-    only the summaries travel)."""
-    import dask
+KEEP_SHARE = 0.25  # the share of the cluster's memory a dataset may take to be kept there between the passes
+
+
+def _fits(client: Any, nbytes: int | None) -> bool:
+    """Whether ``nbytes`` of partitions may stay in the workers' memory between the two passes."""
+    if nbytes is None:
+        return False
+    try:
+        workers = client.scheduler_info()["workers"].values()
+        limit = sum(int(w.get("memory_limit") or 0) for w in workers)
+    except Exception:  # no scheduler information: read twice, as for a big dataset
+        return False
+    return 0 < nbytes <= KEEP_SHARE * limit
+
+
+def profile_dask(ddf: Any, client: Any, nbytes: int | None = None) -> dict[str, Any]:
+    """The profile of a Dask DataFrame, computed on the cluster of ``client``; only the summaries travel.
+
+    Pass 1 runs :func:`partition_stats` on every partition (all statistics of all columns at once) and combines
+    them in a task; pass 2 counts the numeric columns into the bins pass 1 fixed. A dataset whose partitions take
+    ``nbytes`` (estimated by the caller; ``None``: unknown) of at most :data:`KEEP_SHARE` of the workers' memory is
+    read once and kept there for pass 2; a bigger one is read again for pass 2, its numeric columns only."""
+    from distributed import wait
 
     parts = ddf.to_delayed()
+    if _fits(client, nbytes):
+        frames = client.compute(parts)
+        try:
+            stats = client.map(partition_stats, frames, pure=False)
+            total = client.submit(combine, stats, pure=False).result()
+            plan = plan_bins(total)
+            bins: dict[str, Any] = {}
+            if plan:
+                counted = client.map(partition_bins, frames, plan=plan, pure=False)
+                bins = client.submit(sum_bins, counted, pure=False).result()
+                wait(counted)
+        finally:
+            client.cancel(frames)
+        return finish(total, plan, bins)
+    import dask
+
     total = client.compute(dask.delayed(combine)([dask.delayed(partition_stats)(p) for p in parts])).result()
     plan = plan_bins(total)
     bins = {}

@@ -181,6 +181,8 @@ def render_html(title: str, profile: dict[str, Any]) -> str:
             ("missing", f"{_number(col['missing'])} ({col['missing_share']:.1%})"),
             ("distinct", _number(col["distinct"]) + ("" if col.get("distinct_exact") else " (estimated)")),
         ]
+        if col.get("infinite"):
+            stats.append(("infinite", f"{_number(col['infinite'])} (left out of the statistics and histogram)"))
         for key in ("mean", "std", "min", "max", "skew"):
             if key in col:
                 stats.append((key, _number(col[key])))
