@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from nbdeploy.exceptions import InvalidInputError, InvalidNameError, NotFoundError, StoreError
-from nbdeploy.store import Store
+from nbdeploy.store import TEMPORARY_MIN_AGE, Store
 from nbdeploy.store.artifacts import ArtifactStore, BlobInfo
 
 
@@ -262,8 +263,22 @@ def test_a_process_killed_mid_write_leaves_no_blob(tmp_path: Path, mode: str) ->
     leftovers = _files_under(store_dir)
     if mode == "anonymous":
         assert leftovers == []  # the anonymous file died with the process
-    else:
-        assert all(p.parent == store_dir / "tmp" for p in leftovers)  # only an unreferenced temporary
+        return
+    assert leftovers and all(p.parent == store_dir / "tmp" for p in leftovers)  # only an unreferenced temporary
+    store = Store(f"file://{store_dir}", f"sqlite:///{tmp_path}/catalog.db")
+    try:
+        young = store_dir / "tmp" / "in-progress"
+        young.write_bytes(b"a write still going on")
+        assert store.gc(grace_seconds=0).temporaries == 0  # younger than TEMPORARY_MIN_AGE: kept
+        old = time.time() - TEMPORARY_MIN_AGE - 60
+        for path in leftovers:
+            os.utime(path, (old, old))
+        report = store.gc(grace_seconds=0)
+        assert report.temporaries == len(leftovers) and report.bytes_freed == 4 << 20
+        assert set(report.removed) == {f"tmp/{p.name}" for p in leftovers}
+        assert _files_under(store_dir) == [young]
+    finally:
+        store.close()
 
 
 def test_object_stores_upload_bytes_and_files_straight_to_their_address(tmp_path: Path) -> None:

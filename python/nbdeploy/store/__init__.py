@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the catalog (SQLAlchemy) is imported when a Store is built,
     from .tables import ArtifactVersionRow
 
 __all__ = [
+    "TEMPORARY_MIN_AGE",
     "ArtifactStore",
     "BlobInfo",
     "Catalog",
@@ -57,13 +58,19 @@ class Version(Record):
         return f"{self.name}@{self.version}"
 
 
+#: a temporary file untouched for this long (seconds) belongs to no write in progress: gc removes it
+TEMPORARY_MIN_AGE = 3600.0
+
+
 @dataclass(frozen=True)
 class GcReport:
-    """What :meth:`Store.gc` removed: blob digests, bytes freed, and how many blobs were kept."""
+    """What :meth:`Store.gc` removed: blob digests (then dataset folders and ``tmp/…`` temporaries), bytes freed,
+    how many blobs were kept, and how many of the removed were temporary files a crashed write left."""
 
     removed: tuple[str, ...]
     bytes_freed: int
     kept: int
+    temporaries: int = 0
 
 
 def _owner() -> str | None:
@@ -259,7 +266,9 @@ class Store:
 
     # --- maintenance ------------------------------------------------------------------------------
     def gc(self, grace_seconds: float = 600.0) -> GcReport:
-        """Remove blobs that no live version references and that are older than ``grace_seconds``.
+        """Remove blobs that no live version references and that are older than ``grace_seconds``, dataset
+        folders no version names, and the named temporary files under ``tmp/`` a write killed midway left
+        (untouched for ``grace_seconds`` and at least :data:`TEMPORARY_MIN_AGE`).
 
         The grace period protects a blob whose version row a concurrent ``put`` has not inserted yet.
         """
@@ -285,7 +294,13 @@ class Store:
             removed.append(sha)
             freed += int(info.get("size") or 0)
         folders = self._gc_dataset_folders(grace_seconds, now)
-        return GcReport(tuple(removed) + tuple(f for f, _ in folders), freed + sum(n for _, n in folders), kept)
+        temporaries = self.artifacts.remove_stale_temporaries(max(grace_seconds, TEMPORARY_MIN_AGE), now)
+        return GcReport(
+            tuple(removed) + tuple(f for f, _ in folders) + tuple(t for t, _ in temporaries),
+            freed + sum(n for _, n in folders) + sum(n for _, n in temporaries),
+            kept,
+            len(temporaries),
+        )
 
     def _gc_dataset_folders(self, grace_seconds: float, now: float) -> builtins.list[tuple[str, int]]:
         """Remove dataset version folders (``datasets/<name>/<token>``) that no live version names and whose

@@ -101,6 +101,22 @@ def _as_bytes(view: memoryview) -> bytes:
     return view.tobytes()
 
 
+def _modified(fs: fsspec.AbstractFileSystem, path: str, info: dict[str, Any]) -> float:
+    """A file's modification time (seconds since the epoch) from its ``info``, else asked; 0 when unknown."""
+    from datetime import datetime
+
+    for key in ("mtime", "LastModified", "created", "last_modified"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+    try:
+        return float(fs.modified(path).timestamp())
+    except Exception:
+        return 0.0
+
+
 def _protocols(fs: fsspec.AbstractFileSystem) -> set[str]:
     protocol = fs.protocol
     return {protocol} if isinstance(protocol, str) else set(protocol or ())
@@ -388,6 +404,33 @@ class ArtifactStore:
             name = p.rsplit("/", 1)[-1]
             if _SHA_RE.fullmatch(name):
                 yield name
+
+    def remove_stale_temporaries(self, min_age_seconds: float, now: float) -> list[tuple[str, int]]:
+        """Remove the named temporary files under ``tmp/`` not modified for ``min_age_seconds``: what a process
+        killed mid-write leaves behind where anonymous files are unavailable (the local fallback, streams to
+        non-atomic backends). A write in progress touches its file with every chunk, so it is younger. Returns
+        ``(path relative to the store, bytes)`` of each removed file."""
+        base = f"{self.root}/tmp"
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return []
+        removed = []
+        for path, info in found.items():
+            if info.get("type", "file") != "file" or now - _modified(self.fs, path, info) < min_age_seconds:
+                continue
+            try:
+                self.fs.rm_file(path)
+            except FileNotFoundError:
+                continue
+            stripped = self.fs._strip_protocol(path)
+            removed.append(
+                (
+                    stripped[len(self.root) + 1 :] if stripped.startswith(self.root + "/") else stripped,
+                    int(info.get("size") or 0),
+                )
+            )
+        return removed
 
     def delete_blob(self, sha256: str) -> None:
         """Remove a blob (missing blobs are ignored)."""

@@ -37,6 +37,10 @@ def store_ls(kind: str | None, as_json: bool) -> None:
 @store.command("gc")
 @click.option("--grace", default=600.0, show_default=True, help="Keep unreferenced blobs younger than this (s).")
 def store_gc(grace: float) -> None:
-    """Remove blobs that no version references any more."""
+    """Remove blobs that no version references any more, and temporary files crashed writes left."""
     report = get_app().store.gc(grace)
-    click.echo(f"removed {len(report.removed)} blob(s), freed {report.bytes_freed:,d} bytes, kept {report.kept}")
+    leftovers = f" and {report.temporaries} temporary file(s) left by crashed writes" if report.temporaries else ""
+    click.echo(
+        f"removed {len(report.removed) - report.temporaries} blob(s){leftovers}, freed {report.bytes_freed:,d} bytes, "
+        f"kept {report.kept}"
+    )
