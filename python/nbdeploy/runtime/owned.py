@@ -112,9 +112,14 @@ class OwnedCluster:
             }
         import asyncio
 
+        from distributed.deploy.spec import SpecCluster
+
         log.info("cluster %s: scaling to %d worker(s) on request", self.advert.scheduler_address, n)
         try:
-            await asyncio.to_thread(self.cluster.scale, n)  # SpecCluster.scale only schedules the change
+            if isinstance(self.cluster, SpecCluster):  # LocalCluster & co: schedules the change on this loop
+                self.cluster.scale(n)
+            else:  # another cluster manager's scale() may block: not on the scheduler's loop
+                await asyncio.to_thread(self.cluster.scale, n)
         except Exception as exc:
             return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
         return {"status": "OK", "n": n}
