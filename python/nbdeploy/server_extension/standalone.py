@@ -155,7 +155,8 @@ class StandaloneServer:
         await self.app.start(own_cluster=self.own_cluster, background=self.background)
         from ..runtime.warmup import start as start_warmer
 
-        self._stop_warmer = await start_warmer(self.app)  # replicas start and load while we begin to listen
+        # replicas start and load while we begin to listen (with --no-cluster, only once a cluster runs)
+        self._stop_warmer = await start_warmer(self.app, start_cluster=self.own_cluster)
         self._server = httpserver.HTTPServer(
             self.make_app(), xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
         )
