@@ -163,6 +163,7 @@ class StandaloneServer:
         own_cluster: bool = True,
         background: bool = True,
         behind_proxy: bool = False,
+        clock: Any = None,
     ) -> None:
         self.settings = settings or Settings.resolve()
         self.token = self.settings.ensure_token()
@@ -170,6 +171,7 @@ class StandaloneServer:
         self.behind_proxy = behind_proxy  # trust X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto
         self.own_cluster, self.background = own_cluster, background
         self.app = Nbdeploy(self.settings)
+        self.app.clock = clock  # the jobs scheduler's clock (None: the system's)
         set_default(self.app)
         self._server: httpserver.HTTPServer | None = None
         self._application: _Application | None = None
