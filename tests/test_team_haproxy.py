@@ -75,6 +75,9 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
             client.wait_for_workers(2, timeout=GUARD)
         yield address
     finally:
+        from nbdeploy import runtime
+
+        runtime.shutdown()  # close this process's clients before their scheduler goes away
         for proc in reversed(procs):
             stop_process(proc)
 
@@ -173,7 +176,7 @@ def test_three_servers_behind_haproxy_share_deploys_and_survive_losing_one(team_
     app = nbd.default()
     app.functions.deploy(add_v1, "team-add")
     app.jobs.put(NOTEBOOKS / "wait.ipynb", "team-wait")
-    clock = FastClock(datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC), time.time(), 30.0)  # a cron minute every 2 s
+    clock = FastClock(datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC), time.time(), 60.0)  # a cron minute a second
     with servers(tmp_path, 3, "--behind-proxy", "--clock", clock.spec()) as team:
         token = team[0].token
         front = haproxy([int(s.url.rsplit(":", 1)[1]) for s in team])
@@ -189,7 +192,7 @@ def test_three_servers_behind_haproxy_share_deploys_and_survive_losing_one(team_
         # the three schedulers race over each tick; runs wait for `gate` (a retried attempt does not)
         gate = tmp_path / "gate"
         schedule = app.schedules.add(
-            "team-wait", "* * * * *", catchup="all", retries=1, now=clock.now(),
+            "team-wait", "* * * * *", catchup="all", retries=1, max_concurrency=4, now=clock.now(),
             parameters={"gate": str(gate), "skip_after_attempt": 1},
         )  # fmt: skip
         assert eventually(lambda: len(schedule.runs()) >= 3)
