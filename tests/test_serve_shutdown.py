@@ -97,4 +97,6 @@ def test_sigterm_ends_the_server_within_the_grace_while_requests_are_stuck(app, 
     assert not isinstance(answers["stuck"], tuple), answers  # cut off after the grace
     log = server.log.read_text()
     assert "Traceback" not in log, log[-3000:]
+    # it waited for the two stuck requests only: the answered ones (the short call, the first one) were done
+    assert "closing 2 request(s) still in flight" in log, log[-3000:]
     assert app.runs.get(never_starts.id).status == "queued"

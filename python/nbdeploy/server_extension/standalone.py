@@ -115,29 +115,39 @@ class NotFoundHandler(NbdeployHandler):
 
 
 class _Application(web.Application):
-    """The tornado application, counting the requests in flight (headers received, response not finished yet) so
-    that a shutdown can wait for them, and for them only (idle keep-alive connections are closed at once)."""
+    """The tornado application, keeping the requests in flight (headers received, response not finished, client
+    still connected) so that a shutdown waits for them, and for them only (idle keep-alive connections close at
+    once)."""
 
-    in_flight = 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests: set[object] = set()  # the connections of the requests in flight
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.requests)
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
-        return _Counted(self, super().start_request(server_conn, request_conn))
+        return _Counted(self, request_conn, super().start_request(server_conn, request_conn))
 
     def log_request(self, handler: web.RequestHandler) -> None:  # called once as each response finishes
-        self.in_flight = max(0, self.in_flight - 1)
+        self.requests.discard(handler.request.connection)
         super().log_request(handler)
 
 
 class _Counted(httputil.HTTPMessageDelegate):
-    """A request's delegate that counts the request as in flight from its headers on."""
+    """A request's delegate that keeps the request in flight from its headers on, until its response finishes or
+    its connection closes."""
 
-    def __init__(self, app: _Application, delegate: httputil.HTTPMessageDelegate) -> None:
-        self.app, self.delegate = app, delegate
+    def __init__(
+        self, app: _Application, connection: httputil.HTTPConnection, delegate: httputil.HTTPMessageDelegate
+    ) -> None:
+        self.app, self.connection, self.delegate = app, connection, delegate
 
     def headers_received(
         self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine, headers: httputil.HTTPHeaders
     ) -> Any:
-        self.app.in_flight += 1
+        self.app.requests.add(self.connection)
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Any:
@@ -147,6 +157,7 @@ class _Counted(httputil.HTTPMessageDelegate):
         self.delegate.finish()
 
     def on_connection_close(self) -> None:
+        self.app.requests.discard(self.connection)
         self.delegate.on_connection_close()
 
 
