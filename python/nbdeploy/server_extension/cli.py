@@ -53,7 +53,7 @@ def serve(
     """Serve the REST API without Jupyter (token-authenticated; the token comes from NBDEPLOY_TOKEN)."""
     from ..config import get_settings
     from ..jobs.clock import parse_clock
-    from .standalone import StandaloneServer
+    from .standalone import StandaloneServer, exit_if_threads_stuck
 
     settings = get_settings()
     server = StandaloneServer(
@@ -74,3 +74,4 @@ def serve(
         sys.stdout.flush()
 
     server.run(on_ready=ready)
+    exit_if_threads_stuck()  # a thread stuck in a request would otherwise hang the interpreter's exit

@@ -31,7 +31,7 @@ from .base import (
 )
 from .metrics import MetricsHandler
 
-__all__ = ["StandaloneServer", "TokenAuthHandler"]
+__all__ = ["StandaloneServer", "TokenAuthHandler", "exit_if_threads_stuck"]
 
 log = logging.getLogger("nbdeploy.serve")
 
@@ -256,7 +256,7 @@ class StandaloneServer:
         """Serve until SIGINT/SIGTERM (blocking), then stop within bounds (see :meth:`stop`) and return.
 
         Unlike ``asyncio.run`` it does not wait for threads still busy with a request (a catalog query, a log being
-        followed): once the shutdown is done it gives them ``THREADS_EXIT_SECONDS`` and then ends the process.
+        followed); ``nbdeploy serve`` then ends the process with :func:`exit_if_threads_stuck`.
         """
 
         async def main() -> None:
@@ -276,7 +276,6 @@ class StandaloneServer:
             loop.run_until_complete(main())
         finally:
             _close_loop(loop)
-        _exit_if_threads_stuck(THREADS_EXIT_SECONDS)
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -293,7 +292,7 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()  # shuts its default executor down without waiting
 
 
-def _exit_if_threads_stuck(timeout: float) -> None:
+def exit_if_threads_stuck(timeout: float = THREADS_EXIT_SECONDS) -> None:
     """Wait up to ``timeout`` seconds for the other non-daemon threads; if some are still busy (a request stuck in a
     thread), end the process now rather than hang at interpreter exit, which joins them."""
     deadline = time.monotonic() + timeout
