@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tornado import httpserver, httputil, web
 
@@ -30,6 +30,9 @@ from .base import (
     scope_allows,
 )
 from .metrics import MetricsHandler
+
+if TYPE_CHECKING:
+    from ..jobs.clock import Clock
 
 __all__ = ["StandaloneServer", "TokenAuthHandler", "exit_if_threads_stuck"]
 
@@ -174,7 +177,7 @@ class StandaloneServer:
         own_cluster: bool = True,
         background: bool = True,
         behind_proxy: bool = False,
-        clock: Any = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings or Settings.resolve()
         self.token = self.settings.ensure_token()
@@ -188,7 +191,7 @@ class StandaloneServer:
         self._application: _Application | None = None
         self._stop_warmer: Any = None
 
-    def make_app(self) -> web.Application:
+    def make_app(self) -> _Application:
         """Build the tornado application (every API route behind the token, ``/healthz`` open)."""
         routes: list[Any] = [(r"/healthz", HealthHandler)]
         routes += bind_handlers([(r"/metrics", MetricsHandler)], TokenAuthHandler)
@@ -213,7 +216,7 @@ class StandaloneServer:
 
         # replicas start and load while we begin to listen (with --no-cluster, only once a cluster runs)
         self._stop_warmer = await start_warmer(self.app, start_cluster=self.own_cluster)
-        self._application = self.make_app()  # type: ignore[assignment]
+        self._application = self.make_app()
         self._server = httpserver.HTTPServer(
             self._application, xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
         )
