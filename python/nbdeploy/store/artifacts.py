@@ -10,13 +10,17 @@ writing a hash that already exists is a no-op. How each backend gets that guaran
 - a stream of unknown content on any other backend: a temporary key under ``tmp/``, then a move.
 
 Where the time goes, and what keeps a put close to the raw backend's: the bytes are written once, straight
-from the caller's buffer, and a file is read once (each chunk read into a reused buffer, hashed and written);
-the sha256 (the public address of a blob, so it stays sha256) is computed in the same pass, for
+from the caller's buffer or copied by the kernel (no Python buffer in between); the sha256 (the public
+address of a blob, so it stays sha256) is computed from a memory map for files, and for blobs of
 :data:`PARALLEL_HASH_BYTES` or more in a thread of one shared pool *while* the bytes are written (hashlib and
 file I/O both release the GIL); folders known to exist are not created again (the fan-out folders are
 remembered per store object); no fsync, as raw fsspec does none (the catalog commits in WAL mode with
-``synchronous = NORMAL``); one catalog insert per put. On a local filesystem the sha256 is most of what a put
-adds: ``benchmarks/store.py`` prints the ratio with the hashing time taken out beside the real one.
+``synchronous = NORMAL``); one catalog insert per put. A file is copied by the kernel and hashed from the page
+cache rather than read once into a Python buffer, hashed and written: that single pass was measured slower here
+(1 MB: 255-337 against 611-754 MB/s; 200 MB: 194-326 against 207-713 MB/s, benchmarks/store.py, load 5-6 on
+2 cores) — ``write()`` from a user buffer costs more than ``copy_file_range``, and the second read hits the page
+cache. On a local filesystem the sha256 is most of what a put adds: ``benchmarks/store.py`` prints the ratio
+with the hashing time taken out beside the real one.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import IO, Any, BinaryIO
 import fsspec
 
 from ..exceptions import InvalidInputError, MissingDependencyError, NotFoundError, StoreError
-from .localfs import LocalTarget, anonymous_files_work, sha256_of_file, write_all
+from .localfs import LocalTarget, anonymous_files_work, copy_into, sha256_of_file, write_all
 
 __all__ = ["ArtifactStore", "BlobInfo", "Data"]
 
@@ -77,17 +81,6 @@ def _in_background(fn: Any, *args: Any) -> Future:
             if pool is None or pool[0] != os.getpid():
                 pool = _hasher_pool = (os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="nbdeploy-hash"))
     return pool[1].submit(fn, *args)
-
-
-_local = threading.local()
-
-
-def _buffers(size: int, count: int) -> list[memoryview]:
-    """``count`` reusable buffers of ``size`` bytes for this thread (allocated, and zeroed, once per size)."""
-    kept = getattr(_local, "buffers", None)
-    if kept is None or len(kept) < count or len(kept[0]) < size:
-        kept = _local.buffers = [memoryview(bytearray(max(size, len(kept[0]) if kept else 0))) for _ in range(count)]
-    return [b[:size] for b in kept[:count]]
 
 
 def _sha256_of_view(view: memoryview) -> str:
@@ -229,48 +222,24 @@ class ArtifactStore:
         return self._publish_local(target, sha, len(view))
 
     def _put_path_local(self, path: Path) -> BlobInfo:
-        # One pass over the source: each chunk is read once into a reused buffer, hashed and written. From
-        # PARALLEL_HASH_BYTES on, a pool thread hashes chunk i while this one writes it and reads chunk i+1 into
-        # the other buffer (hashlib and file I/O release the GIL): about max(hash, read + write) with a free core,
-        # their sum without one. Measured against a kernel copy plus hashing a memory map of the source (which
-        # reads the source twice): 6 % faster for 1 MB, 13 % for 200 MB on a loaded 2-core machine.
+        # The kernel copies the file (copy_file_range) while a pool thread hashes a memory map of it: both
+        # release the GIL, so a put costs about max(copy, hash), not their sum, and no byte enters Python.
         size = path.stat().st_size
-        overlap = size >= PARALLEL_HASH_BYTES
-        hasher = hashlib.sha256()
-        copied = 0
-        try:
-            src = open(path, "rb", buffering=0)  # closed below, once the target is dealt with
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"no file at {str(path)!r} to store") from exc
+        digest = _in_background(sha256_of_file, str(path), size) if size >= PARALLEL_HASH_BYTES else None
         try:
             target = self._local_target()
-            pending: Future | None = None
             try:
-                buffers = _buffers(min(max(size, 1), CHUNK), 2 if overlap else 1)
-                turn = 0
-                while n := src.readinto(buffers[turn]):
-                    chunk = buffers[turn][:n]
-                    if overlap:
-                        if pending is not None:
-                            pending.result()  # the digest takes the chunks in order; the older buffer is free
-                        pending = _in_background(hasher.update, chunk)
-                        turn = 1 - turn
-                    else:
-                        hasher.update(chunk)
-                    write_all(target.fd, chunk)
-                    copied += n
-                if pending is not None:
-                    pending.result()
+                with open(path, "rb", buffering=0) as src:
+                    copy_into(src.fileno(), target.fd, size)
             except BaseException:
-                if pending is not None:
-                    pending.exception()
                 target.discard()
                 raise
         except Exception as exc:
+            if digest is not None:
+                digest.exception()
             raise StoreError(f"writing to the store {self.url!r} failed: {exc}") from exc
-        finally:
-            src.close()
-        return self._publish_local(target, hasher.hexdigest(), copied)
+        sha = digest.result() if digest is not None else sha256_of_file(str(path), size)
+        return self._publish_local(target, sha, size)
 
     def _put_stream_local(self, stream: IO[bytes]) -> BlobInfo:
         hasher = hashlib.sha256()

@@ -6,18 +6,20 @@ partial blob and no temporary file to clean up — and a put costs one directory
 rename. Where ``O_TMPFILE`` or ``/proc`` is unavailable, a named file under ``tmp/`` is written and renamed into
 place (``os.replace``, atomic on one filesystem).
 
-:func:`sha256_of_file` hashes a file from a read-only memory map (object stores hash a file before uploading it).
+Files are copied by the kernel (``copy_file_range``, else ``sendfile``) while a pool thread hashes a read-only
+memory map of the source: no byte passes through a Python buffer, and hashing and copying overlap.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mmap
 import os
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["LocalTarget", "sha256_of_file", "write_all"]
+__all__ = ["LocalTarget", "copy_into", "sha256_of_file", "write_all"]
 
 _ROOT_FD: int | None = None
 
@@ -95,6 +97,47 @@ def write_all(fd: int, view: memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def copy_into(src: int, dst: int, size: int) -> None:
+    """Copy ``size`` bytes from descriptor ``src`` to ``dst`` inside the kernel (``copy_file_range``, then
+    ``sendfile``, then plain reads and writes where neither applies). Raises :class:`OSError`."""
+    left = size
+    if hasattr(os, "copy_file_range"):
+        try:
+            while left > 0:
+                n = os.copy_file_range(src, dst, min(left, 1 << 30))
+                if n == 0:
+                    break
+                left -= n
+            return _check_copied(left)
+        except OSError as exc:  # e.g. EXDEV on old kernels, ENOSYS, EINVAL on some filesystems
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP) or left != size:
+                raise
+    offset = size - left
+    try:
+        while left > 0:
+            n = os.sendfile(dst, src, offset, min(left, 1 << 30))
+            if n == 0:
+                break
+            offset += n
+            left -= n
+        return _check_copied(left)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS) or left != size:
+            raise
+    while left > 0:
+        chunk = os.read(src, min(left, 8 << 20))
+        if not chunk:
+            break
+        write_all(dst, memoryview(chunk))
+        left -= len(chunk)
+    _check_copied(left)
+
+
+def _check_copied(left: int) -> None:
+    if left > 0:
+        raise OSError(errno.EIO, f"the source file shrank while it was copied ({left} bytes missing)")
 
 
 def sha256_of_file(path: str, size: int) -> str:
