@@ -245,6 +245,48 @@ def _top_numpy(series: Any, exact: bool, numeric: bool) -> tuple[list[list[Any]]
     return [[str(k + low), int(c)] for k, c in zip(keys.tolist(), counts.tolist(), strict=True)], cut
 
 
+def _arrow_strings(series: Any, exact: bool) -> tuple[list[list[Any]], bool, Any] | None:
+    """For a column of Arrow-backed text: its value counts (``[[text, count], …]`` in order of first appearance,
+    the most frequent :data:`TOP_KEPT` unless ``exact``), whether they were cut, and a hash per row — from one
+    dictionary encoding: each distinct text is hashed once and the rows take their value's hash (pandas' value
+    counts and row hashing each pass over the text, and hash it again). ``None`` for any other column."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = series.dtype
+    arrow = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+        isinstance(dtype, pd.ArrowDtype) and str(dtype.pyarrow_dtype) in ("string", "large_string")
+    )
+    if not arrow:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        values = pa.array(series.array)
+    except (TypeError, ValueError, pa.ArrowException):
+        return None
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    distinct = len(encoded.dictionary)
+    codes = pc.fill_null(encoded.indices, distinct).to_numpy(zero_copy_only=False).astype("int64", copy=False)
+    counts = np.bincount(codes, minlength=distinct + 1)
+    keys = np.arange(distinct)
+    cut = not exact and distinct > TOP_KEPT
+    if cut:
+        keys = np.sort(np.argsort(-counts[:distinct], kind="stable")[:TOP_KEPT])
+    texts = (
+        encoded.dictionary.take(pa.array(keys)).to_pylist() if len(keys) < distinct else encoded.dictionary.to_pylist()
+    )
+    top = [[str(t), int(c)] for t, c in zip(texts, counts[keys].tolist(), strict=True)]
+    words = np.empty(distinct + 1, dtype=object)
+    words[:distinct] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    words[distinct] = None  # a missing value: one hash for all of them
+    hashed = pd.util.hash_array(words)[codes]
+    return top, cut, hashed
+
+
 def _order_statistics(finite: Any, exact: bool) -> Any:
     """The sorted values the quantiles are read from: all of them for a single frame (``exact``) or a partition of
     at most :data:`SAMPLE` values, else a uniform random sample (with replacement, seeded by the length, so a
@@ -292,13 +334,17 @@ def partition_stats(frame: Any, exact: bool = False) -> dict[str, Any]:
                 entry["grid"] = ordered[grid_at].tolist()
                 entry["deciles"] = [float(ordered[min(n - 1, int(n * q / BINS))]) for q in range(1, BINS)]
                 entry["quantiles"] = np.quantile(ordered, QUANTILES).tolist()
-        try:
-            entry["top"], entry["top_cut"] = _top(series, exact, numeric=kind == "numeric")
-        except TypeError:  # unhashable values (lists, dicts): counted by their text
-            series = series.map(repr)
-            x = None
-            entry["top"], entry["top_cut"] = _top(series, exact)
-        hashed = _hash_column(series, x) if entry["top_cut"] or row_hash is not None else None
+        strings = _arrow_strings(series, exact) if x is None else None
+        if strings is not None:  # text in Arrow: counted and hashed through one dictionary encoding
+            entry["top"], entry["top_cut"], hashed = strings
+        else:
+            try:
+                entry["top"], entry["top_cut"] = _top(series, exact, numeric=kind == "numeric")
+            except TypeError:  # unhashable values (lists, dicts): counted by their text
+                series = series.map(repr)
+                x = None
+                entry["top"], entry["top_cut"] = _top(series, exact)
+            hashed = _hash_column(series, x) if entry["top_cut"] or row_hash is not None else None
         # exact value counts give the distinct count; a sketch only where they were cut
         if entry["top_cut"] and hashed is not None:
             entry["hll"] = hll_from_hashes(hashed[~absent] if missing else hashed)
