@@ -154,6 +154,13 @@ def test_a_dask_dataframe_is_written_by_the_workers_and_read_back_lazily(app) ->
     total = lazy["amount"].sum().compute(scheduler=app.runtime.client())
     assert total == pytest.approx(df["amount"].sum())
     assert pd.read_parquet(app.datasets.path("big"))["id"].tolist() == list(range(1000))  # the URL for other tools
+    # a version never changes: its frame is built once per columns and filters, a new version gets its own
+    assert app.datasets.dask("big", columns=["id", "amount"]) is lazy
+    filtered = app.datasets.dask("big", columns=["id", "amount"], filters=[("id", "<", 10)])
+    assert filtered is not lazy and len(filtered.compute(scheduler=app.runtime.client())) == 10
+    app.datasets.put(df.iloc[:10], "big")
+    assert len(app.datasets.dask("big", columns=["id", "amount"]).compute(scheduler=app.runtime.client())) == 10
+    assert app.datasets.dask("big", 1, columns=["id", "amount"]) is lazy
 
 
 def test_a_big_frame_is_cut_into_parts_streamed_slice_by_slice(app, monkeypatch: pytest.MonkeyPatch) -> None:

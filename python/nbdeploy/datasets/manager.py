@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import builtins
 import logging
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import InvalidInputError, NotFoundError
@@ -38,8 +40,13 @@ log = logging.getLogger("nbdeploy.datasets")
 class DatasetManager:
     """Put, read, describe, compare, profile and trace the datasets of ``app`` (``app.datasets``)."""
 
+    #: lazy Dask DataFrames kept per (folder, columns, filters): a version never changes once written
+    FRAMES_KEPT = 64
+
     def __init__(self, app: Nbdeploy) -> None:
         self.app = app
+        self._frames: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._frames_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -297,14 +304,30 @@ class DatasetManager:
         columns: builtins.list[str] | None = None,
         filters: Any = None,
     ) -> Any:
-        """A lazy Dask DataFrame over a version's Parquet files (one partition per file); raises as :meth:`get`."""
+        """A lazy Dask DataFrame over a version's Parquet files (one partition per file); raises as :meth:`get`.
+
+        It is ``dd.read_parquet`` of the version's folder. A version's files never change, so the frame built for
+        a folder, columns and filters is kept (the last :data:`FRAMES_KEPT`) and handed out again: Dask's
+        ``read_parquet`` lists the folder and reads a footer on every call (some 10 ms), a kept frame costs the
+        version lookup only. Dask collections are immutable, so sharing one is safe."""
         import dask.dataframe as dd
 
         v = self._version(name, version)
         wanted = self._check_columns(v, columns, filters)
         lineage.record(self.store.catalog, KIND, v.name, v.version, "read")
         url = f"{self.store.url.rstrip('/')}/{v.metadata['prefix']}"
-        return dd.read_parquet(url, columns=wanted, filters=_filters(filters))
+        key = (url, repr((wanted, filters)))
+        with self._frames_lock:
+            frame = self._frames.get(key)
+            if frame is not None:
+                self._frames.move_to_end(key)
+                return frame
+        frame = dd.read_parquet(url, columns=wanted, filters=_filters(filters))
+        with self._frames_lock:
+            self._frames[key] = frame
+            while len(self._frames) > self.FRAMES_KEPT:
+                self._frames.popitem(last=False)
+        return frame
 
     def head(self, name: str, limit: int = 20, columns: Any = None, version: int | str | None = None) -> Rows:
         """The first ``limit`` rows of a version as JSON values (what the lab shows)."""
