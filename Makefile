@@ -22,7 +22,11 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml $(LOCK) $(wildcard js/package.json js/package-lock.json)
 	@# a re-install would trip over the link `labextension develop` left (uv will not replace it)
 	@if [ -L $(VENV)/share/jupyter/labextensions/nbdeploy ]; then rm $(VENV)/share/jupyter/labextensions/nbdeploy; fi
-	$(UV) pip install -q --python $(PY) -c $(LOCK) --build-constraint $(LOCK) -e ".[test,models]"
+	@# --compile-bytecode: every kernel, worker, server and CLI process the suite starts imports this stack; where
+	@# PYTHONDONTWRITEBYTECODE is set (it is on this project's machines) each would compile it from source again
+	@# (≈ 3 CPU-s per process)
+	$(UV) pip install -q --compile-bytecode --python $(PY) -c $(LOCK) --build-constraint $(LOCK) -e ".[test,models]"
+	$(PY) -m compileall -q -j 0 python/nbdeploy >/dev/null
 	$(MAKE) kernelspecs
 	touch $(STAMP)
 
