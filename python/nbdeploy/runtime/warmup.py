@@ -6,8 +6,8 @@ Two halves:
   cluster is already running it loads the new version into every worker's artifact cache
   (:mod:`.cache`) before the deploy returns, so the serving replicas on those workers — whichever server
   started them — find it loaded. It never starts a cluster and never fails a deploy.
-- :class:`ServingWarmer` runs in each server (``nbdeploy serve``): at start it registers the
-  ``worker_preload_modules`` plugin (:mod:`.preload`), starts the serving replicas of functions and models and
+- :class:`ServingWarmer` runs in each server (``nbdeploy serve``): at start it registers the preload plugin
+  (:mod:`.preload`: nbdeploy's serving modules and the ``worker_preload_modules`` setting), starts the serving replicas of functions and models and
   loads the newest version of each; then, whenever the catalog reports a change (SQLite's ``data_version``,
   PostgreSQL's ``NOTIFY``), it loads the newest versions it has not warmed yet on its replicas. A deploy made
   through any process is thus answered by every server without a cold first call.
@@ -38,6 +38,11 @@ SERVING_MODULES = {
     "function": ("nbdeploy.functions.capture", "nbdeploy.datasets.lineage_log", "nbdeploy.runtime.encoding"),
     "model": ("nbdeploy.models.flavors", "nbdeploy.models.signature", "nbdeploy.models.serving"),
 }
+
+
+#: what a server's start-up makes every worker import (and each worker that joins later): the serving modules of
+#: both kinds, so that neither the first deploy's preload nor the first call pays for importing them there
+SERVING_IMPORTS = tuple(dict.fromkeys(m for kind in ("function", "model") for m in SERVING_MODULES[kind]))
 
 
 def serving_imports(kind: str) -> None:
@@ -119,14 +124,14 @@ class ServingWarmer:
     async def _run(self) -> None:
         try:
             client = await self.app.runtime.async_client()
-            modules = self.app.settings.worker_preload_modules
-            if modules:
-                from .preload import register_preload
+            from .preload import register_preload
 
-                await register_preload(client, modules)
-            # the default pools' replicas start now, not on the first call (a fresh server answers at once)
+            # nbdeploy's own serving modules (every first call would import them), then the setting's
+            modules = [*SERVING_IMPORTS, *(self.app.settings.worker_preload_modules or ())]
+            # the default pools' replicas start now, not on the first call (a fresh server answers at once), while
+            # the workers import those modules
             pools = await asyncio.gather(self.app.functions._pool(None), self.app.models._pool({}))
-            await asyncio.gather(*[pool.start_replicas() for pool in pools])
+            await asyncio.gather(register_preload(client, modules), *[pool.start_replicas() for pool in pools])
         except Exception as exc:
             log.warning("serving warm-up: no cluster to warm (%s)", exc)
         token: object = object()

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -96,6 +98,26 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("nbd_readonly") else "BEGIN IMMEDIATE")
 
 
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(None|['\"]([^'\"]+)['\"])", re.M)
+
+
+@functools.cache
+def _script_head() -> str | None:
+    """The newest migration's revision, read from the migration scripts' ``revision`` / ``down_revision`` lines
+    (``None`` when that is not a single linear head: then Alembic itself is asked)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = {m.group(1): m.group(3) for m in _REVISION.finditer(path.read_text(encoding="utf-8"))}
+        if not found.get("revision"):
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 class Catalog:
     """The SQL catalog at ``url``; :meth:`migrate` brings its schema to the newest revision."""
 
@@ -124,25 +146,40 @@ class Catalog:
         return cfg
 
     def _head(self) -> str:
+        head = _script_head()
+        if head is not None:
+            return head
         from alembic.script import ScriptDirectory
 
         cfg = self._alembic_config(None)  # type: ignore[arg-type]
         return ScriptDirectory.from_config(cfg).get_current_head() or ""
 
     def current_revision(self) -> str | None:
-        """Return the schema revision the database is at (``None`` for an empty database)."""
-        from alembic.runtime.migration import MigrationContext
+        """Return the schema revision the database is at (``None`` for an empty database).
+
+        Read with one query, without importing Alembic (≈ 0.3 s of every process's first catalog use)."""
+        with self.engine.connect() as conn:
+            try:
+                rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).fetchall()
+            except sa.exc.DBAPIError:  # no such table: an empty database
+                conn.rollback()
+                rows = []
+        if len(rows) == 1:
+            return str(rows[0][0])
+        if not rows:
+            return None
+        from alembic.runtime.migration import MigrationContext  # several heads: let Alembic say
 
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest revision; safe when many processes call it at once."""
-        from alembic import command
-
         try:
             if self.current_revision() == self._head():
                 return
+            from alembic import command
+
             with self._migration_lock():
                 with self.engine.begin() as conn:
                     command.upgrade(self._alembic_config(conn), "head")
