@@ -101,7 +101,9 @@ def main() -> None:
 
         print("functions: deploy to first successful HTTP answer")
         print("  (from calling nbd.deploy to the first 200 with the new version; in brackets: the deploy call itself)")
-        print(f"  a new deploying process's first nbd call (imports, opening the catalog): {process_start * 1000:7.1f} ms")
+        print(
+            f"  a new deploying process's first nbd call (imports, opening the catalog): {process_start * 1000:7.1f} ms"
+        )
         print(
             f"  first function on a fresh server:  {cold * 1000:7.1f} ms [{deploy_s['cold'] * 1000:6.1f}]  (target < 500 ms)"
         )
