@@ -51,6 +51,44 @@ def test_calls_go_over_direct_channels_and_concurrent_calls_pipeline(manager: Fu
     assert manager.invoke("square", x=7) == 49 and version == 1
 
 
+def snooze(ms: float) -> float:
+    import time
+
+    time.sleep(ms / 1000)
+    return ms
+
+
+def test_tiny_calls_ride_in_the_batch_being_gathered_and_slow_ones_spread_over_the_replicas(
+    manager: FunctionManager,
+) -> None:
+    tiny, slow = manager.deploy(square).version, manager.deploy(snooze).version
+    pool = manager._run(manager._pool(None))
+    manager._run(pool.start_replicas())
+    eventually(lambda: len(pool.live()) == 2, 60, "a replica on each worker")
+
+    def burst(version, arguments: list[dict]) -> tuple[list, int]:
+        """Send the calls at once (they all join queues in one turn of the event loop); return their outcomes and
+        how many batches carried them."""
+
+        async def send() -> tuple[list, int]:
+            before = pool.batches_sent
+            label = f"{version.name} v{version.version}"
+            outcomes = await asyncio.gather(*[pool.call(FunctionCall(version.sha256, label, a)) for a in arguments])
+            return outcomes, pool.batches_sent - before
+
+        return manager._run(send())
+
+    for _ in range(3):  # the pool learns how long each version's calls take
+        burst(tiny, [{"x": 1}])
+        burst(slow, [{"ms": 20}])
+    outcomes, batches = burst(tiny, [{"x": i} for i in range(16)])
+    assert [o.value for o in outcomes] == [i * i for i in range(16)]
+    assert batches == 1  # one message instead of one per replica: it left just as soon
+    outcomes, batches = burst(slow, [{"ms": 20}] * 4)
+    assert [o.value for o in outcomes] == [20] * 4
+    assert batches == 2  # slow calls still go to the least-loaded replica: both workers run them
+
+
 def test_an_answer_that_cannot_be_sent_back_fails_that_call_only(manager: FunctionManager) -> None:
     manager.deploy(a_lock)
     manager.deploy(square)

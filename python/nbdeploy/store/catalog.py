@@ -51,6 +51,11 @@ _SQLITE_PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
 )
+#: SQLite: how long a read of ``PRAGMA data_version`` stands for the catalog's state (another process's change is
+#: seen within this long; this process's own at once)
+CHANGE_POLL_SECONDS = 0.005
+#: changes this process committed, per database (every :class:`Catalog` of the process on it sees them at once)
+_OWN_CHANGES: dict[str, int] = {}
 _INSERT_VERSION = (
     "INSERT INTO artifact_versions (kind, name, version, sha256, size, created_at, owner, metadata, deleted) "
     "VALUES (?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM artifact_versions WHERE kind = ? AND name = ?), "
@@ -130,9 +135,11 @@ class Catalog:
         self._watch: Any = None
         self._listen: Any = None  # PostgreSQL: the LISTEN/NOTIFY change listener (started on first use)
         self._watch_lock = threading.Lock()
+        self._polled: tuple[float, int] | None = None  # SQLite: (when, data_version) last read
         self._fast = threading.local()  # per-thread sqlite3 connection of the write hot path
         self._fast_all: list[sqlite3.Connection] = []
         self._sqlite_file = self._sqlite_database()
+        self._changes_key = self._sqlite_file or url  # this process's own changes are counted per database
         if migrate:
             self.migrate()
 
@@ -241,21 +248,27 @@ class Catalog:
     def change_token(self) -> int | None:
         """A number that changes whenever a version, an alias or a token changes in the catalog, or ``None`` when
         the backend cannot tell cheaply (then callers must query). SQLite: ``PRAGMA data_version`` on a
-        connection of its own, a few microseconds; PostgreSQL: the count of ``NOTIFY`` seen by this process's
-        listener (:mod:`.notify`), ``None`` while it is not connected."""
+        connection of its own, asked at most every :data:`CHANGE_POLL_SECONDS` (under load that query was a tenth
+        of a request's time in the server), combined with the count of this process's own changes, so that those
+        are seen at once and other processes' within that interval; PostgreSQL: the count of ``NOTIFY`` seen by
+        this process's listener (:mod:`.notify`), ``None`` while it is not connected."""
         if self.dialect == "postgresql":
             return self._listener().token()
         if self.dialect != "sqlite":
             return None
-        with self._watch_lock:
-            if self._watch is None:
-                import sqlite3
+        now = time.monotonic()
+        polled = self._polled
+        if polled is None or now - polled[0] >= CHANGE_POLL_SECONDS:
+            with self._watch_lock:
+                if self._watch is None:
+                    import sqlite3
 
-                database = make_url(self.url).database or ""
-                if not database or database == ":memory:":
-                    return None
-                self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+                    database = make_url(self.url).database or ""
+                    if not database or database == ":memory:":
+                        return None
+                    self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+                polled = self._polled = (now, int(self._watch.execute("PRAGMA data_version").fetchone()[0]))
+        return (polled[1] << 32) | (_OWN_CHANGES.get(self._changes_key, 0) & 0xFFFFFFFF)
 
     def _listener(self) -> Any:
         with self._watch_lock:
@@ -269,6 +282,8 @@ class Catalog:
     def notify_change(self) -> None:
         """Count a change this process just committed, so that its own next lookup sees it (other processes hear
         of it through the catalog's triggers)."""
+        key = self._changes_key
+        _OWN_CHANGES[key] = _OWN_CHANGES.get(key, 0) + 1
         if self.dialect == "postgresql" and self._listen is not None:
             self._listen.bump()
 
@@ -324,6 +339,7 @@ class Catalog:
         fast = self._fast_connection()
         if fast is not None:
             row_id, version = self._insert_version_sqlite(fast, kind, name, sha256, size, created, owner, metadata)
+            self.notify_change()
             return inserted(row_id, version)
         next_version = (
             select(func.coalesce(func.max(table.c.version), 0) + 1)
