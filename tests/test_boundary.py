@@ -126,11 +126,17 @@ def test_every_route_answers_as_the_document_says(server: ServerProcess) -> None
     ok("GET", "/status")
     ok("GET", "/openapi.json")
     ok("GET", "/cluster")
+    refused = ok("POST", "/cluster/scale", {"workers": 2}, expect=409)  # the shared cluster is not the server's
+    assert "belongs to whoever runs it" in refused["error"]["message"]
     ok("GET", "/kernels")
     ok("GET", "/functions")
     ok("GET", "/functions/add")
     assert ok("POST", "/functions/add/invoke", {"a": 1})["result"] == 3
     assert ok("POST", "/functions/add/versions/1/invoke", {"a": 1, "b": 5})["result"] == 6
+    stats = ok("GET", "/functions/add/stats")  # the two calls above, served by this server
+    assert (stats["name"], stats["requests"], stats["errors"], stats["statuses"]) == ("add", 2, 0, {"200": 2})
+    assert sum(stats["histogram"]["counts"]) == 2 and stats["latency_ms"]["p99"] > 0
+    ok("GET", "/functions/ghost/stats", expect=404)
     ok("GET", "/models")
     ok("GET", "/models/lin")
     assert len(ok("POST", "/models/lin/predict?alias=production", {"inputs": [[1.0, 2.0]]})["predictions"]) == 1
@@ -253,6 +259,10 @@ def malformed_requests(notebook: dict[str, Any]) -> list[tuple[str, str, Any, in
         ("PUT", "/models/lin/aliases/staging", {"version": 10**30}, 400, "version"),
         ("POST", "/models/lin/predict?version=newest", {"inputs": [[1.0, 2.0]]}, 400, "version"),
         ("POST", "/functions/add/invoke", {"a": "one"}, 422, None),
+        ("POST", "/cluster/scale", {"workers": 0}, 400, "workers"),
+        ("POST", "/cluster/scale", {"workers": "2"}, 400, "workers"),
+        ("POST", "/cluster/scale", {"workers": 10**6}, 400, "workers"),
+        ("POST", "/cluster/scale", {}, 400, "workers"),
     ]
     for method, path in (
         ("POST", "/jobs"),

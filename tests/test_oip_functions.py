@@ -12,6 +12,7 @@ import pytest
 
 import nbdeploy as nbd
 from tests.conftest import ServerProcess, start_nbdeploy_server
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.timeout(600)  # a hang guard for a server started on a crowded machine
 httpclient = pytest.importorskip("tritonclient.http")
@@ -71,6 +72,39 @@ def test_tritonclient_reads_a_functions_metadata_and_calls_it_with_typed_tensors
         {"inputs": [{"name": "name", "shape": [1], "datatype": "BYTES", "data": ["ada"]}]},
     )
     assert status == 200 and {o["name"]: o["data"] for o in body["outputs"]} == {"name": ["ada"], "length": [3]}
+
+
+def test_function_calls_over_rest_and_oip_are_counted_as_the_function_with_stats_and_a_figure(
+    served: ServerProcess,
+) -> None:
+    oip = {"inputs": [{"name": "name", "shape": [1], "datatype": "BYTES", "data": ["ada"]}]}
+    assert served.request("POST", "/v2/models/describe/infer", oip)[0] == 200
+    assert served.request("POST", "/nbdeploy/api/functions/describe/invoke", {"name": "bob"})[0] == 200
+    assert served.request("POST", "/nbdeploy/api/functions/describe/invoke", {"name": 3})[0] == 422
+
+    metrics = str(served.request("GET", "/metrics")[1])
+    counted = [line for line in metrics.splitlines() if line.startswith("nbdeploy_requests_total{")]
+    assert 'nbdeploy_requests_total{status="200",target="function:describe"} 2.0' in counted, counted
+    assert 'nbdeploy_requests_total{status="422",target="function:describe"} 1.0' in counted, counted
+    assert not [line for line in counted if "model:describe" in line], counted  # the OIP call is the function's
+
+    status, stats = served.request("GET", "/nbdeploy/api/functions/describe/stats")
+    assert status == 200 and isinstance(stats, dict), stats
+    assert (stats["requests"], stats["errors"], stats["statuses"]) == (3, 1, {"200": 2, "422": 1})
+    assert sum(stats["histogram"]["counts"]) == 3 and stats["histogram"]["le_ms"][-1] == "+Inf"
+    assert served.request("GET", "/nbdeploy/api/functions/ghost/stats")[0] == 404
+
+    # this process sees what the server served once it wrote its snapshot (every 5 s), and draws it
+    merged = eventually(lambda: (s := nbd.functions.stats("describe"))["requests"] == 3 and s, 60, "the snapshot")
+    assert merged["processes"] == 1 and len(merged["latencies"]) == 3
+    from nbdeploy.functions.magics import DeployMagics
+
+    fig = DeployMagics(shell=None).functions("describe --plot")  # what %functions describe --plot shows
+    assert fig._suptitle.get_text() == "function describe: 3 requests served, 1 error"
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "latency of the last 3 requests (1 error in all)" in titles
+    assert "latency and request rate over time" in titles
+    assert [ax.get_ylabel() for ax in fig.axes][-1] == "requests per second"
 
 
 def test_a_misfit_tensor_is_a_client_error_naming_it(served: ServerProcess) -> None:

@@ -133,9 +133,15 @@ def test_the_dashboard_is_reached_through_the_token_protected_proxy_and_listens_
     code, page = served.request("GET", f"{PROXY}/status")
     assert code == 200
     assert "dask" in str(page).lower()
+    # the cluster is the server's own: an admin scales it through the API (answered once the workers are there)
+    assert served.request("POST", "/nbdeploy/api/cluster/scale", {"workers": 2}, token=None)[0] == 401
+    assert served.request("POST", "/nbdeploy/api/cluster/scale", {"workers": -1})[0] == 400
+    code, grown = served.request("POST", "/nbdeploy/api/cluster/scale", {"workers": 2})
+    assert code == 200 and isinstance(grown, dict), grown
+    assert len(grown["workers"]) == 2 and grown["dashboard_url"] == f"{PROXY}/status"
     code, page = served.request("GET", f"{PROXY}/info/main/workers.html")
     assert code == 200
-    assert info["workers"][0]["address"] in str(page)
+    assert all(w["address"] in str(page) for w in grown["workers"])
 
     for path in (f"{PROXY}/status", f"{PROXY}/info/main/workers.html"):
         assert served.request("GET", path, token=None)[0] == 401

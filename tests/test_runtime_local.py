@@ -418,3 +418,51 @@ def test_a_cluster_shut_down_from_outside_is_replaced_by_a_new_daemon(local_env:
     assert ad.owner_pid != daemon.owner_pid
     eventually(lambda: not advert.pid_alive(daemon.owner_pid, daemon.owner_started), 60, "the old daemon exiting")
     assert not any(alive(pid) for pid in workers)
+
+
+def test_the_owned_cluster_is_scaled_up_and_down_through_the_api_the_view_and_the_cli(local_env: Path) -> None:
+    from nbdeploy.widgets import ClusterView
+
+    view = ClusterView(nbdeploy.default())  # its status launches the daemon: one worker
+    assert view.workers.value == 1 and "1 worker(s)" in view.summary.value
+    ad = advert.read_advert(local_env)
+    assert ad is not None
+
+    grown = nbdeploy.cluster.scale(2)  # the API waits for the workers
+    assert len(grown["workers"]) == 2 and grown["owner_pid"] == ad.owner_pid
+    assert [(w["nthreads"], w["memory_limit"]) for w in grown["workers"]] == [(1, 1024**3)] * 2  # alike
+    c = runtime.client()
+    pids = set(c.run(os.getpid).values())
+    assert len(pids) == 2 and pids <= daemon_children(ad.owner_pid)  # worker processes of the owning daemon
+
+    view.workers.value = 1  # the view's action, as a click in the notebook
+    view.scale_button.click()
+    assert "scaled to 1 worker(s)" in view.message.value, view.message.value
+    assert "1 worker(s)" in view.summary.value and len(runtime.status()["workers"]) == 1
+
+    shown = nbdeploy_cli("cluster", "scale", "1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert (info["scheduler_address"], len(info["workers"])) == (ad.scheduler_address, 1)
+
+
+def test_scaling_refuses_a_bad_count_and_a_cluster_nbdeploy_does_not_own(
+    nbd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBDEPLOY_CLUSTER_MAX_WORKERS", "3")
+    nbdeploy.config.reset_settings()
+    app = nbdeploy.Nbdeploy()
+    for bad in (0, -1, 4, "2", 2.0, True, None):  # checked before any cluster is asked
+        with pytest.raises(nbdeploy.InvalidInputError, match="workers") as err:
+            app.runtime.scale(bad)  # type: ignore[arg-type]
+        assert err.value.field == "workers"
+    with pytest.raises(nbdeploy.InvalidInputError, match="limit of 3"):
+        app.runtime.scale(4)
+    assert advert.read_advert(nbd_home / "runtime") is None  # nothing was started
+
+    monkeypatch.setenv("NBDEPLOY_CLUSTER", "tcp://127.0.0.1:8786")
+    nbdeploy.config.reset_settings()
+    with pytest.raises(nbdeploy.ConflictError, match="belongs to whoever runs it"):
+        nbdeploy.Nbdeploy().runtime.scale(2)
+    refused = nbdeploy_cli("cluster", "scale", "2")
+    assert refused.returncode == 1 and "belongs to whoever runs it" in refused.stderr, refused.stderr

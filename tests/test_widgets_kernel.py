@@ -306,6 +306,13 @@ def test_tables_refresh_and_act_through_the_api(kernel: WidgetKernel) -> None:
     [cluster] = kernel.views(outputs)
     shown = kernel.html(cluster)
     assert "worker(s)" in shown and "threads" in shown
+    [workers] = kernel.find(cluster, "BoundedIntTextModel", "")
+    assert workers["value"] == 2 and workers["description"] == "workers"  # the shared cluster's two workers
+    kernel.set(workers["id"], value=3)
+    [scale] = kernel.find(cluster, "ButtonModel", "Scale")
+    kernel.click(scale["id"])  # the shared cluster is not nbdeploy's: the view says so, and scales nothing
+    assert "ConflictError" in kernel.html(cluster) and "belongs to whoever runs it" in kernel.html(cluster)
+    assert kernel.text(kernel.run("print(len(nbd.cluster.status()['workers']))")[0]).strip() == "2"
 
     # %runs: a run that has not ended can be cancelled from the table
     kernel.run(

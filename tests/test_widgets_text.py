@@ -25,6 +25,8 @@ ip.run_line_magic("load_ext", "nbdeploy")
 ip.run_line_magic("runs", "quick")
 ip.run_line_magic("functions", "")
 ip.run_line_magic("cluster", "")
+ip.run_line_magic("cluster", "scale 3")
+ip.run_line_magic("functions", "ghost --plot")
 print("ipywidgets" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
@@ -32,6 +34,8 @@ print("ipywidgets" in sys.modules)
     lines = out.stdout.strip().splitlines()
     assert lines[0].startswith("<Run ") and "status='succeeded'" in lines[0]
     assert "no functions deployed yet" in out.stdout and "worker(s)" in out.stdout
+    assert "error: the cluster at tcp://" in out.stdout and "belongs to whoever runs it" in out.stdout
+    assert "error: no function named 'ghost'" in out.stdout
     assert lines[-1] == "False"
 
 

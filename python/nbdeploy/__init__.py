@@ -2,7 +2,7 @@
 
 ``import nbdeploy as nbd`` gives the public API: ``nbd.Nbdeploy(settings)`` builds the one API object
 (``app.functions``, ``app.jobs``, ``app.schedules``, ``app.runs``, ``app.models``, ``app.store``,
-``app.runtime``); ``nbd.deploy``, ``nbd.invoke``, ``nbd.jobs.run``, ``nbd.schedules.add``, ``nbd.runs.list``,
+``app.runtime``, also ``nbd.cluster``); ``nbd.deploy``, ``nbd.invoke``, ``nbd.jobs.run``, ``nbd.schedules.add``, ``nbd.runs.list``,
 ``nbd.pipelines.run``, ``nbd.output`` (inside a pipeline node), ``nbd.models.put`` … call the managers of a default instance built from the settings. Everything heavy (Dask,
 papermill, jupyter-server) is imported lazily, on first use.
 """
@@ -44,11 +44,13 @@ def __getattr__(name: str) -> Any:
         return export(name)
     if name in MANAGERS:  # managers without a package of their own: nbd.schedules, nbd.runs
         return default().__getattr__(name)
+    if name == "cluster":  # the runtime manager by the name notebooks use: nbd.cluster.status(), .scale(n)
+        return default().runtime
     raise AttributeError(f"module 'nbdeploy' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PACKAGES) | set(EXPORTS) | set(MANAGERS))
+    return sorted(set(globals()) | set(_PACKAGES) | set(EXPORTS) | set(MANAGERS) | {"cluster"})
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -87,6 +89,7 @@ __all__ = [
     "StoreError",
     "UserCodeError",
     "__version__",
+    "cluster",
     "datasets",
     "default",
     "deploy",

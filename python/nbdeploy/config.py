@@ -64,6 +64,12 @@ class NbdeployConfig(Configurable):
     model_stats_seconds = Float(
         None, allow_none=True, help="How often a process writes its model serving statistics out (default 5)."
     ).tag(config=True)
+    cluster_max_workers = Integer(
+        None,
+        allow_none=True,
+        help="The most workers `nbdeploy cluster scale` / nbd.cluster.scale(n) asks for (default: four per CPU, at "
+        "least 8).",
+    ).tag(config=True)
     cluster_idle_timeout = Float(
         None,
         allow_none=True,
@@ -129,6 +135,7 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "model_max_wait_ms": ("NBDEPLOY_MODEL_MAX_WAIT_MS", lambda v: 2.0),
     "model_stats_seconds": ("NBDEPLOY_MODEL_STATS_SECONDS", lambda v: 5.0),
     "cluster_idle_timeout": ("NBDEPLOY_CLUSTER_IDLE_TIMEOUT", lambda v: 600.0),
+    "cluster_max_workers": ("NBDEPLOY_CLUSTER_MAX_WORKERS", lambda v: max(8, 4 * (os.cpu_count() or 1))),
     "dashboard_address": ("NBDEPLOY_DASHBOARD_ADDRESS", lambda v: "127.0.0.1:8787"),
     "dispatch_timeout": ("NBDEPLOY_DISPATCH_TIMEOUT", lambda v: 60.0),
     "kernel_pool_size": ("NBDEPLOY_KERNEL_POOL_SIZE", lambda v: 1),
@@ -136,7 +143,7 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "kernel_pool_preload": ("NBDEPLOY_KERNEL_POOL_PRELOAD", lambda v: ""),
     "worker_preload_modules": ("NBDEPLOY_WORKER_PRELOAD_MODULES", lambda v: ""),
 }
-_INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size", "kernel_pool_size")
+_INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size", "kernel_pool_size", "cluster_max_workers")
 _FLOAT_SETTINGS = (
     "connect_timeout",
     "lease_ttl",
@@ -232,6 +239,7 @@ class Settings:
     model_max_wait_ms: float = 2.0
     model_stats_seconds: float = 5.0
     cluster_idle_timeout: float = 600.0
+    cluster_max_workers: int = 8
     dashboard_address: str = "127.0.0.1:8787"
     dispatch_timeout: float = 60.0
     kernel_pool_size: int = 1
@@ -272,6 +280,8 @@ class Settings:
                     raise ConfigError(
                         f"setting {name} ({sources[name]}) must be an integer, got {values[name]!r}"
                     ) from exc
+                if name == "cluster_max_workers" and values[name] < 1:
+                    raise ConfigError(f"setting {name} ({sources[name]}) must be at least 1, got {values[name]}")
                 if name == "kernel_pool_size" and values[name] < 0:
                     raise ConfigError(f"setting {name} ({sources[name]}) must not be negative, got {values[name]}")
             elif name in _FLOAT_SETTINGS:

@@ -13,7 +13,14 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["drift_figure", "latency_figure", "model_figure", "runs_metrics_figure", "tracked_metrics_figure"]
+__all__ = [
+    "drift_figure",
+    "function_figure",
+    "latency_figure",
+    "model_figure",
+    "runs_metrics_figure",
+    "tracked_metrics_figure",
+]
 
 DRIFT_COLOURS = {"stable": "#4c9a2a", "moderate": "#e0a800", "drift": "#c0392b"}
 
@@ -119,6 +126,17 @@ def latency_figure(stats: dict[str, Any]) -> Any:
     fig, (ax_hist, ax_time) = plt.subplots(1, 2, figsize=(11, 3.5), layout="constrained")
     _draw_latency(ax_hist, ax_time, stats)
     return _detached(plt, fig)
+
+
+def function_figure(name: str, stats: dict[str, Any]) -> Any:
+    """A function's serving figure (``nbd.functions.plot``): its latency histogram (p50/p99 marked) and its latency
+    over time with the request rate, under a title with the calls served; the model figure's panels."""
+    fig = latency_figure(stats)
+    errors = stats.get("errors", 0)
+    fig.suptitle(
+        f"function {name}: {stats.get('requests', 0)} requests served, {errors} error{'' if errors == 1 else 's'}"
+    )
+    return fig
 
 
 def drift_figure(report: Any) -> Any:

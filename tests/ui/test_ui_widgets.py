@@ -1,5 +1,5 @@
 """The notebook views in JupyterLab: a notebook run with "Run All" shows the ``%%deploy`` card (then "Try it" from
-it), the live run view, and the tables of runs, models, datasets and the cluster; each is screenshotted under
+it, and its copy button puts the URL on the clipboard), the live run view, and the tables of runs, models, datasets and the cluster; each is screenshotted under
 ``test-output/ui/widgets-*.png``."""
 
 from __future__ import annotations
@@ -56,6 +56,20 @@ def test_notebook_views_render_in_jupyterlab(page, lab) -> None:
     expect(card.get_by_text('"hello Ada hello Ada"')).to_be_visible(timeout=180_000)
     expect(card.get_by_text(re.compile(r"answered in [0-9.]+ ms"))).to_be_visible()
     card.screenshot(path=str(_shot("widgets-deploy-card")))
+
+    # the copy button puts the function's URL (what the card's URL field shows) on the clipboard
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url.rstrip("/"))
+    url = card.locator("input[type='text'][disabled]").input_value()
+    assert url.startswith(lab.url.rstrip("/")) and url.endswith("/nbdeploy/api/functions/greet/invoke"), url
+    page.evaluate("navigator.clipboard.writeText('not copied yet')")
+    card.get_by_role("button", name="copy", exact=True).click()
+    copied = ""
+    for _ in range(50):  # the write is asynchronous
+        copied = page.evaluate("navigator.clipboard.readText()")
+        if copied == url:
+            break
+        page.wait_for_timeout(100)
+    assert copied == url
     screenshot(page, "widgets-notebook")
 
 

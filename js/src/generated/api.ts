@@ -21,6 +21,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbdeploy/api/cluster/scale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Scale the cluster nbdeploy owns to ``workers`` workers; answers once they are there.
+         * @description 400 for a number of workers out of range (1 to the setting ``cluster_max_workers``); 409 when the cluster
+         *             is not nbdeploy's to scale (``NBDEPLOY_CLUSTER`` names a scheduler someone else runs) or adapts its size
+         *             itself; 504 when the workers are not there in time.
+         */
+        post: operations["post_cluster_scale"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbdeploy/api/datasets": {
         parameters: {
             query?: never;
@@ -243,6 +265,26 @@ export interface paths {
          *             exception is a 500 with its traceback; a call past the function's timeout is a 504.
          */
         post: operations["invoke_function"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbdeploy/api/functions/{name}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Calls, errors and latency of a function over every server that served it (REST and Open Inference
+         * @description Protocol calls).
+         */
+        get: operations["get_functions_name_stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1074,6 +1116,14 @@ export interface components {
             /** @description a version number */
             version: number;
         };
+        /** @description ``POST /cluster/scale``: how many workers the cluster should have (at most the setting     ``cluster_max_workers``). */
+        ClusterScale: {
+            /**
+             * @description the number of workers
+             * @example 2
+             */
+            workers: number;
+        };
         /** @description The cluster: its mode, scheduler, dashboard (``dashboard_url``: through this server, authenticated),     owner and workers, with totals (task counts lag by up to a second). */
         ClusterStatus: {
             dashboard_link: string | null;
@@ -1235,6 +1285,22 @@ export interface components {
         /** @description Every deployed function (``GET /functions``). */
         FunctionList: {
             functions: components["schemas"]["FunctionSummary"][];
+        };
+        /** @description Serving statistics of a function over every server that served it (``GET /functions/{name}/stats``): the     calls over HTTP (REST invoke, Open Inference Protocol), errors, calls per HTTP status, latency in milliseconds     (``mean``/``p50``/``p99``/``max`` of the latest calls; ``p50_le``/``p99_le``: the histogram bucket that holds     them over every call) and the latency histogram (``le_ms``: bucket upper bounds, ``"+Inf"`` last; ``counts``). */
+        FunctionStats: {
+            errors: number;
+            histogram: {
+                [key: string]: unknown;
+            };
+            latency_ms: {
+                [key: string]: unknown;
+            };
+            name: string;
+            processes: number;
+            requests: number;
+            statuses: {
+                [key: string]: number;
+            };
         };
         /** @description A deployed function's newest version: when, by whom, what it does and where to call it. */
         FunctionSummary: {
@@ -2103,6 +2169,102 @@ export interface operations {
             };
             /** @description Not authenticated or not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Dask cluster did not answer or a worker died */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The cluster or the call timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_cluster_scale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterScale"];
+            };
+        };
+        responses: {
+            /** @description The cluster: its mode, scheduler, dashboard (``dashboard_url``: through this server, authenticated),     owner and workers, with totals (task counts lag by up to a second). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterStatus"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3321,6 +3483,74 @@ export interface operations {
             };
             /** @description The cluster or the call timed out */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_functions_name_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a name: 1-64 of a-z 0-9 . _ - */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Serving statistics of a function over every server that served it (``GET /functions/{name}/stats``): the     calls over HTTP (REST invoke, Open Inference Protocol), errors, calls per HTTP status, latency in milliseconds     (``mean``/``p50``/``p99``/``max`` of the latest calls; ``p50_le``/``p99_le``: the histogram bucket that holds     them over every call) and the latency histogram (``le_ms``: bucket upper bounds, ``"+Inf"`` last; ``counts``). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FunctionStats"];
+                };
+            };
+            /** @description Malformed input: the error names the offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated or not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such name, version, alias or id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A bug in nbdeploy, or the user's own code raised (its traceback in the body) */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -106,6 +106,16 @@ def invoke(name: str, payload: str, version: str | None) -> None:
     echo_json(answer.result)
 
 
+@functions.command("stats")
+@click.argument("name")
+def stats(name: str) -> None:
+    """Serving statistics of NAME over every server (calls, errors, latency, its histogram) as JSON."""
+    from ..cli import echo_json
+    from .records import FunctionStats
+
+    echo_json(FunctionStats.of(name, _manager().stats(name)).to_json())
+
+
 @functions.command("delete")
 @click.argument("name")
 @click.confirmation_option(prompt="Delete every version of this function?")

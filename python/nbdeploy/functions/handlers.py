@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from ..server_extension.base import NbdeployHandler, Raw, api
-from .records import FunctionInfo, FunctionList, InvokeResult
+from .records import FunctionInfo, FunctionList, FunctionStats, InvokeResult
 
 __all__ = ["default_handlers"]
 
@@ -30,6 +30,14 @@ class FunctionHandler(NbdeployHandler):
     async def delete(self, name: str) -> None:
         """Delete every version of a function (it stops being served at once)."""
         await asyncio.to_thread(self.nbd.functions.delete, name)
+
+
+class StatsHandler(NbdeployHandler):
+    @api(responses={200: FunctionStats}, errors=(404,), tags=TAGS)
+    async def get(self, name: str) -> FunctionStats:
+        """Calls, errors and latency of a function over every server that served it (REST and Open Inference
+        Protocol calls)."""
+        return FunctionStats.of(name, await asyncio.to_thread(self.nbd.functions.stats, name))
 
 
 class InvokeHandler(NbdeployHandler):
@@ -57,6 +65,7 @@ _NAME = r"(?P<name>[^/]+)"
 default_handlers = [
     (r"/functions", FunctionsHandler),
     (rf"/functions/{_NAME}", FunctionHandler),
+    (rf"/functions/{_NAME}/stats", StatsHandler),
     (rf"/functions/{_NAME}/invoke", InvokeHandler),
     (rf"/functions/{_NAME}/versions/(?P<version>[^/]+)/invoke", InvokeHandler),
 ]

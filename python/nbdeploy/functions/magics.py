@@ -101,14 +101,34 @@ class DeployMagics(Magics):
         self._show(deployment)
         return None
 
+    @magic_arguments()
+    @argument("name", nargs="?", default=None, help="A function: its serving statistics.")
+    @argument("--plot", action="store_true", help="With NAME: a figure of its latency and request rate.")
     @line_magic
     def functions(self, line: str) -> Any:
-        """``%functions``: the deployed functions (a table that refreshes, in a notebook)."""
+        """``%functions``: the deployed functions (a table that refreshes, in a notebook). ``%functions NAME``: the
+        function's serving statistics; ``%functions NAME --plot``: their figure (latency histogram, request rate)."""
         from IPython.display import display
 
         from ..app import default
         from ..widgets import widgets_enabled
 
+        args = parse_argstring(self.functions, line)
+        if args.plot and not args.name:
+            print("usage: %functions NAME --plot")
+            return None
+        if args.name:
+            try:
+                if args.plot:
+                    return default().functions.plot(args.name)
+                stats = default().functions.stats(args.name)
+            except NbdeployError as exc:
+                print(f"error: {exc}")
+                return None
+            lat = stats.get("latency_ms") or {}
+            timing = f", latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if "p50" in lat else ""
+            print(f"{args.name}: {stats['requests']} request(s), {stats['errors']} error(s){timing}")
+            return None
         if widgets_enabled():
             from ..widgets import FunctionsTable
 

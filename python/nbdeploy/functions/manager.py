@@ -5,6 +5,7 @@ No tornado here: the REST handlers, the CLI and the magics all call :class:`Func
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import time
 import warnings
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .._sync import SyncBridge
 from ..exceptions import ClusterError, InvalidInputError, NotFoundError, UserCodeError
 from ..forms import schema_fields
+from ..monitor import ServingStats
 from ..names import validate_name
 from ..runtime.messages import FunctionCall, Outcome
 from ..runtime.pool import PoolCache
@@ -32,8 +34,10 @@ KIND = "function"
 DEFAULT_TIMEOUT = 60.0
 
 
-class FunctionManager(SyncBridge):
-    """Deploy, list, resolve and invoke the functions of ``app`` (``app.functions``)."""
+class FunctionManager(SyncBridge, ServingStats):
+    """Deploy, list, resolve and invoke the functions of ``app`` (``app.functions``); their serving statistics."""
+
+    stats_kind = "function"  # calls served over HTTP are recorded by the handlers (server_extension.metrics.record)
 
     def __init__(self, app: Nbdeploy) -> None:
         self.app = app
@@ -201,6 +205,20 @@ class FunctionManager(SyncBridge):
         """Delete every version of ``name`` (it stops being served at once); return how many there were."""
         return self.store.delete(KIND, name)
 
+    def stats(self, name: str) -> dict[str, Any]:
+        """Serving statistics of ``name`` merged over every server that served it (this process included): the
+        calls over HTTP (REST invoke, Open Inference Protocol) with ``requests``, ``errors``, ``statuses``,
+        ``latency_ms`` (mean/p50/p99/max), the latency ``histogram`` over every call and ``latencies`` ([time, ms,
+        status] of the latest calls). Raises :class:`NotFoundError` for a function never deployed."""
+        self.versions(name)
+        return self.merged_stats(name)
+
+    def plot(self, name: str) -> Any:
+        """A matplotlib figure of the function's serving latency (histogram, over time) and request rate."""
+        from ..plots import function_figure
+
+        return function_figure(name, self.stats(name))
+
     def resolve(self, name: str, version: int | str | None = None) -> Version:
         """Return the version to run: the newest, a number, or an alias. Raises :class:`NotFoundError`.
 
@@ -278,10 +296,13 @@ class FunctionManager(SyncBridge):
         return client.submit(run_task, self.store.url, call, pure=False, resources=resources)
 
     async def aclose(self) -> None:
-        """Close the serving pools of the running event loop's clients."""
+        """Close the serving pools of the running event loop's clients; write the statistics out one last time."""
         await self._pools.aclose()
+        if self._monitor is not None:
+            await asyncio.to_thread(self.close_monitor)
 
     def close(self) -> None:
         """Close the serving pools and stop the background loop used by the synchronous API."""
         self._stop_loop(self.aclose)
         self._pools = PoolCache()
+        self.close_monitor()

@@ -10,7 +10,15 @@ from ..forms import FormField
 from ..schema import ListRecord, Record
 from ..store import Version
 
-__all__ = ["Deployment", "FunctionInfo", "FunctionList", "FunctionSummary", "FunctionVersion", "InvokeResult"]
+__all__ = [
+    "Deployment",
+    "FunctionInfo",
+    "FunctionList",
+    "FunctionStats",
+    "FunctionSummary",
+    "FunctionVersion",
+    "InvokeResult",
+]
 
 API_PATH = "/nbdeploy/api/functions/{}/invoke"
 
@@ -111,3 +119,32 @@ class InvokeResult(Record):
     result_json: str | None = field(default=None, repr=False)
 
     json_exclude = ("result_json",)
+
+
+@dataclass(frozen=True)
+class FunctionStats(Record):
+    """Serving statistics of a function over every server that served it (``GET /functions/{name}/stats``): the
+    calls over HTTP (REST invoke, Open Inference Protocol), errors, calls per HTTP status, latency in milliseconds
+    (``mean``/``p50``/``p99``/``max`` of the latest calls; ``p50_le``/``p99_le``: the histogram bucket that holds
+    them over every call) and the latency histogram (``le_ms``: bucket upper bounds, ``"+Inf"`` last; ``counts``)."""
+
+    name: str
+    processes: int
+    requests: int
+    errors: int
+    statuses: dict[str, int]
+    latency_ms: dict[str, Any]
+    histogram: dict[str, Any]
+
+    @classmethod
+    def of(cls, name: str, stats: dict[str, Any]) -> FunctionStats:
+        """From what :meth:`FunctionManager.stats` returns (the raw latencies left out)."""
+        return cls(
+            name=name,
+            processes=int(stats.get("processes", 0)),
+            requests=int(stats.get("requests", 0)),
+            errors=int(stats.get("errors", 0)),
+            statuses=dict(stats.get("statuses") or {}),
+            latency_ms=dict(stats.get("latency_ms") or {}),
+            histogram=dict(stats.get("histogram") or {}),
+        )

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._sync import SyncBridge
 from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoundError, SignatureError
+from ..monitor import ServingStats
 from ..names import validate_name
 from ..runtime.messages import UNREADABLE, ModelCall, Outcome
 from ..runtime.pool import PoolCache
 from ..store import Store, Version, VersionCache
-from .monitor import Monitor, merge_snapshots, read_snapshots
 from .records import ModelInfo, ModelList, ModelReport, ModelVersion, Prediction
 from .signature import Rows, example_payload, infer_signature, parse_payload, payload_schema, rows_from_python
 
@@ -30,7 +30,7 @@ DEFAULT_TIMEOUT = 60.0
 EXAMPLE_ROWS = 5
 
 
-class ModelManager(SyncBridge):
+class ModelManager(SyncBridge, ServingStats):
     """Store, list, resolve and serve the models of ``app`` (``app.models``).
 
     ``max_batch_size`` (requests per batch) and ``max_wait_ms`` (how long a batch may wait for more requests
@@ -45,17 +45,12 @@ class ModelManager(SyncBridge):
         self.max_wait_ms = float(max_wait_ms if max_wait_ms is not None else settings.model_max_wait_ms)
         self._pools = PoolCache()
         self._resolved = VersionCache()  # what requests resolve, valid while the catalog is unchanged
-        self._monitor: Monitor | None = None
+
+    stats_kind = "model"
 
     @property
     def store(self) -> Store:
         return self.app.store
-
-    @property
-    def monitor(self) -> Monitor:
-        if self._monitor is None:
-            self._monitor = Monitor(self.store)
-        return self._monitor
 
     # --- registry ---------------------------------------------------------------------------------
     def put(
@@ -324,9 +319,7 @@ class ModelManager(SyncBridge):
         """Serving statistics of ``name`` merged over every process that served it (this one included):
         ``requests``, ``errors``, ``statuses``, ``latency_ms`` (mean/p50/p99/max), ``latencies`` ([time,
         ms, status] of the latest requests) and per-version counts with their input samples."""
-        own = self.monitor.snapshot(name)
-        snaps = read_snapshots(self.store, name, skip=self.monitor.process_id)
-        return merge_snapshots([*snaps, *([own] if own else [])])
+        return self.merged_stats(name)
 
     def drift(self, name: str, version: int | str | None = None, alias: str | None = None) -> Any:
         """PSI per column between the version's training sample and its served inputs (a :class:`DriftReport`)."""
@@ -359,16 +352,13 @@ class ModelManager(SyncBridge):
         (the manager starts a new monitor if it serves again)."""
         await self._pools.aclose()
         if self._monitor is not None:
-            await asyncio.to_thread(self._monitor.close)
-            self._monitor = None
+            await asyncio.to_thread(self.close_monitor)
 
     def close(self) -> None:
         """Close the serving pools and stop the background loop used by the synchronous API."""
         self._stop_loop(self.aclose)
         self._pools = PoolCache()
-        if self._monitor is not None:
-            self._monitor.close()
-            self._monitor = None
+        self.close_monitor()
 
 
 def _jsonable(value: dict[str, Any], label: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 At ``put`` time :func:`profile_sample` summarises ``sample_input`` per column: for a numeric column ten
 quantile bins (their edges and the share of training rows in each) plus count, mean, std, min and max; for a
 text or categorical column the share of its most frequent values. Served inputs are sampled (a reservoir of
-rows per model version, see :mod:`.monitor`); :func:`drift_report` puts them in the training bins and
+rows per model version, see :mod:`nbdeploy.monitor`); :func:`drift_report` puts them in the training bins and
 computes the population stability index per column:
 
     PSI = Σ (served share − training share) · ln(served share / training share)

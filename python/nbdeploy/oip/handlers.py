@@ -124,6 +124,7 @@ class InferHandler(OipHandler):
             request = body
         wanted = [o.name for o in request.outputs or []]
         if self.served_kind(name, version) == "function":
+            self.metric_target = f"function:{name}"  # counted (and its stats kept) as the function it calls
             found = self.nbd.functions.resolve(name, version)
             arguments = function_arguments(request, (found.metadata.get("signature") or {}).get("request"), binary)
             result = await self.nbd.functions.ainvoke(name, arguments, found.version)

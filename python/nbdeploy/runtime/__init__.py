@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .cache import ArtifactCache, cache_stats, clear_cache, load_artifact
 from .cluster import async_client, client, ensure_cluster, ensure_cluster_async, shutdown, shutdown_async
-from .control import start_cluster, status, status_async, stop_cluster
+from .control import scale_cluster, scale_cluster_async, start_cluster, status, status_async, stop_cluster
 from .modes import ClusterSpec, gpus_visible, parse_cluster_setting, register_cluster_class
 from .tasks import check_resources, cluster_errors, gpu_resources, result, result_async, run, run_async, run_map, submit
 
@@ -37,6 +37,8 @@ __all__ = [
     "run",
     "run_async",
     "run_map",
+    "scale_cluster",
+    "scale_cluster_async",
     "shutdown",
     "shutdown_async",
     "start_cluster",

@@ -18,7 +18,8 @@ __all__ = ["Runtime"]
 
 
 class Runtime:
-    """The cluster of ``app``: clients, status, start-up for servers, and running tasks."""
+    """The cluster of ``app``: clients, status, scaling, start-up for servers, and running tasks (``app.runtime``,
+    also ``nbd.cluster`` for the default app)."""
 
     def __init__(self, app: Nbdeploy) -> None:
         self.app = app
@@ -75,6 +76,28 @@ class Runtime:
         from .control import start_cluster
 
         return start_cluster(workers, threads, memory_limit, self.settings)
+
+    def scale(self, n: int, *, timeout: float | None = None) -> dict[str, Any]:
+        """Scale the cluster nbdeploy owns to ``n`` workers, wait until they are there, return the new status.
+
+        An external cluster (``NBDEPLOY_CLUSTER=tcp://…``) belongs to whoever runs it: a :class:`ConflictError`.
+        See :func:`nbdeploy.runtime.scale_cluster` for the errors.
+        """
+        from .control import SCALE_TIMEOUT, scale_cluster
+
+        return scale_cluster(n, self.settings, timeout=SCALE_TIMEOUT if timeout is None else timeout)
+
+    async def scale_async(self, n: int, *, timeout: float | None = None) -> dict[str, Any]:
+        """:meth:`scale` for coroutines."""
+        from .control import SCALE_TIMEOUT, scale_cluster_async
+
+        return await scale_cluster_async(n, self.settings, timeout=SCALE_TIMEOUT if timeout is None else timeout)
+
+    def max_workers(self) -> int:
+        """The most workers :meth:`scale` accepts (setting ``cluster_max_workers``)."""
+        from .control import max_workers
+
+        return max_workers(self.settings)
 
     def stop(self) -> dict[str, Any] | None:
         """Stop the advertised cluster of this home (see :func:`nbdeploy.runtime.stop_cluster`)."""

@@ -1,4 +1,4 @@
-"""``nbdeploy cluster start|status|stop``: thin over :mod:`nbdeploy.runtime` (Dask is imported only when run)."""
+"""``nbdeploy cluster start|status|scale|stop``: thin over :mod:`nbdeploy.runtime` (Dask is imported only when run)."""
 
 from __future__ import annotations
 
@@ -92,6 +92,27 @@ def status(as_json: bool) -> None:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             click.echo("  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip())
+
+
+@cluster.command()
+@click.argument("workers", type=int)
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds to wait for the workers (120).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new status as JSON.")
+def scale(workers: int, timeout: float | None, as_json: bool) -> None:
+    """Scale the cluster nbdeploy owns to WORKERS workers and wait until they are there.
+
+    A cluster NBDEPLOY_CLUSTER points at (a scheduler address) belongs to whoever runs it: scale it there.
+    """
+    from ..cli import get_app
+
+    info = get_app().runtime.scale(workers, timeout=timeout)
+    if as_json:
+        _echo_json(info)
+        return
+    click.echo(
+        f"the cluster at {info['scheduler_address']} has {len(info['workers'])} worker(s), "
+        f"{info['total_threads']} threads, memory {_bytes(info['total_memory'])}"
+    )
 
 
 @cluster.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Settings, get_settings
-from ..exceptions import ClusterError, ClusterTimeoutError, ConfigError
+from ..exceptions import ClusterError, ClusterTimeoutError, ConfigError, ConflictError, InvalidInputError
 from . import advert as _adv
 from . import cluster as _cl
 from .launch import LOG_FILE, START_TIMEOUT, launch, stop_daemon
@@ -23,6 +23,9 @@ __all__ = [
     "DASHBOARD_ROUTE",
     "LOG_FILE",
     "dashboard_link_async",
+    "max_workers",
+    "scale_cluster",
+    "scale_cluster_async",
     "start_cluster",
     "status",
     "status_async",
@@ -30,6 +33,7 @@ __all__ = [
 ]
 
 STATUS_TIMEOUT = 15.0
+SCALE_TIMEOUT = 120.0  # how long scale() waits for the workers asked for
 DASHBOARD_ROUTE = "/nbdeploy/api/cluster/dashboard"  # the servers' authenticated proxy of the dashboard
 
 
@@ -151,6 +155,116 @@ async def dashboard_link_async(settings: Settings | None = None) -> str | None:
             raise ClusterError(f"the scheduler at {address} did not say where its dashboard is: {exc}") from exc
         _dashboards[address] = _dashboard_from(info)
     return _dashboards[address]
+
+
+# --- scale ------------------------------------------------------------------------------------------
+
+
+def max_workers(settings: Settings | None = None) -> int:
+    """The most workers :func:`scale_cluster` asks for: the setting ``cluster_max_workers`` (default: four per
+    CPU of this machine, at least 8)."""
+    return int((settings or get_settings()).cluster_max_workers)
+
+
+def _checked_workers(n: object, settings: Settings) -> int:
+    """``n`` as a number of workers, or :class:`InvalidInputError` (field ``workers``) saying what is wrong."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise InvalidInputError(f"the number of workers must be a whole number, got {n!r}", "workers")
+    if n < 1:
+        raise InvalidInputError(
+            f"the number of workers must be at least 1, got {n}: a cluster without workers runs nothing (stop it "
+            "with `nbdeploy cluster stop`)",
+            "workers",
+        )
+    limit = max_workers(settings)
+    if n > limit:
+        raise InvalidInputError(
+            f"{n} workers is more than the limit of {limit} (setting cluster_max_workers, "
+            "NBDEPLOY_CLUSTER_MAX_WORKERS)",
+            "workers",
+        )
+    return n
+
+
+def _owned_spec(settings: Settings) -> ClusterSpec:
+    spec = parse_cluster_setting(settings)
+    if not spec.managed:
+        raise ConflictError(
+            f"the cluster at {spec.address} is not nbdeploy's: NBDEPLOY_CLUSTER points at a scheduler that belongs to "
+            "whoever runs it, so scale it there (e.g. with its cluster manager or `dask worker`), or set "
+            "NBDEPLOY_CLUSTER=local for a cluster nbdeploy owns and can scale"
+        )
+    return spec
+
+
+async def _scale_on(scheduler: Any, n: int, timeout: float) -> None:
+    """Ask the owner of the cluster behind ``scheduler`` (an rpc) to scale to ``n`` workers; wait until the
+    scheduler has ``n`` (at most ``timeout`` seconds)."""
+    import asyncio
+    import time
+
+    from .owned import SCALE_OP
+
+    try:
+        answer = await asyncio.wait_for(getattr(scheduler, SCALE_OP)(n=n), STATUS_TIMEOUT)
+    except TimeoutError as exc:
+        raise ClusterTimeoutError(
+            f"the scheduler at {scheduler.address} did not answer within {STATUS_TIMEOUT:.0f}s"
+        ) from exc
+    except OSError as exc:
+        raise ClusterError(f"lost the scheduler at {scheduler.address}: {exc}") from exc
+    if not isinstance(answer, dict) or answer.get("status") != "OK":
+        message = answer.get("message") if isinstance(answer, dict) else None
+        if message:
+            raise ConflictError(f"the cluster at {scheduler.address} was not scaled: {message}")
+        raise ConflictError(
+            f"the cluster at {scheduler.address} cannot be scaled from here: its scheduler does not run in the "
+            "process that owns it (a cluster class with a remote scheduler); scale it through that cluster class"
+        )
+    deadline = time.monotonic() + timeout
+    count = -1
+    while True:
+        info = await asyncio.wait_for(scheduler.identity(n_workers=-1), STATUS_TIMEOUT)
+        count = len(info.get("workers") or {})
+        if count == n:
+            return
+        if time.monotonic() >= deadline:
+            raise ClusterTimeoutError(
+                f"asked the cluster at {scheduler.address} for {n} worker(s), it has {count} after {timeout:.0f}s: "
+                "see <home>/runtime/cluster.log"
+            )
+        await asyncio.sleep(0.2)
+
+
+def scale_cluster(n: int, settings: Settings | None = None, *, timeout: float = SCALE_TIMEOUT) -> dict[str, Any]:
+    """Scale the cluster nbdeploy owns (the embedded one, run by its cluster daemon or by this process) to ``n``
+    workers, wait until the scheduler has them (at most ``timeout`` seconds) and return the new :func:`status`.
+
+    The owner of the cluster is asked through its scheduler (the cluster object that starts and retires worker
+    processes lives there); new workers have the same threads and memory as the others. Raises
+    :class:`InvalidInputError` for an ``n`` that is not a whole number from 1 to :func:`max_workers`,
+    :class:`ConflictError` for a scheduler-address setting (the cluster belongs to whoever runs it) or a cluster
+    that cannot be scaled (one that adapts), :class:`ClusterTimeoutError` when the workers are not there in time and
+    :class:`ClusterError` when the cluster cannot be reached.
+    """
+    settings = settings or get_settings()
+    n = _checked_workers(n, settings)
+    spec = _owned_spec(settings)
+    c = _cl.sync_client(settings, start=True)
+    c.sync(_scale_on, c.scheduler, n, timeout)
+    return _status_json(c.sync(c.scheduler.identity, n_workers=-1), spec, _cl.current_target())
+
+
+async def scale_cluster_async(
+    n: int, settings: Settings | None = None, *, timeout: float = SCALE_TIMEOUT
+) -> dict[str, Any]:
+    """:func:`scale_cluster` for coroutines (tornado handlers), over the loop's async client; raises the same."""
+    settings = settings or get_settings()
+    n = _checked_workers(n, settings)
+    spec = _owned_spec(settings)
+    c = await _cl.async_client(settings)
+    await _scale_on(c.scheduler, n, timeout)
+    return _status_json(await c.scheduler.identity(n_workers=-1), spec, _cl.async_target())
 
 
 # --- start / stop -----------------------------------------------------------------------------------

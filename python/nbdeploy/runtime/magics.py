@@ -1,4 +1,5 @@
-"""``%cluster``: the Dask cluster nbdeploy runs on (workers, threads, memory, tasks, the dashboard link)."""
+"""``%cluster``: the Dask cluster nbdeploy runs on (workers, threads, memory, tasks, the dashboard link);
+``%cluster scale N`` scales it."""
 
 from __future__ import annotations
 
@@ -17,10 +18,24 @@ class ClusterMagics(Magics):
 
     @line_magic
     def cluster(self, line: str) -> Any:
-        """``%cluster``: the cluster's status (a view that refreshes, in a notebook; text elsewhere)."""
+        """``%cluster``: the cluster's status (a view that refreshes, with a worker count to scale to, in a
+        notebook; text elsewhere). ``%cluster scale N``: scale the cluster nbdeploy owns to N workers."""
         from ..app import default
         from ..widgets import widgets_enabled
 
+        words = line.split()
+        if words and words[0] == "scale":
+            if len(words) != 2 or not words[1].isdigit():
+                print("usage: %cluster scale N   (N: the number of workers)")
+                return None
+            try:
+                default().runtime.scale(int(words[1]))
+            except NbdeployError as exc:
+                print(f"error: {exc}")
+                return None
+        elif words:
+            print("usage: %cluster   or   %cluster scale N")
+            return None
         if widgets_enabled():
             from IPython.display import display
 

@@ -20,11 +20,20 @@ from ..exceptions import ClusterError, NbdeployError
 from . import advert as _adv
 from .modes import ClusterSpec, gpus_visible, load_cluster_class
 
-__all__ = ["STOP_OP", "OwnedCluster", "dashboard_address", "dashboard_endpoint", "preflight", "start_cluster_object"]
+__all__ = [
+    "SCALE_OP",
+    "STOP_OP",
+    "OwnedCluster",
+    "dashboard_address",
+    "dashboard_endpoint",
+    "preflight",
+    "start_cluster_object",
+]
 
 log = logging.getLogger("nbdeploy.runtime")
 
 STOP_OP = "nbdeploy_stop_cluster"  # scheduler RPC that asks the owner of an in-process scheduler to stop
+SCALE_OP = "nbdeploy_scale_cluster"  # scheduler RPC that asks the owner to scale its cluster to ``n`` workers
 
 
 class OwnedCluster:
@@ -32,7 +41,9 @@ class OwnedCluster:
 
     When the scheduler runs in this process (LocalCluster, LocalCUDACluster) it gets one extra RPC handler,
     :data:`STOP_OP`, through which ``nbdeploy cluster stop`` in another process asks this owner to close the
-    cluster itself — the clean way, which also withdraws the advertisement and leaves the owner running.
+    cluster itself — the clean way, which also withdraws the advertisement and leaves the owner running — and
+    :data:`SCALE_OP`, through which ``nbd.cluster.scale(n)`` asks it to scale the cluster (only the owner holds
+    the cluster object that starts and retires worker processes).
     """
 
     def __init__(
@@ -52,6 +63,7 @@ class OwnedCluster:
         handlers = getattr(getattr(cluster, "scheduler", None), "handlers", None)
         if isinstance(handlers, dict):
             handlers[STOP_OP] = self._stop_requested
+            handlers[SCALE_OP] = self._scale_requested
 
     def alive(self) -> bool:
         from distributed.core import Status
@@ -86,6 +98,31 @@ class OwnedCluster:
         self.stop_requested = True
         threading.Thread(target=self._on_stop_request, args=(self,), name="nbdeploy-cluster-stop", daemon=True).start()
         return "OK"
+
+    async def _scale_requested(self, n: int) -> dict[str, Any]:
+        # runs on the cluster's event loop; the caller checked ``n`` and waits for the workers itself
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            return {"status": "error", "message": f"the number of workers must be a whole number >= 0, got {n!r}"}
+        adaptive = getattr(self.cluster, "_adaptive", None)
+        if adaptive is not None and getattr(adaptive, "periodic_callback", None) is not None:
+            return {
+                "status": "error",
+                "message": "the cluster adapts its size itself (the 'adapt' of cluster_options): change that "
+                "setting and restart the cluster to size it by hand",
+            }
+        import asyncio
+
+        from distributed.deploy.spec import SpecCluster
+
+        log.info("cluster %s: scaling to %d worker(s) on request", self.advert.scheduler_address, n)
+        try:
+            if isinstance(self.cluster, SpecCluster):  # LocalCluster & co: schedules the change on this loop
+                self.cluster.scale(n)
+            else:  # another cluster manager's scale() may block: not on the scheduler's loop
+                await asyncio.to_thread(self.cluster.scale, n)
+        except Exception as exc:
+            return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+        return {"status": "OK", "n": n}
 
     def close(self, *, holding_lock: bool = False) -> None:
         """Withdraw the advertisement (if it is still ours), then close the cluster (bounded in time)."""

@@ -1,13 +1,23 @@
-"""The typed cluster status that ``GET /cluster`` sends (built from :func:`nbdeploy.runtime.status`)."""
+"""The typed cluster status that ``GET /cluster`` sends (built from :func:`nbdeploy.runtime.status`), and the body
+of ``POST /cluster/scale``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from ..schema import Record
+from ..schema import Record, Rule
 
-__all__ = ["ClusterStatus", "WorkerStatus"]
+__all__ = ["ClusterScale", "ClusterStatus", "WorkerStatus"]
+
+
+@dataclass(frozen=True)
+class ClusterScale(Record):
+    """``POST /cluster/scale``: how many workers the cluster should have (at most the setting
+    ``cluster_max_workers``)."""
+
+    request = True
+    workers: Annotated[int, Rule(minimum=1, description="the number of workers", example=2)]
 
 
 @dataclass(frozen=True)

@@ -474,10 +474,7 @@ class NbdeployHandler(web.RequestHandler):
         if self.metric_target:
             from . import metrics
 
-            target, status = self.metric_target, self.get_status()
-            if status == 404:  # names that do not exist share one label, so requests cannot grow the metrics
-                target = target.partition(":")[0] + ":(unknown)"
-            metrics.observe(target, status, time.perf_counter() - self._started)
+            metrics.record(self.nbd, self.metric_target, self.get_status(), time.perf_counter() - self._started)
         super().on_finish()
 
 

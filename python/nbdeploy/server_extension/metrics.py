@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from .base import NbdeployHandler, Raw, api
 
-__all__ = ["REGISTRY", "MetricsHandler", "default_handlers", "observe", "render"]
+__all__ = ["REGISTRY", "MetricsHandler", "default_handlers", "observe", "record", "render"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter(
@@ -49,6 +49,19 @@ def observe(target: str, status: int, seconds: float) -> None:
     if errors is not None:
         errors.inc()
     latency.observe(seconds)
+
+
+def record(app: Any, target: str, status: int, seconds: float) -> None:
+    """Record one request a handler served: in Prometheus' metrics (:func:`observe`) and, for a function call
+    (``function:<name>``, REST invoke or Open Inference Protocol) of a known function, in the functions' serving
+    statistics (``app.functions.stats``; models record theirs as they predict). Unknown names (404) share one label
+    and are not recorded as a function."""
+    if status == 404:  # names that do not exist share one label, so requests cannot grow the metrics
+        observe(target.partition(":")[0] + ":(unknown)", status, seconds)
+        return
+    observe(target, status, seconds)
+    if target.startswith("function:"):
+        app.functions.monitor.record(target[9:], None, seconds * 1000.0, status)
 
 
 log = logging.getLogger("nbdeploy.serve")

@@ -241,14 +241,43 @@ def _bytes(n: int) -> str:
 
 
 class ClusterView(TableView):
-    """The cluster: mode, scheduler, dashboard link and one row per worker (threads, memory, GPUs, tasks)."""
+    """The cluster: mode, scheduler, dashboard link and one row per worker (threads, memory, GPUs, tasks); a worker
+    count and a Scale button scale it (``app.runtime.scale``) when nbdeploy owns it."""
 
     title = "cluster"
     empty = "no workers"
 
     def __init__(self, app: Any) -> None:
         self.summary = w.HTML()
-        super().__init__(app, [self.summary])
+        self.workers = w.BoundedIntText(
+            value=1, min=1, max=max(1, app.runtime.max_workers()), description="workers", layout=w.Layout(width="10em")
+        )
+        self.scale_button = w.Button(
+            description="Scale", icon="arrows-v", tooltip="Scale the cluster to this many workers"
+        )
+        self.scale_button.on_click(lambda _: self.scale(self.workers.value))
+        self._scaled = False
+        super().__init__(app, [w.VBox([self.summary, w.HBox([self.workers, self.scale_button])])])
+
+    def after_refresh(self) -> None:
+        if not self._scaled and getattr(self, "_status", None):  # start from the current count
+            self.workers.value = max(1, min(self.workers.max, len(self._status["workers"])))
+
+    def scale(self, n: int) -> None:
+        """Scale the cluster to ``n`` workers (``app.runtime.scale``, which waits for them) and refresh; an error
+        (an external cluster, a bad count) is shown under the table."""
+        self._scaled = True
+        self.scale_button.disabled = True
+        self.say(f"scaling to {n} worker(s)…")
+        try:
+            self.app.runtime.scale(int(n))
+        except Exception as exc:
+            self.say(f"{type(exc).__name__}: {exc}", error=True)
+            return
+        finally:
+            self.scale_button.disabled = False
+        self.refresh()
+        self.say(f"scaled to {n} worker(s)")
 
     def rows(self) -> tuple[list[str], list[list[str]], list[list[str]]]:
         status = self.app.runtime.status()

@@ -1,12 +1,15 @@
-"""Serving statistics of models, kept in each serving process and shared through the store.
+"""Serving statistics of models and functions, kept in each serving process and shared through the store.
 
-Every prediction a process serves (over HTTP or ``nbd.models.predict``) is recorded here: request and error
-counts per model and version, a latency histogram over every request (fixed buckets, so that the histograms of
-several processes add up exactly), the latency of the last requests, and a reservoir sample of the input rows
-per version (cheap on the request path: a few list operations per row). A daemon thread writes a snapshot to
-``<store>/monitoring/model/<name>/<process id>.json`` every few seconds when something changed
-(setting ``model_stats_seconds`` / ``NBDEPLOY_MODEL_STATS_SECONDS``, default 5), so that any process — a notebook calling
-``nbd.models.drift`` — sees what every server served: :func:`read_snapshots` merges them.
+Every prediction a process serves (over HTTP or ``nbd.models.predict``) and every function call it serves over
+HTTP (REST invoke, Open Inference Protocol) is recorded here: request and error counts per name and version, a
+latency histogram over every request (fixed buckets, so that the histograms of several processes add up exactly),
+the latency of the last requests, and for models a reservoir sample of the input rows per version (cheap on the
+request path: a few list operations per row). A daemon thread writes a snapshot to
+``<store>/monitoring/<kind>/<name>/<process id>.json`` (kind ``model`` or ``function``) every few seconds when
+something changed (setting ``model_stats_seconds`` / ``NBDEPLOY_MODEL_STATS_SECONDS``, default 5), so that any
+process — a notebook calling ``nbd.models.drift`` or ``nbd.functions.stats`` — sees what every server served:
+:func:`read_snapshots` and :func:`merge_snapshots` add them up; :class:`ServingStats` gives a manager its
+``monitor`` and ``stats(name)``.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Monitor", "merge_snapshots", "read_snapshots"]
+__all__ = ["KINDS", "Monitor", "ServingStats", "merge_snapshots", "read_snapshots"]
 
-log = logging.getLogger("nbdeploy.models")
+log = logging.getLogger("nbdeploy.serving")
+KINDS = ("model", "function")
 RESERVOIR_ROWS = 2000
 LATENCY_SAMPLES = 2000
 # upper bounds (ms) of the latency histogram's buckets; the last one takes everything slower
@@ -37,7 +41,7 @@ BUCKETS_MS: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000
 
 def flush_seconds() -> float:
     """How often statistics are written out (setting ``model_stats_seconds``)."""
-    from ..config import get_settings
+    from .config import get_settings
 
     return max(0.05, get_settings().model_stats_seconds)
 
@@ -72,10 +76,13 @@ def _row_values(kind: str, row: Any) -> list[Any] | None:
 
 
 class Monitor:
-    """Per-process statistics of served models; thread-safe."""
+    """Per-process statistics of the served models or functions (``kind``); thread-safe."""
 
-    def __init__(self, store: Any | None = None) -> None:
+    def __init__(self, store: Any | None = None, kind: str = "model") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.store = store
+        self.kind = kind
         self.process_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._lock = threading.Lock()
         self._models: dict[str, _ModelStats] = {}
@@ -169,7 +176,7 @@ class Monitor:
         if self._thread is None and self.store is not None and not self._stop.is_set():
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name="nbdeploy-model-stats", daemon=True)
+                    self._thread = threading.Thread(target=self._loop, name=f"nbdeploy-{self.kind}-stats", daemon=True)
                     self._thread.start()
                     atexit.register(self._flush_quietly)  # what the last interval served is not lost
 
@@ -178,7 +185,7 @@ class Monitor:
             try:
                 self.flush()
             except Exception as exc:  # the store may be briefly unavailable: try again next time
-                log.warning("could not write model serving statistics: %s", exc)
+                log.warning("could not write %s serving statistics: %s", self.kind, exc)
 
     def _flush_quietly(self) -> None:
         try:
@@ -196,7 +203,7 @@ class Monitor:
             thread.join(timeout=5)
 
     def flush(self) -> None:
-        """Write a snapshot of every model that changed since the last flush to the store."""
+        """Write a snapshot of every name that changed since the last flush to the store."""
         if self.store is None:
             return
         with self._lock:
@@ -204,16 +211,16 @@ class Monitor:
         for name in names:
             snap = self.snapshot(name)
             if snap is not None:
-                _write(self.store, name, self.process_id, snap)
+                _write(self.store, name, self.process_id, snap, self.kind)
 
 
-def _folder(store: Any, name: str) -> str:
-    return f"{store.artifacts.root}/monitoring/model/{name}"
+def _folder(store: Any, name: str, kind: str = "model") -> str:
+    return f"{store.artifacts.root}/monitoring/{kind}/{name}"
 
 
-def _write(store: Any, name: str, process_id: str, snapshot: dict[str, Any]) -> None:
+def _write(store: Any, name: str, process_id: str, snapshot: dict[str, Any], kind: str = "model") -> None:
     fs = store.artifacts.fs
-    folder = _folder(store, name)
+    folder = _folder(store, name, kind)
     tmp = f"{store.artifacts.root}/tmp/stats-{uuid.uuid4().hex}"
     fs.makedirs(f"{store.artifacts.root}/tmp", exist_ok=True)
     fs.makedirs(folder, exist_ok=True)
@@ -221,11 +228,12 @@ def _write(store: Any, name: str, process_id: str, snapshot: dict[str, Any]) -> 
     fs.mv(tmp, f"{folder}/{process_id}.json")  # readers never see half a file
 
 
-def read_snapshots(store: Any, name: str, skip: str | None = None) -> list[dict[str, Any]]:
-    """Every process's last snapshot of ``name`` in the store (``skip``: a process id to leave out)."""
+def read_snapshots(store: Any, name: str, skip: str | None = None, kind: str = "model") -> list[dict[str, Any]]:
+    """Every process's last snapshot of the model or function (``kind``) ``name`` in the store (``skip``: a
+    process id to leave out)."""
     fs = store.artifacts.fs
     try:
-        paths = fs.glob(f"{_folder(store, name)}/*.json")
+        paths = fs.glob(f"{_folder(store, name, kind)}/*.json")
     except FileNotFoundError:
         return []
     out = []
@@ -299,3 +307,32 @@ def _quantile_le(counts: list[int], q: float) -> float | str:
         if seen >= rank and n:
             return _le(bound)
     return _le(BUCKETS_MS[-1])
+
+
+class ServingStats:
+    """What a manager of served things (models, functions) shares: its process's :class:`Monitor` and the
+    statistics merged over every process that served a name. Subclasses set ``stats_kind`` and have a ``store``."""
+
+    stats_kind: str = "model"
+    store: Any
+    _monitor: Monitor | None = None
+
+    @property
+    def monitor(self) -> Monitor:
+        """This process's monitor (made on first use; it writes its snapshots to the store)."""
+        monitor = self._monitor
+        if monitor is None:
+            monitor = self._monitor = Monitor(self.store, self.stats_kind)
+        return monitor
+
+    def merged_stats(self, name: str) -> dict[str, Any]:
+        """Serving statistics of ``name`` merged over every process that served it (this one included)."""
+        own = self.monitor.snapshot(name)
+        snaps = read_snapshots(self.store, name, skip=self.monitor.process_id, kind=self.stats_kind)
+        return merge_snapshots([*snaps, *([own] if own else [])])
+
+    def close_monitor(self) -> None:
+        """Write the statistics out one last time and stop the monitor (a new one starts if it serves again)."""
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.close()
