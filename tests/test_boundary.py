@@ -388,3 +388,24 @@ def test_a_request_without_query_arguments_reuses_the_record_of_defaults_and_req
     for _ in range(2):
         with pytest.raises(InvalidInputError, match="since"):
             parse_query(Needs, {})
+
+
+def test_record_schemas_are_validated_with_nested_records_inlined_unless_one_contains_itself() -> None:
+    from nbdeploy.exceptions import InvalidInputError
+    from nbdeploy.oip.records import InferRequest
+    from nbdeploy.schema import _inline_refs, _validator
+
+    defs = {
+        "A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B", "description": "kept"}}},
+        "B": {"type": "integer"},
+        "C": {"type": "object", "properties": {"c": {"$ref": "#/$defs/C"}}},
+    }
+    inlined = {"type": "object", "properties": {"b": {"allOf": [{"type": "integer"}], "description": "kept"}}}
+    assert _inline_refs({"$ref": "#/$defs/A"}, defs, ()) == inlined
+    assert _inline_refs({"$ref": "#/$defs/C"}, defs, ()) is None  # recursive: validated through $ref as before
+    assert "$ref" not in json.dumps(_validator(InferRequest).schema)
+    tensor = {"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [0.5, 1.5]}
+    assert InferRequest.parse({"inputs": [tensor]}).inputs[0].datatype == "FP64"
+    with pytest.raises(InvalidInputError, match="FP65") as bad:
+        InferRequest.parse({"inputs": [{**tensor, "datatype": "FP65"}]})
+    assert bad.value.field == "inputs[0].datatype"
