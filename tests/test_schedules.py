@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 import nbdeploy as nbd
@@ -255,3 +256,25 @@ def test_the_catalog_refuses_a_second_run_for_a_tick_that_already_fired(store: A
             )
         )
     assert [r.id for r in nbd.default().runs.list(schedule_id=schedule.id)] == [first]
+
+
+def test_a_pipeline_schedule_s_parameters_are_changed_against_the_pipeline(nbd_home: Path, tmp_path: Path) -> None:
+    from nbdeploy.pipelines.tables import PipelineRunRow
+    from tests.test_pipelines_support import notebook, write_pipeline
+
+    notebook(tmp_path / "extract.ipynb", 'day = "x"', "n = 1")
+    app = nbd.default()
+    app.pipelines.put(
+        write_pipeline(tmp_path, 'name: daily\nparameters: {day: "x"}\nnodes:\n  e: {notebook: extract.ipynb}\n')
+    )
+    schedule = app.pipelines.schedule("daily", "0 6 * * *", parameters={"day": "d1"}, now=T0)
+    assert app.schedules.update(schedule.id, parameters={"day": "d2"}).parameters == {"day": "d2"}
+    with pytest.raises(InvalidInputError, match="pipeline 'daily' has no parameter 'nope'") as err:
+        app.schedules.update(schedule.id, parameters={"nope": 1})
+    assert err.value.field == "parameters.nope"
+    with pytest.raises(InvalidInputError, match="JSON values"):
+        app.schedules.update(schedule.id, parameters={"day": float("nan")})
+    Scheduler(app.store, clock=ManualClock(T0)).tick(T0 + timedelta(days=1))  # the tick fires with the new values
+    with app.store.catalog.session() as s:
+        fired = s.scalars(sa.select(PipelineRunRow.parameters).where(PipelineRunRow.schedule_id == schedule.id))
+        assert list(fired) == [{"day": "d2"}]

@@ -71,6 +71,21 @@ def test_a_deploy_without_a_running_cluster_still_succeeds_and_starts_none(nbd_h
         assert not (nbd_home / "runtime" / "cluster.json").exists()
 
 
+def scaled(x: float) -> float:
+    import numpy  # a package import: the deploy checks the workers can import it, when a cluster runs
+
+    return float(numpy.float64(x) * 2)
+
+
+def test_checking_the_workers_imports_at_deploy_never_starts_a_cluster(nbd_home) -> None:
+    with nbd.Nbdeploy(cluster="local") as a:
+        deployed = a.functions.deploy(scaled)
+        assert deployed.version.version == 1 and not deployed.warnings
+        assert not (nbd_home / "runtime" / "cluster.json").exists()
+        assert a.functions._check_workers(["numpy"]) == []  # no cluster: nothing to check, and none started
+        assert not (nbd_home / "runtime" / "cluster.json").exists()
+
+
 def test_a_fresh_server_starts_its_replicas_and_preloads_modules_on_the_workers(
     nbd_env, tmp_path: Path, monkeypatch, app
 ) -> None:

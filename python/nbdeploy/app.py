@@ -19,12 +19,15 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets import Type
 from traitlets.config import Config
 
 from .config import NbdeployConfig, Settings, get_settings
+
+if TYPE_CHECKING:
+    from .jobs.clock import Clock
 
 __all__ = ["SERVICES", "Nbdeploy", "Service", "default", "delegate", "load", "reset_default"]
 
@@ -201,6 +204,7 @@ class Nbdeploy(NbdeployConfig):
         self._build_lock = threading.RLock()
         self._stops: list[Callable[[], Awaitable[None] | None]] = []
         self.url: str | None = None
+        self.clock: Clock | None = None  # the scheduler's clock in a server (None: the system's; tests drive it)
 
     def __getattr__(self, name: str) -> Any:
         target = MANAGERS.get(name)

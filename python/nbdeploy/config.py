@@ -107,6 +107,12 @@ class NbdeployConfig(Configurable):
         allow_none=True,
         help="Modules a pooled kernel imports before it is handed to a run (default none), e.g. ['pandas'].",
     ).tag(config=True)
+    shutdown_grace = Float(
+        None,
+        allow_none=True,
+        help="Seconds `nbdeploy serve` gives requests in flight on SIGTERM/SIGINT before it closes their connections "
+        "and exits (default 5).",
+    ).tag(config=True)
     worker_preload_modules = List(
         Unicode(),
         None,
@@ -142,6 +148,7 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "kernel_pool_kernels": ("NBDEPLOY_KERNEL_POOL_KERNELS", lambda v: "python3"),
     "kernel_pool_preload": ("NBDEPLOY_KERNEL_POOL_PRELOAD", lambda v: ""),
     "worker_preload_modules": ("NBDEPLOY_WORKER_PRELOAD_MODULES", lambda v: ""),
+    "shutdown_grace": ("NBDEPLOY_SHUTDOWN_GRACE", lambda v: 5.0),
 }
 _INT_SETTINGS = ("max_body_bytes", "cache_bytes", "model_max_batch_size", "kernel_pool_size", "cluster_max_workers")
 _FLOAT_SETTINGS = (
@@ -151,6 +158,7 @@ _FLOAT_SETTINGS = (
     "model_stats_seconds",
     "cluster_idle_timeout",
     "dispatch_timeout",
+    "shutdown_grace",
 )
 _JSON_SETTINGS = ("cluster_options",)
 _LIST_SETTINGS = ("kernel_pool_kernels", "kernel_pool_preload", "worker_preload_modules")
@@ -246,6 +254,7 @@ class Settings:
     kernel_pool_kernels: NameList = field(default_factory=lambda: NameList(("python3",)))
     kernel_pool_preload: NameList = field(default_factory=NameList)
     worker_preload_modules: NameList = field(default_factory=NameList)
+    shutdown_grace: float = 5.0
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

@@ -145,7 +145,7 @@ class FunctionManager(SyncBridge, ServingStats):
     async def _acheck_workers(self, modules: builtins.list[str]) -> builtins.list[str]:
         from .worker import missing_modules
 
-        client = await self.app.runtime.async_client()
+        client = await self.app.runtime.async_client(start=False)  # a deploy never starts a cluster
         per_worker = await client.run(missing_modules, modules)
         lacking = sorted({m for missing in per_worker.values() for m in missing})
         if not lacking:

@@ -260,7 +260,11 @@ class ScheduleManager:
         now = now or utcnow()
         current = self.get(schedule_id)  # validate first: no other session may open while ours holds the lock
         values: dict[str, Any] = {}
-        if "parameters" in changes:
+        if "parameters" in changes and current.target == "pipeline":  # checked against the pipeline's parameters
+            from ..pipelines.manager import check_parameters
+
+            values["parameters"] = check_parameters(self.app.pipelines.definition(current.job), changes["parameters"])
+        elif "parameters" in changes:
             values["parameters"] = self._jobs().check_parameters(current.job, changes["parameters"]).values
         if {"timeout", "retries", "kernel"} & set(changes):
             values["timeout"], values["retries"], values["kernel"] = validate_run_options(

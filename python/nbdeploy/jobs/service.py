@@ -104,7 +104,7 @@ class JobService:
 async def start(app: Any) -> Callable[[], Awaitable[None]]:
     """Background task of the servers (declared in :data:`nbdeploy.app.SERVICES`): start the jobs service on
     the app's store; return the coroutine function that stops it."""
-    service = JobService(app.store, lease_ttl=app.settings.lease_ttl)
+    service = JobService(app.store, lease_ttl=app.settings.lease_ttl, clock=app.clock)
     await asyncio.to_thread(service.start)
 
     async def stop() -> None:

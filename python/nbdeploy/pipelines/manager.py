@@ -320,18 +320,7 @@ class PipelineManager:
         else:
             info = self.put(pipeline)
             spec, stored = self.definition(info.name, info.version), info.version
-        params = dict(parameters or {})
-        unknown = sorted(set(params) - set(spec.parameters))
-        if unknown:
-            raise InvalidInputError(
-                f"pipeline {spec.name!r} has no parameter {', '.join(map(repr, unknown))} "
-                f"(its parameters: {', '.join(spec.parameters) or 'none'})",
-                f"parameters.{unknown[0]}",
-            )
-        try:
-            json.dumps(params, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"pipeline parameters must be JSON values: {exc}", "parameters") from None
+        params = check_parameters(spec, parameters)
         only_list, force_list = builtins.list(only or []), builtins.list(force or [])
         options: dict[str, Any] = {"only": only_list, "from": from_, "force": force_list}
         for key, names in (("only", only_list), ("from", [from_] if from_ else []), ("force", force_list)):
@@ -454,9 +443,7 @@ class PipelineManager:
         from ..jobs.tables import ScheduleRow
 
         spec = self.definition(name)
-        unknown = sorted(set(parameters or {}) - set(spec.parameters))
-        if unknown:
-            raise InvalidInputError(f"pipeline {name!r} has no parameter {unknown[0]!r}", f"parameters.{unknown[0]}")
+        params = check_parameters(spec, parameters)
         cron_spec = CronSpec(cron, timezone)
         now = now or utcnow()
         row = ScheduleRow(
@@ -464,7 +451,7 @@ class PipelineManager:
             target=KIND,
             cron=cron_spec.expr,
             timezone=cron_spec.timezone,
-            parameters=dict(parameters or {}),
+            parameters=params,
             catchup=_check_catchup(catchup),
             max_concurrency=1,
             retries=0,
@@ -478,6 +465,26 @@ class PipelineManager:
         with self.store.catalog.session() as s:
             s.add(row)
         return Schedule.from_row(row, self.app.schedules)
+
+
+def check_parameters(spec: PipelineSpec, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """``parameters`` for a run of the pipeline ``spec`` (each one of its parameters, a JSON value); raises
+    :class:`InvalidInputError` naming the first that is not."""
+    if parameters is not None and not isinstance(parameters, dict):
+        raise InvalidInputError("pipeline parameters must be an object of name: value", "parameters")
+    params = dict(parameters or {})
+    unknown = sorted(set(params) - set(spec.parameters))
+    if unknown:
+        raise InvalidInputError(
+            f"pipeline {spec.name!r} has no parameter {', '.join(map(repr, unknown))} "
+            f"(its parameters: {', '.join(spec.parameters) or 'none'})",
+            f"parameters.{unknown[0]}",
+        )
+    try:
+        json.dumps(params, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"pipeline parameters must be JSON values: {exc}", "parameters") from None
+    return params
 
 
 def validate_name_or_none(text: str) -> bool:

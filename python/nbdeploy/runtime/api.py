@@ -34,11 +34,12 @@ class Runtime:
 
         return client(self.settings)
 
-    async def async_client(self) -> Client:
-        """The running loop's asynchronous client (see :func:`nbdeploy.runtime.async_client`)."""
+    async def async_client(self, *, start: bool = True) -> Client:
+        """The running loop's asynchronous client (see :func:`nbdeploy.runtime.async_client`); with
+        ``start=False`` it only connects to a cluster that already runs (:class:`ClusterError` otherwise)."""
         from .cluster import async_client
 
-        return await async_client(self.settings)
+        return await async_client(self.settings, start=start)
 
     def status(self, *, start: bool = True) -> dict[str, Any]:
         """The cluster's status (see :func:`nbdeploy.runtime.status`)."""

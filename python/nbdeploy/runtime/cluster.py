@@ -318,11 +318,12 @@ def current_target() -> Target | None:
     return _state.sync_target
 
 
-async def async_client(settings: Settings | None = None) -> Client:
+async def async_client(settings: Settings | None = None, *, start: bool = True) -> Client:
     """Return an ``asynchronous=True`` client bound to the running event loop, cached per loop.
 
     For tornado handlers and other coroutines: the blocking steps (reading the advertisement, probing, starting
-    a cluster) run in a thread, so the loop is never blocked for long. Raises as :func:`client` does.
+    a cluster) run in a thread, so the loop is never blocked for long. With ``start=False`` it never starts a
+    cluster (a :class:`ClusterError` when none runs). Raises as :func:`client` does.
     """
     _check_fork()
     loop = asyncio.get_running_loop()
@@ -342,14 +343,14 @@ async def async_client(settings: Settings | None = None) -> Client:
                 return entry.client
             _state.async_clients.pop(loop, None)
             await _close_async_quietly(entry.client)
-        target = await asyncio.to_thread(_resolve, settings, spec, start=True)
+        target = await asyncio.to_thread(_resolve, settings, spec, start=start)
         try:
             c = await new_async_client(target.address)
         except ClusterError:
             if target.advert is None or target.owned:
                 raise
             await asyncio.to_thread(_forget_stale, target)
-            target = await asyncio.to_thread(_resolve, settings, spec, start=True)
+            target = await asyncio.to_thread(_resolve, settings, spec, start=start)
             c = await new_async_client(target.address)
         _state.async_clients[loop] = _AsyncEntry(c, target, key)
         return c

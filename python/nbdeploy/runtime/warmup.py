@@ -6,11 +6,14 @@ Two halves:
   cluster is already running it loads the new version into every worker's artifact cache
   (:mod:`.cache`) before the deploy returns, so the serving replicas on those workers — whichever server
   started them — find it loaded. It never starts a cluster and never fails a deploy.
-- :class:`ServingWarmer` runs in each server (``nbdeploy serve``): at start it registers the preload plugin
-  (:mod:`.preload`: nbdeploy's serving modules and the ``worker_preload_modules`` setting), starts the serving replicas of functions and models and
-  loads the newest version of each; then, whenever the catalog reports a change (SQLite's ``data_version``,
-  PostgreSQL's ``NOTIFY``), it loads the newest versions it has not warmed yet on its replicas. A deploy made
-  through any process is thus answered by every server without a cold first call.
+- :class:`ServingWarmer` runs in each server (``nbdeploy serve`` and the Jupyter extension, in the background once
+  the server is up): at start it registers the preload plugin (:mod:`.preload`: nbdeploy's serving modules and
+  the ``worker_preload_modules`` setting, in the background), starts the
+  serving replicas of functions and models and loads the newest version of each; then, whenever the catalog
+  reports a change (SQLite's ``data_version``, PostgreSQL's ``NOTIFY``), it loads the newest versions it has not
+  warmed yet on its replicas. A deploy made through any process is thus answered by every server without a cold
+  first call. A server that starts its cluster lazily (``nbdeploy serve --no-cluster``, the extension's
+  ``start_cluster = False``) never starts one to warm it: its warmer waits until a cluster runs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ log = logging.getLogger("nbdeploy.runtime")
 PRELOAD_SECONDS = 20.0  # a deploy waits at most this long for the workers to load its version
 POLL_SECONDS = 0.5  # how often a server checks the catalog's change token
 MAX_WARM = 200  # versions warmed at start (the newest first)
+LAZY_POLL_SECONDS = 2.0  # how often a server that starts its cluster lazily looks for one to warm
 
 
 SERVING_MODULES = {
@@ -104,9 +108,10 @@ def preload_version(app: Nbdeploy, kind: str, sha256: str, timeout: float = PREL
 class ServingWarmer:
     """A server's background task: start serving replicas, keep the newest versions loaded on them."""
 
-    def __init__(self, app: Nbdeploy, poll: float = POLL_SECONDS) -> None:
+    def __init__(self, app: Nbdeploy, poll: float = POLL_SECONDS, *, start_cluster: bool = True) -> None:
         self.app = app
         self.poll = poll
+        self.start_cluster = start_cluster  # False: only warm a cluster that runs, never start one for it
         self.warmed: set[str] = set()  # sha256 of the versions loaded on this server's replicas
         self.ready = asyncio.Event()  # set once the first pass is done
         self._task: asyncio.Task[None] | None = None
@@ -125,25 +130,51 @@ class ServingWarmer:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
+    async def _cluster(self) -> Any:
+        """The cluster's client; ``None`` while no cluster runs and this server starts its cluster lazily."""
+        from ..exceptions import ClusterError
+
         try:
-            client = await self.app.runtime.async_client()
+            return await self.app.runtime.async_client(start=self.start_cluster)
+        except ClusterError:
+            if self.start_cluster:
+                raise
+            return None
+
+    async def _start_replicas(self) -> bool:
+        """Register the preload plugin and start the default pools' replicas; return whether a cluster runs."""
+        client = await self._cluster()
+        if client is None:
+            return False
+        if self._preload is None or self._preload.done():
             from .preload import register_preload
 
             # nbdeploy's own serving modules (every first call would import them), then the setting's: in the
-            # background, so that loading the newest versions does not wait until every worker imported every module
-            # (a version's load imports what it needs itself; ≈ 3.5 s of a model's cold start on a busy machine)
+            # background, so that loading the newest versions does not wait until every worker imported every
+            # module (a version's load imports what it needs itself)
             modules = [*SERVING_IMPORTS, *(self.app.settings.worker_preload_modules or ())]
             self._preload = asyncio.ensure_future(register_preload(client, modules))
             self._preload.add_done_callback(_preload_done)
-            # the default pools' replicas start now, not on the first call (a fresh server answers at once)
-            pools = await asyncio.gather(self.app.functions._pool(None), self.app.models._pool({}))
-            await asyncio.gather(*[pool.start_replicas() for pool in pools])
+        # the default pools' replicas start now, not on the first call (a fresh server answers at once)
+        pools = await asyncio.gather(self.app.functions._pool(None), self.app.models._pool({}))
+        await asyncio.gather(*[pool.start_replicas() for pool in pools])
+        return True
+
+    async def _run(self) -> None:
+        started = False
+        try:
+            started = await self._start_replicas()
         except Exception as exc:
             log.warning("serving warm-up: no cluster to warm (%s)", exc)
         token: object = object()
         while True:
             try:
+                if not self.start_cluster and (not started or await self._cluster() is None):
+                    started = await self._start_replicas()  # a lazily started cluster: warm only one that runs
+                    if not started:
+                        self.ready.set()
+                        await asyncio.sleep(max(self.poll, LAZY_POLL_SECONDS))
+                        continue
                 current = await asyncio.to_thread(self.app.store.catalog.change_token)
                 if current is None or current != token:
                     token = current
@@ -186,8 +217,9 @@ def _preload_done(task: asyncio.Future[bool]) -> None:
         log.warning("serving warm-up: could not preload modules on the workers: %s", task.exception())
 
 
-async def start(app: Nbdeploy) -> Callable[[], Awaitable[None]]:
-    """Start a :class:`ServingWarmer` for ``app`` (a server); return its ``stop``."""
-    warmer = ServingWarmer(app)
+async def start(app: Nbdeploy, *, start_cluster: bool = True) -> Callable[[], Awaitable[None]]:
+    """Start a :class:`ServingWarmer` for ``app`` (a server) in the background; return its ``stop``.
+    ``start_cluster=False``: the server starts its cluster lazily, and warming never starts one."""
+    warmer = ServingWarmer(app, start_cluster=start_cluster)
     warmer.start()
     return warmer.stop

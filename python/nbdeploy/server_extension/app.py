@@ -60,9 +60,20 @@ class NbdeployExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(bind_handlers([*collect_handlers(), *collect_mounted_handlers()], JupyterAuthHandler))
 
+    _stop_warmer: Any = None
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:  # type: ignore[override]
+        # Jupyter awaits this once its server listens, so nothing here delays the start of `jupyter lab`
         self.nbd.advertise(serverapp.connection_url, "jupyter")  # first: kernels may deploy while the cluster starts
         await self.nbd.start(own_cluster=self.start_cluster, background=self.background_services)
+        from ..runtime.warmup import start as start_warmer
+
+        # as `nbdeploy serve` does: the replicas start and load the newest versions in the background (with
+        # start_cluster off, only once a cluster runs: warming never starts one)
+        self._stop_warmer = await start_warmer(self.nbd, start_cluster=self.start_cluster)
 
     async def stop_extension(self) -> None:
+        if self._stop_warmer is not None:
+            await self._stop_warmer()
+            self._stop_warmer = None
         await self.nbd.stop()

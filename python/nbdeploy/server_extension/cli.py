@@ -39,11 +39,21 @@ def info(as_json: bool) -> None:
     is_flag=True,
     help="Trust X-Forwarded-For/X-Real-Ip/X-Forwarded-Proto (only behind a reverse proxy that sets them).",
 )
+@click.option("--clock", "clock_spec", hidden=True, help="Test clock: '<iso origin>@<unix time>x<speed>'.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, no_cluster: bool, no_scheduler: bool, behind_proxy: bool) -> None:
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    no_cluster: bool,
+    no_scheduler: bool,
+    behind_proxy: bool,
+    clock_spec: str | None,
+) -> None:
     """Serve the REST API without Jupyter (token-authenticated; the token comes from NBDEPLOY_TOKEN)."""
     from ..config import get_settings
-    from .standalone import StandaloneServer
+    from ..jobs.clock import parse_clock
+    from .standalone import StandaloneServer, exit_if_threads_stuck
 
     settings = get_settings()
     server = StandaloneServer(
@@ -54,6 +64,7 @@ def serve(ctx: click.Context, host: str, port: int, no_cluster: bool, no_schedul
         own_cluster=not no_cluster,
         background=not no_scheduler,
         behind_proxy=behind_proxy,
+        clock=parse_clock(clock_spec) if clock_spec else None,
     )
 
     def ready(srv: StandaloneServer) -> None:
@@ -63,3 +74,4 @@ def serve(ctx: click.Context, host: str, port: int, no_cluster: bool, no_schedul
         sys.stdout.flush()
 
     server.run(on_ready=ready)
+    exit_if_threads_stuck()  # a thread stuck in a request would otherwise hang the interpreter's exit

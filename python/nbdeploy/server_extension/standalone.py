@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from tornado import httpserver, web
+from tornado import httpserver, httputil, web
 
 from ..app import Nbdeploy, set_default
 from ..config import Settings
@@ -27,12 +31,17 @@ from .base import (
 )
 from .metrics import MetricsHandler
 
-__all__ = ["StandaloneServer", "TokenAuthHandler"]
+if TYPE_CHECKING:
+    from ..jobs.clock import Clock
+
+__all__ = ["StandaloneServer", "TokenAuthHandler", "exit_if_threads_stuck"]
 
 log = logging.getLogger("nbdeploy.serve")
 
 
 DASHBOARD_PREFIX = "/nbdeploy/api/cluster/dashboard/"
+STOP_STEP_SECONDS = 10.0  # the most a shutdown waits on closing connections, and on the services past the grace
+THREADS_EXIT_SECONDS = 3.0  # then the most it waits for threads still busy (a request stuck in a thread)
 COOKIE = "nbdeploy-token"
 
 
@@ -108,6 +117,53 @@ class NotFoundHandler(NbdeployHandler):
         raise web.HTTPError(404, f"no route {self.request.path}")
 
 
+class _Application(web.Application):
+    """The tornado application, keeping the requests in flight (headers received, response not finished, client
+    still connected) so that a shutdown waits for them, and for them only (idle keep-alive connections close at
+    once)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests: set[object] = set()  # the connections of the requests in flight
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.requests)
+
+    def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
+        return _Counted(self, request_conn, super().start_request(server_conn, request_conn))
+
+    def log_request(self, handler: web.RequestHandler) -> None:  # called once as each response finishes
+        self.requests.discard(handler.request.connection)
+        super().log_request(handler)
+
+
+class _Counted(httputil.HTTPMessageDelegate):
+    """A request's delegate that keeps the request in flight from its headers on, until its response finishes or
+    its connection closes."""
+
+    def __init__(
+        self, app: _Application, connection: httputil.HTTPConnection, delegate: httputil.HTTPMessageDelegate
+    ) -> None:
+        self.app, self.connection, self.delegate = app, connection, delegate
+
+    def headers_received(
+        self, start_line: httputil.RequestStartLine | httputil.ResponseStartLine, headers: httputil.HTTPHeaders
+    ) -> Any:
+        self.app.requests.add(self.connection)
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Any:
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self.app.requests.discard(self.connection)
+        self.delegate.on_connection_close()
+
+
 class StandaloneServer:
     """A tornado server with every nbdeploy route; start with :meth:`start`, stop with :meth:`stop`."""
 
@@ -121,6 +177,7 @@ class StandaloneServer:
         own_cluster: bool = True,
         background: bool = True,
         behind_proxy: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings or Settings.resolve()
         self.token = self.settings.ensure_token()
@@ -128,16 +185,18 @@ class StandaloneServer:
         self.behind_proxy = behind_proxy  # trust X-Forwarded-For / X-Real-Ip / X-Forwarded-Proto
         self.own_cluster, self.background = own_cluster, background
         self.app = Nbdeploy(self.settings)
+        self.app.clock = clock  # the jobs scheduler's clock (None: the system's)
         set_default(self.app)
         self._server: httpserver.HTTPServer | None = None
+        self._application: _Application | None = None
         self._stop_warmer: Any = None
 
-    def make_app(self) -> web.Application:
+    def make_app(self) -> _Application:
         """Build the tornado application (every API route behind the token, ``/healthz`` open)."""
         routes: list[Any] = [(r"/healthz", HealthHandler)]
         routes += bind_handlers([(r"/metrics", MetricsHandler)], TokenAuthHandler)
         routes += bind_handlers([*collect_handlers(), *collect_mounted_handlers(standalone=True)], TokenAuthHandler)
-        return web.Application(
+        return _Application(
             routes,
             default_handler_class=bind_handlers([("", NotFoundHandler)], TokenAuthHandler)[0][1],
             nbdeploy=self.app,
@@ -155,9 +214,11 @@ class StandaloneServer:
         await self.app.start(own_cluster=self.own_cluster, background=self.background)
         from ..runtime.warmup import start as start_warmer
 
-        self._stop_warmer = await start_warmer(self.app)  # replicas start and load while we begin to listen
+        # replicas start and load while we begin to listen (with --no-cluster, only once a cluster runs)
+        self._stop_warmer = await start_warmer(self.app, start_cluster=self.own_cluster)
+        self._application = self.make_app()
         self._server = httpserver.HTTPServer(
-            self.make_app(), xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
+            self._application, xheaders=self.behind_proxy, max_body_size=self.settings.max_body_bytes + 1024 * 1024
         )
         self._server.listen(self.port, self.host)
         if self.port == 0:
@@ -165,18 +226,41 @@ class StandaloneServer:
         self.app.advertise(self.url, "standalone")
 
     async def stop(self) -> None:
-        """Stop listening, let requests in flight finish, then stop the services."""
+        """Stop listening; give requests in flight ``shutdown_grace`` seconds to finish, then close every connection
+        (a stuck request's caller sees it closed); then stop the services. Every step is bounded."""
+        grace = self.settings.shutdown_grace
         if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
+            server, self._server = self._server, None
+            server.stop()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace
+            while self.in_flight and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if self.in_flight:
+                log.warning("closing %d request(s) still in flight after %.1f s", self.in_flight, grace)
+            try:  # closing a connection ends its request loop at once; the bound guards against the unforeseen
+                await asyncio.wait_for(server.close_all_connections(), STOP_STEP_SECONDS)
+            except TimeoutError:
+                log.warning("connections did not close within %.0f s; stopping anyway", STOP_STEP_SECONDS)
         if self._stop_warmer is not None:
             await self._stop_warmer()
             self._stop_warmer = None
-        await self.app.stop()
+        try:
+            await asyncio.wait_for(self.app.stop(), grace + STOP_STEP_SECONDS)
+        except TimeoutError:
+            log.warning("the services did not stop within %.0f s; exiting anyway", grace + STOP_STEP_SECONDS)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not answered yet."""
+        return self._application.in_flight if self._application is not None else 0
 
     def run(self, on_ready: Any = None) -> None:
-        """Serve until SIGINT/SIGTERM (blocking)."""
+        """Serve until SIGINT/SIGTERM (blocking), then stop within bounds (see :meth:`stop`) and return.
+
+        Unlike ``asyncio.run`` it does not wait for threads still busy with a request (a catalog query, a log being
+        followed); ``nbdeploy serve`` then ends the process with :func:`exit_if_threads_stuck`.
+        """
 
         async def main() -> None:
             await self.start()
@@ -187,6 +271,43 @@ class StandaloneServer:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             await stop.wait()
+            log.info("stopping: %d request(s) in flight, %.1f s grace", self.in_flight, self.settings.shutdown_grace)
             await self.stop()
 
-        asyncio.run(main())
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(main())
+        finally:
+            _close_loop(loop)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """``asyncio.run``'s clean-up, bounded: cancel what still runs, and close the loop without joining the threads
+    of its executor (a thread stuck in a request would keep the process alive for ever)."""
+    try:
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.wait(tasks, timeout=STOP_STEP_SECONDS))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()  # shuts its default executor down without waiting
+
+
+def exit_if_threads_stuck(timeout: float = THREADS_EXIT_SECONDS) -> None:
+    """Wait up to ``timeout`` seconds for the other non-daemon threads; if some are still busy (a request stuck in a
+    thread), end the process now rather than hang at interpreter exit, which joins them."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [
+        t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon and t.is_alive()
+    ]
+    if stuck:
+        log.warning("exiting with %d thread(s) still busy: %s", len(stuck), ", ".join(stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
