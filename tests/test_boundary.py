@@ -137,10 +137,14 @@ def test_every_route_answers_as_the_document_says(server: ServerProcess) -> None
     assert (stats["name"], stats["requests"], stats["errors"], stats["statuses"]) == ("add", 2, 0, {"200": 2})
     assert sum(stats["histogram"]["counts"]) == 2 and stats["latency_ms"]["p99"] > 0
     ok("GET", "/functions/ghost/stats", expect=404)
+    assert ok("GET", "/functions/add/stats.png").startswith("\ufffdPNG")  # the figure nbd.functions.plot draws
+    ok("GET", "/functions/ghost/stats.png", expect=404)
     ok("GET", "/models")
     ok("GET", "/models/lin")
     assert len(ok("POST", "/models/lin/predict?alias=production", {"inputs": [[1.0, 2.0]]})["predictions"]) == 1
     ok("GET", "/models/lin/stats")
+    assert ok("GET", "/models/lin/stats.png?alias=production").startswith("\ufffdPNG")
+    ok("GET", "/models/ghost/stats.png", expect=404)
     ok("PUT", "/models/lin/aliases/staging", {"version": 1})
     ok("GET", "/jobs")
     ok("GET", "/jobs/quick")

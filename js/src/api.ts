@@ -24,6 +24,7 @@ export type FormValues = Schemas['FormValues'];
 export type FunctionSummary = Schemas['FunctionSummary'];
 export type FunctionInfo = Schemas['FunctionInfo'];
 export type InvokeResult = Schemas['InvokeResult'];
+export type FunctionStats = Schemas['FunctionStats'];
 export type Job = Schemas['Job'];
 export type JobInfo = Schemas['JobInfo'];
 export type JobParameter = Schemas['JobParameter'];
@@ -42,6 +43,7 @@ export type ClusterStatus = Schemas['ClusterStatus'];
 export type ModelVersion = Schemas['ModelVersion'];
 export type ModelInfo = Schemas['ModelInfo'];
 export type PredictResult = Schemas['PredictResult'];
+export type ModelReport = Schemas['ModelReport'];
 export type DatasetVersion = Schemas['DatasetVersion'];
 export type DatasetInfo = Schemas['DatasetInfo'];
 export type DatasetLineage = Schemas['Lineage'];
@@ -176,6 +178,25 @@ function query(params: object): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
+/** A figure route (`….png`, drawn by the server with matplotlib) as an image Blob; `what` names it in errors. */
+async function getFigure(
+  endPoint: string,
+  what: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<Blob> {
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (error) {
+    throw new NbdeployAPIError(`Cannot reach the Jupyter server: ${errorMessage(error)}`);
+  }
+  if (!response.ok) {
+    throw new NbdeployAPIError(`${reasonOf(response.status)} (${what})`, response.status);
+  }
+  return response.blob();
+}
+
 // --- forms and notebooks ----------------------------------------------------------------------------
 
 /** `POST /forms/coerce`: what was typed into `fields`, as JSON values, with an error per bad field. */
@@ -205,6 +226,16 @@ export function getFunction(name: string): Promise<FunctionInfo> {
 
 export function deleteFunction(name: string): Promise<void> {
   return send('DELETE', `functions/${seg(name)}`);
+}
+
+/** `GET /functions/{name}/stats`: calls, errors and latency over every server that served it. */
+export function getFunctionStats(name: string): Promise<FunctionStats> {
+  return send('GET', `functions/${seg(name)}/stats`);
+}
+
+/** `GET /functions/{name}/stats.png`: latency histogram, latency over time and request rate (matplotlib). */
+export function getFunctionFigure(name: string): Promise<Blob> {
+  return getFigure(`functions/${seg(name)}/stats.png`, `the serving figure of ${name}`);
 }
 
 export function invokeFunction(name: string, args: Record<string, unknown>): Promise<InvokeResult> {
@@ -360,6 +391,16 @@ export function setModelAlias(name: string, alias: string, version: number): Pro
 }
 
 /** `POST /models/{name}/predict` with an MLflow scoring payload (the newest version, or `?version=`/`?alias=`). */
+/** `GET /models/{name}/stats`: requests, errors, latency over every server, and the input drift of a version. */
+export function getModelReport(name: string, which: PredictQuery = {}): Promise<ModelReport> {
+  return send('GET', `models/${seg(name)}/stats${query(which)}`);
+}
+
+/** `GET /models/{name}/stats.png`: latency, request rate and drift per column (matplotlib). */
+export function getModelFigure(name: string, which: PredictQuery = {}): Promise<Blob> {
+  return getFigure(`models/${seg(name)}/stats.png${query(which)}`, `the serving figure of ${name}`);
+}
+
 export function predictModel(name: string, payload: Record<string, unknown>, which: PredictQuery = {}): Promise<PredictResult> {
   return send('POST', `models/${seg(name)}/predict${query(which)}`, payload);
 }
@@ -414,21 +455,8 @@ export function compareTrackedRuns(runIds: string[]): Promise<RunComparison> {
 }
 
 /** `GET /tracking/compare.png?runs=a,b`: the runs' metrics by step (matplotlib) as an image Blob. */
-export async function getTrackedRunsFigure(
-  runIds: string[],
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
-): Promise<Blob> {
-  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, `tracking/compare.png${query({ runs: runIds.join(',') })}`);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, {}, settings);
-  } catch (error) {
-    throw new NbdeployAPIError(`Cannot reach the Jupyter server: ${errorMessage(error)}`);
-  }
-  if (!response.ok) {
-    throw new NbdeployAPIError(`${reasonOf(response.status)} (the metrics figure)`, response.status);
-  }
-  return response.blob();
+export function getTrackedRunsFigure(runIds: string[]): Promise<Blob> {
+  return getFigure(`tracking/compare.png${query({ runs: runIds.join(',') })}`, 'the metrics figure');
 }
 
 // --- pipelines ----------------------------------------------------------------------------------------

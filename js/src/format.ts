@@ -1,6 +1,6 @@
 /** Small formatting helpers for the sidebar: durations, sizes, times, run errors. Pure, tested by Jest. */
 
-import type { Run } from './api';
+import type { ModelReport, Run } from './api';
 
 /** "850 ms", "12.3 s", "4 min 05 s", "2 h 03 min". */
 export function formatDuration(seconds: number | null | undefined): string {
@@ -107,4 +107,52 @@ export function formatRunError(error: NonNullable<Run['error']>): string {
 export function secondsSince(iso: string | null | undefined, now: number = Date.now()): number | null {
   const t = iso ? Date.parse(iso) : NaN;
   return Number.isNaN(t) ? null : Math.max(0, (now - t) / 1000);
+}
+
+// --- serving statistics (sections/serving.tsx) ---------------------------------------------------------
+
+/** The part of `FunctionStats` / `ModelReport.stats` this line shows. */
+export interface IServingSummary {
+  requests: number;
+  errors: number;
+  processes: number;
+  latency_ms?: { p50?: number | string; p99?: number | string };
+  /** For a model: the drift in words (`2 of 3 columns drifted`), or undefined. */
+  drift?: string;
+}
+
+function formatMs(value: number | string | undefined): string {
+  if (value === undefined) {
+    return '–';
+  }
+  return typeof value === 'number' ? `${value < 10 ? value.toFixed(1) : Math.round(value)} ms` : `${value} ms`;
+}
+
+/** `12 requests · 1 error · p50 3.1 ms · p99 9.0 ms · 2 servers`, or that nothing was served yet. */
+export function formatServing(s: IServingSummary): string {
+  if (!s.requests) {
+    return 'No requests served yet.';
+  }
+  const parts = [
+    `${s.requests} request${s.requests === 1 ? '' : 's'}`,
+    `${s.errors} error${s.errors === 1 ? '' : 's'}`,
+    `p50 ${formatMs(s.latency_ms?.p50)}`,
+    `p99 ${formatMs(s.latency_ms?.p99)}`,
+    `${s.processes} server${s.processes === 1 ? '' : 's'}`
+  ];
+  return parts.join(' · ');
+}
+
+/** A model's report as the serving line shows it: the fleet's counts and latencies, and its drift in words. */
+export function servingOfModel(report: ModelReport): IServingSummary {
+  const stats = report.stats as Partial<IServingSummary>;
+  const drift = report.drift as { columns?: Record<string, unknown>; drifted?: string[] };
+  const columns = Object.keys(drift.columns ?? {}).length;
+  return {
+    requests: Number(stats.requests ?? 0),
+    errors: Number(stats.errors ?? 0),
+    processes: Number(stats.processes ?? 0),
+    latency_ms: stats.latency_ms,
+    drift: columns ? `drift in ${drift.drifted?.length ?? 0} of ${columns} columns` : undefined
+  };
 }

@@ -15,12 +15,16 @@ from typing import Any
 
 __all__ = [
     "drift_figure",
+    "figure_png",
     "function_figure",
     "latency_figure",
     "model_figure",
     "runs_metrics_figure",
     "tracked_metrics_figure",
 ]
+
+# How the OpenAPI document declares a route that answers one of these figures.
+PNG_RESPONSE: dict[str, Any] = {"image/png": {"type": "string", "format": "binary"}}
 
 DRIFT_COLOURS = {"stable": "#4c9a2a", "moderate": "#e0a800", "drift": "#c0392b"}
 
@@ -42,6 +46,15 @@ def _detached(plt: Any, fig: Any) -> Any:
     """Release ``fig`` from pyplot (no leak in servers; shown once, as the returned value, in a notebook)."""
     plt.close(fig)
     return fig
+
+
+def figure_png(fig: Any, dpi: int = 90) -> bytes:
+    """A figure as PNG bytes: what the REST routes behind the lab's images answer."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def _draw_latency(ax_hist: Any, ax_time: Any, stats: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Functions in the sidebar: deploy from a notebook cell with ``%%deploy``, see it listed, "Try it", delete."""
+"""Functions in the sidebar: deploy from a notebook cell with ``%%deploy``, see it listed, "Try it", its serving
+statistics and figure, delete."""
 
 from __future__ import annotations
 
@@ -55,6 +56,18 @@ def test_deploy_from_a_cell_then_try_it_and_delete(page, lab, api_calls):
     screenshot(page, "functions-try-it")
     dialog.locator(".jp-mod-reject").click()
     dialog.wait_for(state="detached")
+
+    # the call is counted in the serving line (over every server), and "Plot" opens the server's figure
+    row.get_by_role("button", name="Hide versions").click()
+    row.get_by_role("button", name="Show versions").click()
+    serving = row.locator(".jp-nbdeploy-serving")
+    serving.get_by_text(re.compile(r"^1 request · 0 errors · p50 .* ms · p99 .* ms · 1 server$")).wait_for()
+    serving.get_by_role("button", name="Plot").click()
+    figure = page.locator(".jp-nbdeploy-serving-figure img.jp-nbdeploy-figure")  # a tab in the main area
+    figure.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=figure.element_handle())
+    assert wait_for_call(page, api_calls, "GET", "functions/greet/stats.png") == 200
+    screenshot(page, "functions-serving-figure")
 
     row.get_by_role("button", name="Delete greet").click()
     confirm = page.locator(".jp-Dialog")

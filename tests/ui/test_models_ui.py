@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -107,6 +108,18 @@ def test_models_are_listed_and_try_it_predicts(page, lab, api_calls):
     screenshot(page, "models-try-it-error")
     dialog.locator(".jp-mod-reject").click()
     dialog.wait_for(state="detached")
+
+    # the predictions above are counted in the serving line (the 422 as an error); "Plot" opens the figure
+    row.get_by_role("button", name="Hide versions").click()
+    row.get_by_role("button", name="Show versions").click()
+    serving = row.locator(".jp-nbdeploy-serving")
+    serving.get_by_text(re.compile(r"^3 requests · 1 error · p50 .* ms · p99 .* ms · 1 server")).wait_for()
+    serving.get_by_role("button", name="Plot").click()
+    figure = page.locator(".jp-nbdeploy-serving-figure img.jp-nbdeploy-figure")  # a tab in the main area
+    figure.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=figure.element_handle())
+    assert wait_for_call(page, api_calls, "GET", "models/churn/stats.png") == 200
+    screenshot(page, "models-serving-figure")
 
     # point an alias at v2, delete v1 (and its alias), then the whole model
     v2.get_by_role("button", name="Alias…").click()

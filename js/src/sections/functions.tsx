@@ -1,13 +1,14 @@
-/** Functions: every deployed function, its latest version and URL; versions, "Try it", delete. */
+/** Functions: every deployed function, its latest version and URL; its serving statistics and figure, versions, "Try it", delete. */
 
 import { caretDownIcon, caretRightIcon, deleteIcon } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
-import { deleteFunction, FunctionSummary, getFunction, listFunctions } from '../api';
+import { deleteFunction, FunctionSummary, getFunction, getFunctionFigure, getFunctionStats, listFunctions } from '../api';
 import { absoluteUrl, Empty, ErrorMessage, IconButton, TextButton, UrlRow } from '../components';
 import { confirmAndDelete, showTryIt } from '../dialogs';
 import { formatRelative, formatTimestamp } from '../format';
 import { usePoll } from '../poll';
+import { Serving } from './serving';
 import { ISection, ISectionContext } from './types';
 
 function Versions(props: { context: ISectionContext; name: string }): JSX.Element {
@@ -69,7 +70,12 @@ function FunctionRow(props: { context: ISectionContext; fn: FunctionSummary; onC
         <IconButton icon={deleteIcon} title={`Delete ${fn.name}`} onClick={() => void remove()} />
       </div>
       <UrlRow url={url} />
-      {open ? <Versions context={props.context} name={fn.name} /> : null}
+      {open ? (
+        <>
+          <Serving context={props.context} kind="function" name={fn.name} load={() => getFunctionStats(fn.name)} figure={() => getFunctionFigure(fn.name)} />
+          <Versions context={props.context} name={fn.name} />
+        </>
+      ) : null}
     </li>
   );
 }

@@ -1,6 +1,7 @@
 /**
  * Models: every stored model with its newest version, flavor, aliases and metrics; its versions (set an
- * alias, delete one); delete a model; and "Try it", which sends one row (a form from the signature's
+ * alias, delete one); its serving statistics over every server and their figure (latency, request rate, drift);
+ * delete a model; and "Try it", which sends one row (a form from the signature's
  * columns, or JSON) to the predict route.
  */
 
@@ -14,6 +15,8 @@ import {
   deleteModelVersion,
   errorMessage,
   getModel,
+  getModelFigure,
+  getModelReport,
   listModels,
   ModelInfo,
   ModelVersion,
@@ -24,8 +27,9 @@ import {
 } from '../api';
 import { absoluteUrl, Empty, ErrorMessage, IconButton, TextButton, UrlRow } from '../components';
 import { confirmAndDelete, FormBody, FormDialog, showActionError } from '../dialogs';
-import { formatMetrics, formatRelative, formatTimestamp } from '../format';
+import { formatMetrics, formatRelative, formatTimestamp, servingOfModel } from '../format';
 import { usePoll } from '../poll';
+import { Serving } from './serving';
 import { ISection, ISectionContext } from './types';
 
 /** The input a model takes, in words: `age float64, tenure int64` or `array N×4 float64`. */
@@ -162,7 +166,12 @@ function ModelRow(props: { context: ISectionContext; model: ModelVersion; onChan
         ) : null}
       </div>
       <UrlRow url={url} />
-      {open ? <Versions context={props.context} name={model.name} onChanged={props.onChanged} /> : null}
+      {open ? (
+        <>
+          <Serving context={props.context} kind="model" name={model.name} load={() => getModelReport(model.name).then(servingOfModel)} figure={() => getModelFigure(model.name)} />
+          <Versions context={props.context} name={model.name} onChanged={props.onChanged} />
+        </>
+      ) : null}
     </li>
   );
 }

@@ -6,13 +6,11 @@
  */
 
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { MainAreaWidget } from '@jupyterlab/apputils';
-import { lineFormIcon } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
 import React, { useState } from 'react';
 
-import { compareTrackedRuns, errorMessage, getTrackedRunsFigure, listTrackedRuns, RunComparison, TrackedRun } from '../api';
+import { compareTrackedRuns, getTrackedRunsFigure, listTrackedRuns, RunComparison, TrackedRun } from '../api';
 import { ErrorMessage, TextButton } from '../components';
+import { figureImage, openFigureTab } from '../figures';
 import { formatMetrics, formatParameters } from '../format';
 import { usePoll } from '../poll';
 import { ISectionContext } from './types';
@@ -50,35 +48,19 @@ function comparisonTable(data: RunComparison): HTMLTableElement {
 }
 
 /** Open the comparison of `ids` in the main area: the figure, then the table. */
-async function openComparison(app: JupyterFrontEnd, ids: string[]): Promise<void> {
-  const content = new Widget();
-  content.addClass('jp-nbdeploy-compare');
-  content.node.style.overflow = 'auto';
-  const widget = new MainAreaWidget({ content });
-  widget.id = `nbdeploy-compare-${ids.join('-')}`;
-  widget.title.label = `Compare ${ids.length} runs`;
-  widget.title.caption = `Tracked runs ${ids.join(', ')}`;
-  widget.title.icon = lineFormIcon;
-  widget.title.closable = true;
-  app.shell.add(widget, 'main');
-  app.shell.activateById(widget.id);
-  const status = document.createElement('div');
-  status.className = 'jp-nbdeploy-loading';
-  status.textContent = 'Loading the runs…';
-  content.node.appendChild(status);
-  try {
-    const [data, figure] = await Promise.all([compareTrackedRuns(ids), getTrackedRunsFigure(ids)]);
-    status.remove();
-    const img = document.createElement('img');
-    img.className = 'jp-nbdeploy-compare-figure';
-    img.alt = `Metrics of ${ids.length} runs by step`;
-    img.src = URL.createObjectURL(figure);
-    widget.disposed.connect(() => URL.revokeObjectURL(img.src));
-    content.node.append(img, comparisonTable(data));
-  } catch (e) {
-    status.className = 'jp-nbdeploy-error';
-    status.textContent = `Could not compare the runs: ${errorMessage(e)}`;
-  }
+function openComparison(app: JupyterFrontEnd, ids: string[]): Promise<void> {
+  return openFigureTab(app, {
+    id: `nbdeploy-compare-${ids.join('-')}`,
+    label: `Compare ${ids.length} runs`,
+    caption: `Tracked runs ${ids.join(', ')}`,
+    className: 'jp-nbdeploy-compare',
+    loading: 'Loading the runs…',
+    action: 'compare the runs',
+    build: async widget => {
+      const [data, figure] = await Promise.all([compareTrackedRuns(ids), getTrackedRunsFigure(ids)]);
+      return [figureImage(figure, `Metrics of ${ids.length} runs by step`, 'jp-nbdeploy-compare-figure', widget), comparisonTable(data)];
+    }
+  });
 }
 
 function TrackedRow(props: { run: TrackedRun; selected: boolean; onToggle: () => void }): JSX.Element {

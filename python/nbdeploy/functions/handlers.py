@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ..plots import PNG_RESPONSE, figure_png
 from ..server_extension.base import NbdeployHandler, Raw, api
 from .records import FunctionInfo, FunctionList, FunctionStats, InvokeResult
 
@@ -40,6 +41,14 @@ class StatsHandler(NbdeployHandler):
         return FunctionStats.of(name, await asyncio.to_thread(self.nbd.functions.stats, name))
 
 
+class StatsFigureHandler(NbdeployHandler):
+    @api(responses={200: PNG_RESPONSE}, errors=(404,), tags=TAGS)
+    async def get(self, name: str) -> Raw:
+        """The function's serving latency (histogram, over time) and request rate as a PNG (matplotlib): the
+        figure ``nbd.functions.plot(name)`` returns, over every server."""
+        return Raw(await asyncio.to_thread(lambda: figure_png(self.nbd.functions.plot(name))), "image/png")
+
+
 class InvokeHandler(NbdeployHandler):
     @api(
         body=dict,
@@ -66,6 +75,7 @@ default_handlers = [
     (r"/functions", FunctionsHandler),
     (rf"/functions/{_NAME}", FunctionHandler),
     (rf"/functions/{_NAME}/stats", StatsHandler),
+    (rf"/functions/{_NAME}/stats.png", StatsFigureHandler),
     (rf"/functions/{_NAME}/invoke", InvokeHandler),
     (rf"/functions/{_NAME}/versions/(?P<version>[^/]+)/invoke", InvokeHandler),
 ]

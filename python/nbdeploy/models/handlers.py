@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ..plots import PNG_RESPONSE, figure_png
 from ..server_extension.base import NbdeployHandler, Raw, RawBody, api
 from .records import AliasSet, ModelInfo, ModelList, ModelReport, ModelVersion, PredictQuery, PredictResult
 
@@ -87,6 +88,18 @@ class StatsHandler(NbdeployHandler):
         return await asyncio.to_thread(self.nbd.models.report, name, query.version, query.alias)
 
 
+class StatsFigureHandler(NbdeployHandler):
+    @api(query=PredictQuery, responses={200: PNG_RESPONSE}, errors=(404,), tags=TAGS)
+    async def get(self, name: str, query: PredictQuery) -> Raw:
+        """The model's serving latency, request rate and input drift per column as a PNG (matplotlib): the
+        figure ``nbd.models.plot(name)`` returns, over every server (drift of ``?version=``/``?alias=``)."""
+
+        def draw() -> bytes:
+            return figure_png(self.nbd.models.plot(name, query.version, query.alias))
+
+        return Raw(await asyncio.to_thread(draw), "image/png")
+
+
 _NAME = r"(?P<name>[^/]+)"
 default_handlers = [
     (r"/models", ModelsHandler),
@@ -95,4 +108,5 @@ default_handlers = [
     (rf"/models/{_NAME}/aliases/(?P<alias>[^/]+)", AliasHandler),
     (rf"/models/{_NAME}/predict", PredictHandler),
     (rf"/models/{_NAME}/stats", StatsHandler),
+    (rf"/models/{_NAME}/stats.png", StatsFigureHandler),
 ]

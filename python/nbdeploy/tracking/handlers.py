@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 
 from ..exceptions import InvalidInputError
+from ..plots import PNG_RESPONSE, figure_png
 from ..server_extension.base import NbdeployHandler, Raw, api
 from .records import CompareQuery, RunComparison, TrackedRun, TrackedRunList, TrackedRunsQuery
 
@@ -44,7 +44,7 @@ class CompareHandler(NbdeployHandler):
 class CompareFigureHandler(NbdeployHandler):
     @api(
         query=CompareQuery,
-        responses={200: {"image/png": {"type": "string", "format": "binary"}}},
+        responses={200: PNG_RESPONSE},
         errors=(404,),
         tags=TAGS,
     )
@@ -52,10 +52,7 @@ class CompareFigureHandler(NbdeployHandler):
         """The runs' metrics by step as a PNG (matplotlib), one panel per metric."""
 
         def draw() -> bytes:
-            fig = self.nbd.tracking.plot(query.runs.split(","))
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-            return buffer.getvalue()
+            return figure_png(self.nbd.tracking.plot(query.runs.split(",")))
 
         return Raw(await asyncio.to_thread(draw), "image/png")
 
