@@ -367,3 +367,49 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
+
+
+def test_a_request_without_query_arguments_reuses_the_record_of_defaults_and_required_ones_still_fail() -> None:
+    from dataclasses import dataclass
+
+    from nbdeploy.exceptions import InvalidInputError
+    from nbdeploy.schema import Record
+    from nbdeploy.server_extension.base import parse_query
+
+    @dataclass(frozen=True)
+    class Page(Record):
+        request = True
+        limit: int = 10
+
+    @dataclass(frozen=True)
+    class Needs(Record):
+        request = True
+        since: str
+
+    first = parse_query(Page, {})
+    assert first == Page(10) and parse_query(Page, {}) is first  # built and validated once, then reused
+    assert parse_query(Page, {"limit": [b"3"]}).limit == 3 and parse_query(Page, {}).limit == 10
+    for _ in range(2):
+        with pytest.raises(InvalidInputError, match="since"):
+            parse_query(Needs, {})
+
+
+def test_record_schemas_are_validated_with_nested_records_inlined_unless_one_contains_itself() -> None:
+    from nbdeploy.exceptions import InvalidInputError
+    from nbdeploy.oip.records import InferRequest
+    from nbdeploy.schema import _inline_refs, _validator
+
+    defs = {
+        "A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B", "description": "kept"}}},
+        "B": {"type": "integer"},
+        "C": {"type": "object", "properties": {"c": {"$ref": "#/$defs/C"}}},
+    }
+    inlined = {"type": "object", "properties": {"b": {"allOf": [{"type": "integer"}], "description": "kept"}}}
+    assert _inline_refs({"$ref": "#/$defs/A"}, defs, ()) == inlined
+    assert _inline_refs({"$ref": "#/$defs/C"}, defs, ()) is None  # recursive: validated through $ref as before
+    assert "$ref" not in json.dumps(_validator(InferRequest).schema)
+    tensor = {"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [0.5, 1.5]}
+    assert InferRequest.parse({"inputs": [tensor]}).inputs[0].datatype == "FP64"
+    with pytest.raises(InvalidInputError, match="FP65") as bad:
+        InferRequest.parse({"inputs": [{**tensor, "datatype": "FP65"}]})
+    assert bad.value.field == "inputs[0].datatype"

@@ -91,6 +91,30 @@ def test_migrations_bring_an_empty_database_to_head_and_back(tmp_path: Path) -> 
     assert catalog.current_revision() == catalog._head()
 
 
+def test_an_up_to_date_catalog_opens_without_alembic(tmp_path: Path) -> None:
+    """The head revision is read from the migration scripts (what Alembic says too), so a process opening a
+    catalog that is already at head does not import Alembic (≈ 0.3 s of every first deploy)."""
+    import subprocess
+    import sys
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from nbdeploy.store.catalog import MIGRATIONS, _script_head
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert _script_head() == ScriptDirectory.from_config(cfg).get_current_head()
+    url = f"sqlite:///{tmp_path}/c.db"
+    Catalog(url)  # migrates
+    code = (
+        "import sys; from nbdeploy.store.catalog import Catalog; c = Catalog(sys.argv[1]); "
+        "print(c.current_revision(), 'alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [_script_head(), "False"]
+
+
 def test_created_at_is_timezone_aware_on_sqlite(tmp_path: Path) -> None:
     store = Store(f"file://{tmp_path}/s", f"sqlite:///{tmp_path}/c.db")
     store.put("model", "m", b"x")

@@ -51,6 +51,74 @@ def test_calls_go_over_direct_channels_and_concurrent_calls_pipeline(manager: Fu
     assert manager.invoke("square", x=7) == 49 and version == 1
 
 
+def snooze(ms: float) -> float:
+    import time
+
+    time.sleep(ms / 1000)
+    return ms
+
+
+def test_tiny_calls_ride_in_the_batch_being_gathered_and_slow_ones_spread_over_the_replicas(
+    manager: FunctionManager,
+) -> None:
+    tiny, slow = manager.deploy(square).version, manager.deploy(snooze).version
+    pool = manager._run(manager._pool(None))
+    manager._run(pool.start_replicas())
+    eventually(lambda: len(pool.live()) == 2, 60, "a replica on each worker")
+
+    def burst(version, arguments: list[dict]) -> tuple[list, int]:
+        """Send the calls at once (they all join queues in one turn of the event loop); return their outcomes and
+        how many batches carried them."""
+
+        async def send() -> tuple[list, int]:
+            before = pool.batches_sent
+            label = f"{version.name} v{version.version}"
+            outcomes = await asyncio.gather(*[pool.call(FunctionCall(version.sha256, label, a)) for a in arguments])
+            return outcomes, pool.batches_sent - before
+
+        return manager._run(send())
+
+    for _ in range(3):  # the pool learns how long each version's calls take
+        burst(tiny, [{"x": 1}])
+        burst(slow, [{"ms": 20}])
+    outcomes, batches = burst(tiny, [{"x": i} for i in range(16)])
+    assert [o.value for o in outcomes] == [i * i for i in range(16)]
+    assert batches == 1  # one message instead of one per replica: it left just as soon
+    outcomes, batches = burst(slow, [{"ms": 20}] * 4)
+    assert [o.value for o in outcomes] == [20] * 4
+    assert batches == 2  # slow calls still go to the least-loaded replica: both workers run them
+
+
+def test_a_batch_of_calls_known_to_be_tiny_takes_one_hand_off_to_a_thread_on_the_worker(nbd_env: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nbdeploy.functions.capture import capture_function
+    from nbdeploy.runtime.messages import decode_outcome, encode_call
+
+    class Counting(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            Counting.submitted += 1
+            return super().submit(*args, **kwargs)
+
+    app = nbd.default()
+    version = app.store.put("function", "square", capture_function(square).to_bytes(), {})
+    actor = FunctionActor(app.store.url, threads=4)
+    actor.pool = Counting(4)
+    batch = [encode_call(FunctionCall(version.sha256, "square v1", {"x": i})) for i in range(8)]
+
+    def hand_offs() -> int:
+        before = Counting.submitted
+        outcomes = [decode_outcome(b) for b in asyncio.run(actor.run_batch(batch))]
+        assert [o.value for o in outcomes] == [i * i for i in range(8)]
+        return Counting.submitted - before
+
+    assert hand_offs() == 4  # calls of unknown length are split over the threads
+    assert hand_offs() == 1  # now the replica knows they are tiny: one thread runs them in turn
+    actor.pool.shutdown()
+
+
 def test_an_answer_that_cannot_be_sent_back_fails_that_call_only(manager: FunctionManager) -> None:
     manager.deploy(a_lock)
     manager.deploy(square)

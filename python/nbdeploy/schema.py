@@ -213,9 +213,41 @@ def _validator(cls: type[Record]) -> Any:
         import jsonschema
 
         defs = {name: _to_json_schema(s, {}) for name, s in components([cls]).items()}
-        root = {"$ref": f"#/$defs/{cls.__name__}", "$defs": defs}
+        # nested records inlined where they do not recur: resolving a ``$ref`` on every request cost about as much
+        # as validating what it points to (an inference request: 78 µs with references, 45 µs inlined)
+        root = _inline_refs({"$ref": f"#/$defs/{cls.__name__}"}, defs, ())
+        if root is None:
+            root = {"$ref": f"#/$defs/{cls.__name__}", "$defs": defs}
         validator = _VALIDATORS[cls] = jsonschema.Draft202012Validator(root, format_checker=None)
     return validator
+
+
+def _inline_refs(node: Any, defs: dict[str, Any], inside: tuple[str, ...]) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by ``defs[X]`` (inlined too; keywords beside the
+    reference kept beside it under ``allOf``: the same meaning), or ``None`` when a record contains itself."""
+    if isinstance(node, list):
+        items = [_inline_refs(v, defs, inside) for v in node]
+        return None if any(v is None for v in items) else items
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref":
+            continue
+        inlined = _inline_refs(value, defs, inside)
+        if inlined is None:
+            return None
+        out[key] = inlined
+    ref = node.get("$ref")
+    if ref is None:
+        return out
+    name = ref.removeprefix("#/$defs/") if isinstance(ref, str) else ""
+    if name in inside or name not in defs or name == ref:
+        return None
+    target = _inline_refs(defs[name], defs, (*inside, name))
+    if target is None:
+        return None
+    return {"allOf": [target], **out} if out else target
 
 
 def _where(path: Any, root: str) -> str:

@@ -7,7 +7,8 @@ Two halves:
   (:mod:`.cache`) before the deploy returns, so the serving replicas on those workers — whichever server
   started them — find it loaded. It never starts a cluster and never fails a deploy.
 - :class:`ServingWarmer` runs in each server (``nbdeploy serve`` and the Jupyter extension, in the background once
-  the server is up): at start it registers the ``worker_preload_modules`` plugin (:mod:`.preload`), starts the
+  the server is up): at start it registers the preload plugin (:mod:`.preload`: nbdeploy's serving modules and
+  the ``worker_preload_modules`` setting, in the background), starts the
   serving replicas of functions and models and loads the newest version of each; then, whenever the catalog
   reports a change (SQLite's ``data_version``, PostgreSQL's ``NOTIFY``), it loads the newest versions it has not
   warmed yet on its replicas. A deploy made through any process is thus answered by every server without a cold
@@ -41,6 +42,11 @@ SERVING_MODULES = {
     "function": ("nbdeploy.functions.capture", "nbdeploy.datasets.lineage_log", "nbdeploy.runtime.encoding"),
     "model": ("nbdeploy.models.flavors", "nbdeploy.models.signature", "nbdeploy.models.serving"),
 }
+
+
+#: what a server's start-up makes every worker import (and each worker that joins later): the serving modules of
+#: both kinds, so that neither the first deploy's preload nor the first call pays for importing them there
+SERVING_IMPORTS = tuple(dict.fromkeys(m for kind in ("function", "model") for m in SERVING_MODULES[kind]))
 
 
 def serving_imports(kind: str) -> None:
@@ -109,11 +115,15 @@ class ServingWarmer:
         self.warmed: set[str] = set()  # sha256 of the versions loaded on this server's replicas
         self.ready = asyncio.Event()  # set once the first pass is done
         self._task: asyncio.Task[None] | None = None
+        self._preload: asyncio.Future[bool] | None = None  # registering the worker preload plugin
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
+        if self._preload is not None:
+            self._preload.cancel()
+            self._preload = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
@@ -136,11 +146,15 @@ class ServingWarmer:
         client = await self._cluster()
         if client is None:
             return False
-        modules = self.app.settings.worker_preload_modules
-        if modules:
+        if self._preload is None or self._preload.done():
             from .preload import register_preload
 
-            await register_preload(client, modules)
+            # nbdeploy's own serving modules (every first call would import them), then the setting's: in the
+            # background, so that loading the newest versions does not wait until every worker imported every
+            # module (a version's load imports what it needs itself)
+            modules = [*SERVING_IMPORTS, *(self.app.settings.worker_preload_modules or ())]
+            self._preload = asyncio.ensure_future(register_preload(client, modules))
+            self._preload.add_done_callback(_preload_done)
         # the default pools' replicas start now, not on the first call (a fresh server answers at once)
         pools = await asyncio.gather(self.app.functions._pool(None), self.app.models._pool({}))
         await asyncio.gather(*[pool.start_replicas() for pool in pools])
@@ -196,6 +210,11 @@ class ServingWarmer:
         if loaded:
             self.warmed.add(version.sha256)
         return loaded > 0
+
+
+def _preload_done(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("serving warm-up: could not preload modules on the workers: %s", task.exception())
 
 
 async def start(app: Nbdeploy, *, start_cluster: bool = True) -> Callable[[], Awaitable[None]]:

@@ -281,7 +281,17 @@ def parse_query(cls: type[Record], arguments: dict[str, list[bytes]]) -> Record:
             continue
         kind = {int: "int", float: "float", bool: "bool"}.get(scalar_type(hints[f.name]), "str")
         data[key] = _convert_query(key, raw, kind)
-    return cls.parse(data, label="query argument")
+    if data:
+        return cls.parse(data, label="query argument")
+    # no query arguments (most requests): the record of defaults is the same every time, and records are frozen;
+    # validating ``{}`` against the schema cost ≈ 50 µs of every predict request
+    empty = _EMPTY_QUERIES.get(cls)
+    if empty is None:
+        empty = _EMPTY_QUERIES[cls] = cls.parse(data, label="query argument")  # raises when a field is required
+    return empty
+
+
+_EMPTY_QUERIES: dict[type[Record], Record] = {}
 
 
 def _convert_query(key: str, raw: str, kind: str) -> Any:
