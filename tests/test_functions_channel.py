@@ -89,36 +89,6 @@ def test_tiny_calls_ride_in_the_batch_being_gathered_and_slow_ones_spread_over_t
     assert batches == 2  # slow calls still go to the least-loaded replica: both workers run them
 
 
-def test_a_batch_of_calls_known_to_be_tiny_takes_one_hand_off_to_a_thread_on_the_worker(nbd_env: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from nbdeploy.functions.capture import capture_function
-    from nbdeploy.runtime.messages import decode_outcome, encode_call
-
-    class Counting(ThreadPoolExecutor):
-        submitted = 0
-
-        def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            Counting.submitted += 1
-            return super().submit(*args, **kwargs)
-
-    app = nbd.default()
-    version = app.store.put("function", "square", capture_function(square).to_bytes(), {})
-    actor = FunctionActor(app.store.url, threads=4)
-    actor.pool = Counting(4)
-    batch = [encode_call(FunctionCall(version.sha256, "square v1", {"x": i})) for i in range(8)]
-
-    def hand_offs() -> int:
-        before = Counting.submitted
-        outcomes = [decode_outcome(b) for b in asyncio.run(actor.run_batch(batch))]
-        assert [o.value for o in outcomes] == [i * i for i in range(8)]
-        return Counting.submitted - before
-
-    assert hand_offs() == 4  # calls of unknown length are split over the threads
-    assert hand_offs() == 1  # now the replica knows they are tiny: one thread runs them in turn
-    actor.pool.shutdown()
-
-
 def test_an_answer_that_cannot_be_sent_back_fails_that_call_only(manager: FunctionManager) -> None:
     manager.deploy(a_lock)
     manager.deploy(square)

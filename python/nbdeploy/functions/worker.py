@@ -19,7 +19,6 @@ from typing import Any
 
 from ..runtime.channel import ChannelActor
 from ..runtime.messages import FunctionCall, Outcome, decode_calls, encode_outcome, merge_outcomes
-from ..runtime.pool import TINY_CALL_MS
 
 __all__ = ["FunctionActor", "missing_modules", "run_call", "run_task"]
 
@@ -123,7 +122,6 @@ class FunctionActor(ChannelActor):
         self._watching = False
         self.interrupted = 0  # calls stopped past their timeout
         self.abandoned = 0  # threads left behind because they did not stop
-        self._call_ms: dict[str, float] = {}  # per version: moving average of the time its code takes per call
 
     def _run_chunk(self, calls: list[FunctionCall]) -> list[Outcome]:
         me, pool = threading.get_ident(), self.pool
@@ -141,10 +139,6 @@ class FunctionActor(ChannelActor):
             except CallInterrupted:
                 message = f"the call ran past its timeout of {call.timeout:g} s"
                 outcome = Outcome("error", error_type="TimeoutError", message=message)
-            if outcome.ok:
-                before = self._call_ms.get(call.sha256)
-                took = outcome.duration_ms
-                self._call_ms[call.sha256] = took if before is None else 0.8 * before + 0.2 * took
             out.append(outcome)
         return out
 
@@ -153,8 +147,7 @@ class FunctionActor(ChannelActor):
         pickled on its own, so a call that cannot be read here or whose result cannot be sent back fails alone.
 
         The batch is split into at most ``threads`` chunks run side by side, each chunk's calls one after
-        another: tiny calls avoid a thread hand-off each, slow ones still use every thread. A batch of versions
-        whose calls are known to be tiny (under ``TINY_CALL_MS`` on average here) runs as one chunk.
+        another: tiny calls avoid a thread hand-off each, slow ones still use every thread.
         """
         calls, failed = decode_calls(payloads)
         outcomes = await self._run_calls(calls) if calls else []
@@ -170,9 +163,7 @@ class FunctionActor(ChannelActor):
             task = loop.create_task(_watch(weakref.ref(self)))
             _WATCHERS.add(task)
             task.add_done_callback(_WATCHERS.discard)
-        known = self._call_ms
-        if len(calls) == 1 or all(known.get(c.sha256, TINY_CALL_MS) < TINY_CALL_MS for c in calls):
-            # one call, or calls known to be tiny: one hand-off to a thread costs more than running them in turn
+        if len(calls) == 1:
             return await loop.run_in_executor(self.pool, self._run_chunk, calls)
         n = min(len(calls), self.threads)
         size = -(-len(calls) // n)
