@@ -131,6 +131,20 @@ def wait_for_call(
         waited += 100
 
 
+def check_serving_line_and_figure(page: Any, api_calls: list, row: Any, line: str, figure_route: str) -> None:
+    """An expanded function or model ``row`` (re-expanded so it loads now) shows the serving line matching the
+    regular expression ``line``; "Plot" opens the server's figure (``GET figure_route``) drawn in a main-area tab."""
+    row.get_by_role("button", name="Hide versions").click()
+    row.get_by_role("button", name="Show versions").click()
+    serving = row.locator(".jp-nbdeploy-serving")
+    serving.get_by_text(re.compile(line)).wait_for()
+    serving.get_by_role("button", name="Plot").click()
+    figure = page.locator(".jp-nbdeploy-serving-figure img.jp-nbdeploy-figure")
+    figure.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=figure.element_handle())
+    assert wait_for_call(page, api_calls, "GET", figure_route) == 200
+
+
 def open_sidebar(page: Any) -> Any:
     """Click the nbdeploy tab of the left sidebar (if it is not open) and return the sidebar locator."""
     sidebar = page.locator("#nbdeploy-sidebar")

@@ -7,7 +7,15 @@ import re
 
 import pytest
 
-from tests.ui.browser import open_notebook, open_sidebar, require_api, screenshot, section, wait_for_call
+from tests.ui.browser import (
+    check_serving_line_and_figure,
+    open_notebook,
+    open_sidebar,
+    require_api,
+    screenshot,
+    section,
+    wait_for_call,
+)
 
 DEPLOY_CELL = """%%deploy greet --description "Says hello"
 def greet(name: str = "world") -> str:
@@ -58,15 +66,9 @@ def test_deploy_from_a_cell_then_try_it_and_delete(page, lab, api_calls):
     dialog.wait_for(state="detached")
 
     # the call is counted in the serving line (over every server), and "Plot" opens the server's figure
-    row.get_by_role("button", name="Hide versions").click()
-    row.get_by_role("button", name="Show versions").click()
-    serving = row.locator(".jp-nbdeploy-serving")
-    serving.get_by_text(re.compile(r"^1 request · 0 errors · p50 .* ms · p99 .* ms · 1 server$")).wait_for()
-    serving.get_by_role("button", name="Plot").click()
-    figure = page.locator(".jp-nbdeploy-serving-figure img.jp-nbdeploy-figure")  # a tab in the main area
-    figure.wait_for()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=figure.element_handle())
-    assert wait_for_call(page, api_calls, "GET", "functions/greet/stats.png") == 200
+    check_serving_line_and_figure(
+        page, api_calls, row, r"^1 request · 0 errors · p50 .* ms · p99 .* ms · 1 server$", "functions/greet/stats.png"
+    )
     screenshot(page, "functions-serving-figure")
 
     row.get_by_role("button", name="Delete greet").click()

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 
 import pytest
 
-from tests.ui.browser import LabServer, open_sidebar, require_api, screenshot, section, wait_for_call
+from tests.ui.browser import (
+    LabServer,
+    check_serving_line_and_figure,
+    open_sidebar,
+    require_api,
+    screenshot,
+    section,
+    wait_for_call,
+)
 
 # churn = short tenure: v1 (alias "production") and v2 answer 1 for tenure 1 and 0 for tenure 10
 PUT_MODELS = """
@@ -110,15 +117,9 @@ def test_models_are_listed_and_try_it_predicts(page, lab, api_calls):
     dialog.wait_for(state="detached")
 
     # the predictions above are counted in the serving line (the 422 as an error); "Plot" opens the figure
-    row.get_by_role("button", name="Hide versions").click()
-    row.get_by_role("button", name="Show versions").click()
-    serving = row.locator(".jp-nbdeploy-serving")
-    serving.get_by_text(re.compile(r"^3 requests · 1 error · p50 .* ms · p99 .* ms · 1 server")).wait_for()
-    serving.get_by_role("button", name="Plot").click()
-    figure = page.locator(".jp-nbdeploy-serving-figure img.jp-nbdeploy-figure")  # a tab in the main area
-    figure.wait_for()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=figure.element_handle())
-    assert wait_for_call(page, api_calls, "GET", "models/churn/stats.png") == 200
+    check_serving_line_and_figure(
+        page, api_calls, row, r"^3 requests · 1 error · p50 .* ms · p99 .* ms · 1 server", "models/churn/stats.png"
+    )
     screenshot(page, "models-serving-figure")
 
     # point an alias at v2, delete v1 (and its alias), then the whole model

@@ -9,6 +9,8 @@ through the server's authenticated proxy (:data:`DASHBOARD_ROUTE`).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from ..config import Settings, get_settings
@@ -35,6 +37,18 @@ __all__ = [
 STATUS_TIMEOUT = 15.0
 SCALE_TIMEOUT = 120.0  # how long scale() waits for the workers asked for
 DASHBOARD_ROUTE = "/nbdeploy/api/cluster/dashboard"  # the servers' authenticated proxy of the dashboard
+
+
+@contextlib.contextmanager
+def _asking(address: str) -> Iterator[None]:
+    """A call to the scheduler at ``address``: no answer in time is :class:`ClusterTimeoutError`, a dropped
+    connection :class:`ClusterError`."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise ClusterTimeoutError(f"the scheduler at {address} did not answer within {STATUS_TIMEOUT:.0f}s") from exc
+    except OSError as exc:
+        raise ClusterError(f"lost the scheduler at {address}: {exc}") from exc
 
 
 # --- status -----------------------------------------------------------------------------------------
@@ -100,14 +114,8 @@ def status(settings: Settings | None = None, *, start: bool = True) -> dict[str,
     settings = settings or get_settings()
     spec = parse_cluster_setting(settings)
     c = _cl.sync_client(settings, start=start)
-    try:
+    with _asking(c.scheduler.address):
         info = c.sync(c.scheduler.identity, n_workers=-1, callback_timeout=STATUS_TIMEOUT)
-    except TimeoutError as exc:
-        raise ClusterTimeoutError(
-            f"the scheduler at {c.scheduler.address} did not answer within {STATUS_TIMEOUT:.0f}s"
-        ) from exc
-    except OSError as exc:
-        raise ClusterError(f"lost the scheduler at {c.scheduler.address}: {exc}") from exc
     return _status_json(info, spec, _cl.current_target())
 
 
@@ -118,14 +126,8 @@ async def status_async(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
     spec = parse_cluster_setting(settings)
     c = await _cl.async_client(settings)
-    try:
+    with _asking(c.scheduler.address):
         info = await asyncio.wait_for(c.scheduler.identity(n_workers=-1), STATUS_TIMEOUT)
-    except TimeoutError as exc:
-        raise ClusterTimeoutError(
-            f"the scheduler at {c.scheduler.address} did not answer within {STATUS_TIMEOUT:.0f}s"
-        ) from exc
-    except OSError as exc:
-        raise ClusterError(f"lost the scheduler at {c.scheduler.address}: {exc}") from exc
     return _status_json(info, spec, _cl.async_target())
 
 
@@ -205,14 +207,8 @@ async def _scale_on(scheduler: Any, n: int, timeout: float) -> None:
 
     from .owned import SCALE_OP
 
-    try:
+    with _asking(scheduler.address):
         answer = await asyncio.wait_for(getattr(scheduler, SCALE_OP)(n=n), STATUS_TIMEOUT)
-    except TimeoutError as exc:
-        raise ClusterTimeoutError(
-            f"the scheduler at {scheduler.address} did not answer within {STATUS_TIMEOUT:.0f}s"
-        ) from exc
-    except OSError as exc:
-        raise ClusterError(f"lost the scheduler at {scheduler.address}: {exc}") from exc
     if not isinstance(answer, dict) or answer.get("status") != "OK":
         message = answer.get("message") if isinstance(answer, dict) else None
         if message:

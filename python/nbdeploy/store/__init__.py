@@ -18,7 +18,7 @@ from ..app import delegate
 from ..exceptions import InvalidInputError, NotFoundError
 from ..names import validate_kind, validate_name
 from ..schema import Record
-from .artifacts import ArtifactStore, BlobInfo, Data
+from .artifacts import ArtifactStore, BlobInfo, Data, modified_time
 
 if TYPE_CHECKING:  # the catalog (SQLAlchemy) is imported when a Store is built, not with this package
     from .catalog import Catalog
@@ -284,7 +284,7 @@ class Store:
             path = self.artifacts.blob_path(sha)
             try:
                 info = fs.info(path)
-                age = now - _mtime(fs, path, info)
+                age = now - modified_time(fs, path, info)
             except FileNotFoundError:
                 continue
             if age < grace_seconds:
@@ -319,7 +319,7 @@ class Store:
                 if prefix in live:
                     continue
                 files = fs.find(folder, detail=True)
-                newest = max((_mtime(fs, path, info) for path, info in files.items()), default=0.0)
+                newest = max((modified_time(fs, path, info) for path, info in files.items()), default=0.0)
                 if files and now - newest < grace_seconds:
                     continue
                 size = sum(int(info.get("size") or 0) for info in files.values())
@@ -362,19 +362,6 @@ class VersionCache:
                 self._entries.clear()
             self._entries[key] = (token, found)
         return found
-
-
-def _mtime(fs: Any, path: str, info: dict[str, Any]) -> float:
-    for key in ("mtime", "LastModified", "created", "last_modified"):
-        value = info.get(key)
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, datetime):
-            return value.timestamp()
-    try:
-        return fs.modified(path).timestamp()
-    except Exception:
-        return 0.0
 
 
 _delegated, __dir__ = delegate(__name__, "store")

@@ -94,7 +94,7 @@ def _as_bytes(view: memoryview) -> bytes:
     return view.tobytes()
 
 
-def _modified(fs: fsspec.AbstractFileSystem, path: str, info: dict[str, Any]) -> float:
+def modified_time(fs: fsspec.AbstractFileSystem, path: str, info: dict[str, Any]) -> float:
     """A file's modification time (seconds since the epoch) from its ``info``, else asked; 0 when unknown."""
     from datetime import datetime
 
@@ -386,7 +386,7 @@ class ArtifactStore:
             return []
         removed = []
         for path, info in found.items():
-            if info.get("type", "file") != "file" or now - _modified(self.fs, path, info) < min_age_seconds:
+            if info.get("type", "file") != "file" or now - modified_time(self.fs, path, info) < min_age_seconds:
                 continue
             try:
                 self.fs.rm_file(path)
