@@ -138,3 +138,16 @@ def load(url: str, body: Any, headers: dict[str, str], concurrency: int, duratio
         check=True,
     )
     return LoadResult(**json.loads(out.stdout))
+
+
+def load_each(
+    urls: dict[str, tuple[str, dict[str, str]]], body: Any, duration: float, concurrencies: tuple[int, ...] = (1, 16)
+) -> dict[tuple[str, int], LoadResult]:
+    """:func:`load` every ``label: (url, headers)`` at each concurrency, side by side (a 1 s warm-up first);
+    results by ``(label, concurrency)``."""
+    results: dict[tuple[str, int], LoadResult] = {}
+    for c in concurrencies:
+        for label, (url, headers) in urls.items():
+            load(url, body, headers, c, 1.0)  # warm-up
+            results[(label, c)] = load(url, body, headers, c, duration)
+    return results

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from _http import LoadResult, free_port, load, post, stop, wait_until_up
+from _http import free_port, load_each, post, stop, wait_until_up
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -93,11 +93,7 @@ def main() -> None:
             "bare tornado": (f"http://127.0.0.1:{ports['tornado']}/greet", {}),
             "FastAPI+uvicorn": (f"http://127.0.0.1:{ports['fastapi']}/greet", {}),
         }
-        results: dict[tuple[str, int], LoadResult] = {}
-        for c in (1, 16):
-            for label, (url, headers) in urls.items():
-                load(url, {"name": "Ada"}, headers, c, 1.0)  # warm-up
-                results[(label, c)] = load(url, {"name": "Ada"}, headers, c, args.duration)
+        results = load_each(urls, {"name": "Ada"}, args.duration)
 
         print("functions: deploy to first successful HTTP answer")
         print("  (from calling nbd.deploy to the first 200 with the new version; in brackets: the deploy call itself)")

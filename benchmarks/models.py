@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from _http import LoadResult, free_port, load, post, stop
+from _http import free_port, load_each, post, stop
 
 FEATURES = [f"f{i}" for i in range(8)]
 
@@ -153,11 +153,7 @@ def bench_serving(args, home: str, scheduler: str, model, X) -> None:
             cold["mlflow models serve"] = first_answer(ml_url, body, {}, proc, start)
             urls["mlflow models serve"] = (ml_url, {})
 
-        results: dict[tuple[str, int], LoadResult] = {}
-        for c in (1, 16):
-            for label, (url, headers) in urls.items():
-                load(url, body, headers, c, 1.0)  # warm-up
-                results[(label, c)] = load(url, body, headers, c, args.duration)
+        results = load_each(urls, body, args.duration)
     finally:
         for p in procs:
             stop_group(p) if p.args[0].endswith("mlflow") else stop(p)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 
-from _http import LoadResult, free_port, load, post, stop, wait_until_up
+from _http import free_port, load_each, post, stop, wait_until_up
 
 FEATURES = 8
 
@@ -82,11 +82,7 @@ def main() -> None:
         for label, (url, headers) in urls.items():
             status, answer = post(url, body, headers)
             assert status == 200, (label, status, answer)
-        results: dict[tuple[str, int], LoadResult] = {}
-        for c in (1, 16):
-            for label, (url, headers) in urls.items():
-                load(url, body, headers, c, 1.0)  # warm-up
-                results[(label, c)] = load(url, body, headers, c, args.duration)
+        results = load_each(urls, body, args.duration)
     finally:
         for p in procs:
             stop(p)

@@ -168,9 +168,17 @@ class ServerProcess:
         self.url, self.token, self.proc, self.log = url, token, proc, log
 
     def request(
-        self, method: str, path: str, body: object = None, *, token: str | None = "", raw: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        token: str | None = "",
+        raw: bytes | None = None,
+        timeout: float = 60,
     ) -> tuple[int, object]:
-        """Send a request (JSON body) and return ``(status, parsed JSON or text)``; never raises on HTTP errors."""
+        """Send a request (JSON body) and return ``(status, parsed JSON or text)``; never raises on HTTP errors.
+        ``timeout`` is a hang guard, not a timing assertion."""
         import json
         import urllib.error
         import urllib.request
@@ -182,7 +190,7 @@ class ServerProcess:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 status, payload = resp.status, resp.read()
         except urllib.error.HTTPError as err:
             status, payload = err.code, err.read()

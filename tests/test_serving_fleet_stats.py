@@ -26,24 +26,7 @@ START_SECONDS = 180  # a hang guard: on a shared 2-core machine a server's impor
 
 def request(server: ServerProcess, method: str, path: str, body: object = None) -> tuple[int, object]:
     """``server.request`` with a generous hang guard (a first call may start replicas on a crowded machine)."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(server.url + path, data=data, method=method)
-    req.add_header("Authorization", f"token {server.token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=START_SECONDS) as resp:
-            status, payload = resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        status, payload = err.code, err.read()
-    try:
-        return status, json.loads(payload) if payload else None
-    except ValueError:
-        return status, payload.decode(errors="replace")
+    return server.request(method, path, body, timeout=START_SECONDS)
 
 
 @contextlib.contextmanager

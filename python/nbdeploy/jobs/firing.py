@@ -135,7 +135,8 @@ class Scheduler:
     @staticmethod
     def _job_runs(row: ScheduleRow, fire_times: list[datetime], now: datetime) -> list[RunRow]:
         return [
-            RunRow(
+            RunRow.queued(
+                now,
                 job=row.job,
                 schedule_id=row.id,
                 fire_time=fire_time,
@@ -144,12 +145,6 @@ class Scheduler:
                 kernel=row.kernel,
                 timeout=row.timeout,
                 retries=row.retries,
-                attempt=1,
-                status="queued",
-                queued_at=now,
-                not_before=now,
-                cancel_requested=False,
-                history=[],
                 notify=row.notify,
                 resources=row.resources,
                 owner=row.owner,

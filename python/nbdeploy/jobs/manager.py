@@ -180,7 +180,8 @@ class JobManager:
             self.app.kernels.check(kernel)
         now = utcnow()
         with self.store.catalog.session() as s:
-            row = RunRow(
+            row = RunRow.queued(
+                now,
                 job=name,
                 job_version=job.version,
                 notebook_sha256=job.sha256,
@@ -189,12 +190,6 @@ class JobManager:
                 kernel=kernel,
                 timeout=timeout,
                 retries=retries,
-                attempt=1,
-                status="queued",
-                queued_at=now,
-                not_before=now,
-                cancel_requested=False,
-                history=[],
                 notify=notify,
                 resources=resources,
                 owner=_owner(),

@@ -113,6 +113,20 @@ class RunRow(Base):
     warm: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # False: a kernel started for it, not pooled
     timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # see RunTimings
 
+    @classmethod
+    def queued(cls, now: datetime, **fields: Any) -> RunRow:
+        """A new run, queued at ``now`` to start at once (attempt 1, no history): what a manual run and a
+        schedule's tick both create, with their own ``fields`` (job, trigger, parameters, …)."""
+        return cls(
+            attempt=1,
+            status="queued",
+            queued_at=now,
+            not_before=now,
+            cancel_requested=False,
+            history=[],
+            **fields,
+        )
+
 
 class RunMetricRow(Base):
     """A metric a run logged with ``nbd.log_metric`` (per attempt; ``step`` orders repeated values)."""
