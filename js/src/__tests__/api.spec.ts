@@ -2,13 +2,7 @@
  * as it is; requestAPI's readable errors. JupyterLab's modules are the boundary here:
  * ServerConnection.makeRequest is replaced by a function returning real `Response`s. */
 
-const makeRequest = jest.fn();
-jest.mock('@jupyterlab/services', () => ({
-  ServerConnection: { makeSettings: () => ({ baseUrl: 'http://lab/' }), makeRequest: (...args: unknown[]) => makeRequest(...args) }
-}));
-jest.mock('@jupyterlab/coreutils', () => ({
-  URLExt: { join: (...parts: string[]) => parts.map((p, i) => (i ? p.replace(/^\/+/, '') : p.replace(/\/+$/, ''))).join('/') }
-}));
+import { json, makeRequest, sent } from './server';
 
 import {
   cancelRun,
@@ -27,15 +21,6 @@ import {
   startRun
 } from '../api';
 import { field, runInfo } from './fixtures';
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-
-/** `[method, url, parsed JSON body]` of the n-th request. */
-function sent(n = 0): [string, string, unknown] {
-  const [url, init] = makeRequest.mock.calls[n];
-  return [init.method, url, init.body === undefined ? undefined : JSON.parse(init.body)];
-}
 
 afterEach(() => makeRequest.mockReset());
 

@@ -1,13 +1,7 @@
 /* The models routes: `GET /models`, `GET /models/{name}` (nested: latest, versions, aliases, example, form),
  * predict with `?version=`/`?alias=`, alias and delete; records as the server sends them. */
 
-const makeRequest = jest.fn();
-jest.mock('@jupyterlab/services', () => ({
-  ServerConnection: { makeSettings: () => ({ baseUrl: 'http://lab/' }), makeRequest: (...args: unknown[]) => makeRequest(...args) }
-}));
-jest.mock('@jupyterlab/coreutils', () => ({
-  URLExt: { join: (...parts: string[]) => parts.map((p, i) => (i ? p.replace(/^\/+/, '') : p.replace(/\/+$/, ''))).join('/') }
-}));
+import { json, makeRequest } from './server';
 
 import {
   deleteModel,
@@ -20,9 +14,6 @@ import {
   setModelAlias
 } from '../api';
 import { field, modelVersion } from './fixtures';
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 
 beforeEach(() => makeRequest.mockReset());
 

@@ -2,13 +2,7 @@
  * poller: it loads a run until it ended, then stops, and stops at once when its view is disposed. JupyterLab's
  * ServerConnection is the boundary (real `Response`s); timers are jest's. */
 
-const makeRequest = jest.fn();
-jest.mock('@jupyterlab/services', () => ({
-  ServerConnection: { makeSettings: () => ({ baseUrl: 'http://lab/' }), makeRequest: (...args: unknown[]) => makeRequest(...args) }
-}));
-jest.mock('@jupyterlab/coreutils', () => ({
-  URLExt: { join: (...parts: string[]) => parts.map((p, i) => (i ? p.replace(/^\/+/, '') : p.replace(/\/+$/, ''))).join('/') }
-}));
+import { json, makeRequest, sent } from './server';
 
 import {
   cancelPipelineRun,
@@ -30,14 +24,6 @@ import { nodeRun, pipelineInfo, pipelineRun } from './pipelineFixtures';
   setTimeout: (fn: () => void, ms?: number) => setTimeout(fn, ms),
   clearTimeout: (id?: number) => clearTimeout(id)
 };
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-
-function sent(n = 0): [string, string, unknown] {
-  const [url, init] = makeRequest.mock.calls[n];
-  return [init.method, url, init.body === undefined ? undefined : JSON.parse(init.body)];
-}
 
 afterEach(() => makeRequest.mockReset());
 

@@ -1,19 +1,10 @@
 /* Serving statistics in the sidebar: the stats and figure routes of functions and models, and the line that
  * shows them (counts, latencies over every server, a model's drift in words). */
 
-const makeRequest = jest.fn();
-jest.mock('@jupyterlab/services', () => ({
-  ServerConnection: { makeSettings: () => ({ baseUrl: 'http://lab/' }), makeRequest: (...args: unknown[]) => makeRequest(...args) }
-}));
-jest.mock('@jupyterlab/coreutils', () => ({
-  URLExt: { join: (...parts: string[]) => parts.map((p, i) => (i ? p.replace(/^\/+/, '') : p.replace(/\/+$/, ''))).join('/') }
-}));
+import { json, makeRequest } from './server';
 
 import { getFunctionFigure, getFunctionStats, getModelFigure, getModelReport, NbdeployAPIError } from '../api';
 import { formatServing, servingOfModel } from '../format';
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 
 beforeEach(() => makeRequest.mockReset());
 
