@@ -42,9 +42,13 @@ _SPAWN = (
 )
 
 
-# The daemon runs as `python -c` rather than `-m`: Dask's worker processes (multiprocessing "spawn") then
-# re-import no main module, which saves each of them importing nbdeploy before it can start.
-_ENTRY = "import sys; from nbdeploy.runtime.daemon import main; sys.exit(main())"
+# The daemon runs as `python -c` rather than `-m`: Dask's worker processes then re-import no main module, which
+# saves each of them importing nbdeploy before it can start. Its first step (prepare_daemon) starts the fork server
+# the workers are forked from, so that its imports run alongside the daemon's own start-up.
+_ENTRY = (
+    "import sys; from nbdeploy.runtime.launch import prepare_daemon; prepare_daemon(); "
+    "from nbdeploy.runtime.daemon import main; sys.exit(main())"
+)
 
 # --- launching (the caller's side) ----------------------------------------------------------------------------
 
@@ -235,3 +239,99 @@ def stop_daemon(runtime_dir: Path, advert: _adv.Advertisement, timeout: float = 
 
 
 # --- the daemon's side ----------------------------------------------------------------------------------------
+
+
+#: Dask's ``distributed.nanny.pre-spawn-environ`` defaults (``distributed.yaml``): variables a library reads as it
+#: loads (BLAS threads, malloc trimming), which the fork server must have before it imports anything
+_PRE_SPAWN_DEFAULTS = {
+    "MALLOC_TRIM_THRESHOLD_": "65536",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+_MP_METHOD = "distributed.worker.multiprocessing-method"
+
+
+def prepare_daemon() -> None:
+    """The cluster daemon's first step, before it imports Dask: start the workers' fork server
+    (:func:`start_forkserver`), and import nbdeploy's serving modules in a background thread meanwhile: the scheduler
+    unpickles the replicas and worker plugins that servers submit (their classes live there), and importing them
+    when the first server asks would delay its first answer by as much (≈ 1 s on a busy machine)."""
+    import threading
+
+    start_forkserver()
+
+    def serving_imports() -> None:
+        from .preload import import_modules
+        from .warmup import SERVING_IMPORTS
+
+        import_modules(SERVING_IMPORTS)
+
+    threading.Thread(target=serving_imports, name="nbdeploy-daemon-imports", daemon=True).start()
+
+
+def forkserver_imports(settings: Settings) -> list[str]:
+    """What the fork server of a cluster daemon imports before forking the first worker: Dask's worker, nbdeploy's
+    serving modules (what every replica and the first call of each kind import) and the ``worker_preload_modules``
+    setting."""
+    from .warmup import SERVING_IMPORTS
+
+    return list(dict.fromkeys(["distributed", *SERVING_IMPORTS, *(settings.worker_preload_modules or ())]))
+
+
+def start_forkserver(settings: Settings | None = None) -> bool:
+    """The cluster daemon's first step (before it imports Dask): for a ``local`` cluster, start multiprocessing's fork
+    server now and make it the way Dask starts worker processes (``distributed.worker.multiprocessing-method``).
+
+    The fork server imports :func:`forkserver_imports` once, alongside the daemon's own start-up; every worker process
+    (and every restarted one) is then forked from it with those modules imported and their memory shared, instead of
+    each starting a fresh interpreter and importing Dask, nbdeploy and the preloaded libraries itself (with spawn,
+    ≈ 3 CPU-s per worker for scikit-learn and skops). Dask's ``pre-spawn-environ`` variables are set before the
+    server starts, as the Nanny sets them before spawning. A multiprocessing method set in Dask's configuration
+    (e.g. ``DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD=spawn``) is left alone, as are the ``cuda`` mode and
+    cluster classes. Returns whether the fork server started; never raises (the workers are then spawned).
+    """
+    try:
+        import multiprocessing
+
+        from ..config import get_settings
+        from .modes import parse_cluster_setting
+
+        settings = settings or get_settings()
+        if parse_cluster_setting(settings).kind != "local":
+            return False
+        if "forkserver" not in multiprocessing.get_all_start_methods():
+            return False
+        import dask.config
+
+        chosen = dask.config.get(_MP_METHOD, None)  # before distributed is imported: only what the user configured
+        if chosen not in (None, "forkserver"):
+            return False
+        from multiprocessing import forkserver
+
+        from .forkserver import IMPORTS_VARIABLE
+
+        configured = dask.config.get("distributed.nanny.pre-spawn-environ", None)
+        wanted = dict(_PRE_SPAWN_DEFAULTS)
+        if isinstance(configured, dict):
+            wanted.update({k: str(v) for k, v in configured.items() if v is not None})
+        for name, value in wanted.items():  # as the Nanny does: a variable already set wins
+            os.environ.setdefault(name, value)
+        if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+            os.environ["PYTHONHASHSEED"] = "6640"  # the Nanny's: the same hashing in every worker
+        os.environ[IMPORTS_VARIABLE] = ",".join(forkserver_imports(settings))
+        try:
+            multiprocessing.get_context("forkserver").set_forkserver_preload(["nbdeploy.runtime.forkserver"])
+            forkserver.ensure_running()
+        finally:
+            os.environ.pop(IMPORTS_VARIABLE, None)
+        dask.config.set({_MP_METHOD: "forkserver"})
+        import distributed.utils
+
+        # the fork server is running with our preload: Dask need not import its own list here to set it again
+        if hasattr(distributed.utils, "_forkserver_preload_set"):
+            distributed.utils._forkserver_preload_set = True
+        return True
+    except Exception as exc:  # an optimisation only: the workers are spawned as usual
+        log.warning("could not start the workers' fork server (%s); workers are spawned", exc)
+        return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import importlib
 import logging
 import os
 import signal
@@ -210,7 +211,13 @@ class StandaloneServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Start the runtime and background services, then listen."""
+        """Start the runtime and background services, then listen.
+
+        The cluster daemon is launched first; what the server imports before it can answer (Dask's client, the
+        managers, the serving pools, the handlers, request validation) is imported in a thread meanwhile, while the
+        server mostly waits for the daemon, instead of after the cluster is up.
+        """
+        imports = asyncio.ensure_future(asyncio.to_thread(_import_quietly, startup_imports()))
         await self.app.start(own_cluster=self.own_cluster, background=self.background)
         from ..runtime.warmup import start as start_warmer
 
@@ -224,6 +231,7 @@ class StandaloneServer:
         if self.port == 0:
             self.port = next(iter(self._server._sockets.values())).getsockname()[1]
         self.app.advertise(self.url, "standalone")
+        await imports
 
     async def stop(self) -> None:
         """Stop listening; give requests in flight ``shutdown_grace`` seconds to finish, then close every connection
@@ -279,6 +287,24 @@ class StandaloneServer:
             loop.run_until_complete(main())
         finally:
             _close_loop(loop)
+
+
+def startup_imports() -> list[str]:
+    """The modules a server imports between the start of its cluster and its first answer, in that order."""
+    from ..app import MANAGERS, Nbdeploy
+
+    handlers = [*Nbdeploy.handler_modules(), *(m for _, m in Nbdeploy.mounted_handler_modules(standalone=True))]
+    managers = [target.partition(":")[0] for target in MANAGERS.values()]
+    serving = ["nbdeploy.runtime.warmup", "nbdeploy.models.serving", "nbdeploy.functions.worker"]
+    return list(dict.fromkeys(["distributed", *serving, *managers, *handlers, "jsonschema"]))
+
+
+def _import_quietly(modules: list[str]) -> None:
+    for name in modules:  # only ahead of time: a module that fails here fails again, with its error, where it is used
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            log.debug("could not import %s ahead of time: %s", name, exc)
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
