@@ -239,3 +239,67 @@ def test_module_level_api(nbd_env, data) -> None:
     assert [v.version for v in nbd.models.versions("lin")] == [1]
     assert nbd.models.available_flavors()["generic"] is True
     nbd.default().close()
+
+
+SKOPS_PROBE = """
+import json, sys
+from nbdeploy.models.flavors import _trusted_estimator_names, skops_io
+sio = skops_io()
+payload = open(sys.argv[1], "rb").read()
+try:
+    sio.loads(payload, trusted=[])
+    refused = None
+except Exception as exc:
+    refused = type(exc).__name__
+print(json.dumps({"names": _trusted_estimator_names(), "walked": "sklearn.utils._testing" in sys.modules,
+                  "untrusted": sio.get_untrusted_types(data=payload), "refused": refused}))
+"""
+
+
+def test_skops_imported_from_the_recorded_estimator_names_trusts_and_refuses_what_a_full_import_does(
+    tmp_path: Path, data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers import skops.io without walking all of scikit-learn once a full import recorded its estimators' names
+    (per version, in the user's cache); its trusted types, and what it refuses to load, stay the same."""
+    import json
+    import operator
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("skops")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from nbdeploy.models import flavors
+
+    sio = flavors.skops_io()  # here: a full import (or the one this process already made)
+    full = flavors._trusted_estimator_names()
+    assert full and all(name.startswith("sklearn.") for name in full)
+    X, y = data
+    model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression()).fit(X, y)
+    payload = tmp_path / "model.skops"
+    payload.write_bytes(sio.dumps(model))
+    untrusted = sio.get_untrusted_types(data=payload.read_bytes())
+    assert untrusted  # operator.neg is not trusted by default: loading it without trusting it is refused
+    with pytest.raises(Exception) as refused:
+        sio.loads(payload.read_bytes(), trusted=[])
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    names_file = Path(flavors._estimator_names_file())
+    names_file.parent.mkdir(parents=True)
+    names_file.write_text(json.dumps(["sklearn.evil.Thing", "os.system"]))  # not all scikit-learn's: ignored
+    assert flavors._read_estimator_names(str(names_file)) is None
+    names_file.write_text(json.dumps(full))
+    probe = subprocess.run(
+        [sys.executable, "-c", SKOPS_PROBE, str(payload)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = json.loads(probe.stdout)
+    assert got["walked"] is False  # all_estimators' walk (sklearn.utils._testing, pytest, …) was skipped
+    assert got["names"] == full
+    assert got["untrusted"] == untrusted and got["refused"] == type(refused.value).__name__

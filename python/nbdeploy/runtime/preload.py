@@ -30,12 +30,21 @@ log = logging.getLogger("nbdeploy.runtime")
 PLUGIN_NAME = "nbdeploy-preload-modules"
 
 
+#: modules imported through a function of nbdeploy's that makes the same module faster ("module:function")
+IMPORTERS = {"skops.io": "nbdeploy.models.flavors:skops_io"}
+
+
 def import_modules(modules: Iterable[str]) -> dict[str, str]:
     """Import each of ``modules``; return ``{module: error}`` for those that failed (logged, not raised)."""
     failed: dict[str, str] = {}
     for name in modules:
         try:
-            importlib.import_module(name)
+            importer = IMPORTERS.get(name)
+            if importer is not None:
+                module, _, function = importer.partition(":")
+                getattr(importlib.import_module(module), function)()
+            else:
+                importlib.import_module(name)
         except Exception as exc:  # a broken optional module must not stop a worker
             failed[name] = f"{type(exc).__name__}: {exc}"
             log.warning("could not preload module %s on this worker: %s", name, exc)
