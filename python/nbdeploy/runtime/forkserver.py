@@ -1,4 +1,4 @@
-"""Imported by the fork server of a cluster daemon, and by nothing else (see :func:`.launch.start_forkserver`).
+"""Imported by the fork server of a cluster daemon, and by nothing else (see :func:`.launch.forkserver_env`).
 
 Importing it imports the modules named in ``NBDEPLOY_FORKSERVER_IMPORTS`` (Dask, nbdeploy's serving modules, the
 ``worker_preload_modules`` setting), so that every worker process forked from the server starts with them imported.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-IMPORTS_VARIABLE = "NBDEPLOY_FORKSERVER_IMPORTS"
+from .launch import IMPORTS_VARIABLE
 
 if os.environ.get(IMPORTS_VARIABLE):
     from .preload import import_modules

@@ -43,11 +43,19 @@ _SPAWN = (
 
 
 # The daemon runs as `python -c` rather than `-m`: Dask's worker processes then re-import no main module, which
-# saves each of them importing nbdeploy before it can start. Its first step (prepare_daemon) starts the fork server
-# the workers are forked from, so that its imports run alongside the daemon's own start-up.
+# saves each of them importing nbdeploy before it can start. For a local cluster its very first step, before it
+# imports anything of nbdeploy or Dask, starts the fork server its workers are forked from (see forkserver_env), so that
+# the server's imports run alongside the daemon's own start-up; prepare_daemon then makes Dask use it.
 _ENTRY = (
-    "import sys; from nbdeploy.runtime.launch import prepare_daemon; prepare_daemon(); "
-    "from nbdeploy.runtime.daemon import main; sys.exit(main())"
+    "import os, sys\n"
+    "if os.environ.get('NBDEPLOY_FORKSERVER_IMPORTS'):\n"
+    "    import multiprocessing, multiprocessing.forkserver\n"
+    "    multiprocessing.get_context('forkserver').set_forkserver_preload(['nbdeploy.runtime.forkserver'])\n"
+    "    multiprocessing.forkserver.ensure_running()\n"
+    "from nbdeploy.runtime.launch import prepare_daemon\n"
+    "prepare_daemon()\n"
+    "from nbdeploy.runtime.daemon import main\n"
+    "sys.exit(main())"
 )
 
 # --- launching (the caller's side) ----------------------------------------------------------------------------
@@ -120,7 +128,7 @@ def launch(
         [sys.executable, "-c", _SPAWN, str(log_path), *args],
         capture_output=True,
         text=True,
-        env=_settings_env(settings, spec),
+        env={**_settings_env(settings, spec), **forkserver_env(settings, spec)},
         timeout=60,
         check=False,
     )
@@ -250,24 +258,8 @@ _PRE_SPAWN_DEFAULTS = {
     "OPENBLAS_NUM_THREADS": "1",
 }
 _MP_METHOD = "distributed.worker.multiprocessing-method"
-
-
-def prepare_daemon() -> None:
-    """The cluster daemon's first step, before it imports Dask: start the workers' fork server
-    (:func:`start_forkserver`), and import nbdeploy's serving modules in a background thread meanwhile: the scheduler
-    unpickles the replicas and worker plugins that servers submit (their classes live there), and importing them
-    when the first server asks would delay its first answer by as much (≈ 1 s on a busy machine)."""
-    import threading
-
-    start_forkserver()
-
-    def serving_imports() -> None:
-        from .preload import import_modules
-        from .warmup import SERVING_IMPORTS
-
-        import_modules(SERVING_IMPORTS)
-
-    threading.Thread(target=serving_imports, name="nbdeploy-daemon-imports", daemon=True).start()
+_MP_METHOD_VARIABLE = "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD"
+IMPORTS_VARIABLE = "NBDEPLOY_FORKSERVER_IMPORTS"  # what the fork server imports (see .forkserver); also in _ENTRY
 
 
 def forkserver_imports(settings: Settings) -> list[str]:
@@ -279,59 +271,66 @@ def forkserver_imports(settings: Settings) -> list[str]:
     return list(dict.fromkeys(["distributed", *SERVING_IMPORTS, *(settings.worker_preload_modules or ())]))
 
 
-def start_forkserver(settings: Settings | None = None) -> bool:
-    """The cluster daemon's first step (before it imports Dask): for a ``local`` cluster, start multiprocessing's fork
-    server now and make it the way Dask starts worker processes (``distributed.worker.multiprocessing-method``).
+def forkserver_env(settings: Settings, spec: ClusterSpec) -> dict[str, str]:
+    """The variables that make a daemon of a ``local`` cluster fork its workers from a fork server (``{}``: spawn them).
 
-    The fork server imports :func:`forkserver_imports` once, alongside the daemon's own start-up; every worker process
-    (and every restarted one) is then forked from it with those modules imported and their memory shared, instead of
-    each starting a fresh interpreter and importing Dask, nbdeploy and the preloaded libraries itself (with spawn,
-    ≈ 3 CPU-s per worker for scikit-learn and skops). Dask's ``pre-spawn-environ`` variables are set before the
-    server starts, as the Nanny sets them before spawning. A multiprocessing method set in Dask's configuration
-    (e.g. ``DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD=spawn``) is left alone, as are the ``cuda`` mode and
-    cluster classes. Returns whether the fork server started; never raises (the workers are then spawned).
+    The daemon starts multiprocessing's fork server as its first step (``_ENTRY``), which imports
+    :func:`forkserver_imports` once (``NBDEPLOY_FORKSERVER_IMPORTS``, read by :mod:`.forkserver`) alongside the
+    daemon's own start-up; every worker process (and every restarted one) is then forked from it with those modules
+    imported and their memory shared, instead of each starting a fresh interpreter and importing Dask, nbdeploy and the
+    preloaded libraries itself (with spawn, ≈ 3 CPU-s per worker for scikit-learn and skops). Dask's
+    ``pre-spawn-environ`` defaults are set for it (a variable already set wins, as with the Nanny), with the Nanny's
+    ``PYTHONHASHSEED``. ``DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD=spawn`` (or ``fork``) keeps Dask's way; the
+    ``cuda`` mode and cluster classes are left alone.
     """
-    try:
-        import multiprocessing
+    import multiprocessing
 
-        from ..config import get_settings
-        from .modes import parse_cluster_setting
+    if spec.kind != "local" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return {}
+    if os.environ.get(_MP_METHOD_VARIABLE, "forkserver") != "forkserver":
+        return {}
+    env = {k: v for k, v in _PRE_SPAWN_DEFAULTS.items() if k not in os.environ}
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        env["PYTHONHASHSEED"] = "6640"  # the Nanny's: the same hashing in every worker
+    env[IMPORTS_VARIABLE] = ",".join(forkserver_imports(settings))
+    return env
 
-        settings = settings or get_settings()
-        if parse_cluster_setting(settings).kind != "local":
-            return False
-        if "forkserver" not in multiprocessing.get_all_start_methods():
-            return False
-        import dask.config
 
-        chosen = dask.config.get(_MP_METHOD, None)  # before distributed is imported: only what the user configured
-        if chosen not in (None, "forkserver"):
-            return False
-        from multiprocessing import forkserver
+def prepare_daemon() -> None:
+    """The cluster daemon's step before it imports Dask: have Dask fork its workers from the fork server ``_ENTRY``
+    started (unless Dask's configuration names another multiprocessing method), and import nbdeploy's serving modules
+    in a background thread meanwhile: the scheduler unpickles the replicas and worker plugins that servers submit
+    (their classes live there), and importing them when the first server asks would delay its first answer by as
+    much (≈ 1 s on a busy machine). Never raises."""
+    import threading
 
-        from .forkserver import IMPORTS_VARIABLE
-
-        configured = dask.config.get("distributed.nanny.pre-spawn-environ", None)
-        wanted = dict(_PRE_SPAWN_DEFAULTS)
-        if isinstance(configured, dict):
-            wanted.update({k: str(v) for k, v in configured.items() if v is not None})
-        for name, value in wanted.items():  # as the Nanny does: a variable already set wins
-            os.environ.setdefault(name, value)
-        if os.environ.get("PYTHONHASHSEED") in (None, "0"):
-            os.environ["PYTHONHASHSEED"] = "6640"  # the Nanny's: the same hashing in every worker
-        os.environ[IMPORTS_VARIABLE] = ",".join(forkserver_imports(settings))
+    if os.environ.pop(IMPORTS_VARIABLE, None):
         try:
-            multiprocessing.get_context("forkserver").set_forkserver_preload(["nbdeploy.runtime.forkserver"])
-            forkserver.ensure_running()
-        finally:
-            os.environ.pop(IMPORTS_VARIABLE, None)
-        dask.config.set({_MP_METHOD: "forkserver"})
-        import distributed.utils
+            _use_forkserver()
+        except Exception as exc:  # an optimisation only: the workers are spawned as usual
+            log.warning("could not fork the workers from a fork server (%s); they are spawned", exc)
 
-        # the fork server is running with our preload: Dask need not import its own list here to set it again
-        if hasattr(distributed.utils, "_forkserver_preload_set"):
-            distributed.utils._forkserver_preload_set = True
-        return True
-    except Exception as exc:  # an optimisation only: the workers are spawned as usual
-        log.warning("could not start the workers' fork server (%s); workers are spawned", exc)
-        return False
+    def serving_imports() -> None:
+        from .preload import import_modules
+        from .warmup import SERVING_IMPORTS
+
+        import_modules(SERVING_IMPORTS)
+
+    threading.Thread(target=serving_imports, name="nbdeploy-daemon-imports", daemon=True).start()
+
+
+def _use_forkserver() -> None:
+    from multiprocessing import forkserver
+
+    if getattr(forkserver._forkserver, "_forkserver_pid", None) is None:
+        return  # not started: spawn
+    import dask.config
+
+    if dask.config.get(_MP_METHOD, None) not in (None, "forkserver"):  # a Dask configuration file chose another
+        return
+    dask.config.set({_MP_METHOD: "forkserver"})
+    import distributed.utils
+
+    # the fork server is running with our preload: Dask need not import its own list here to set it again
+    if hasattr(distributed.utils, "_forkserver_preload_set"):
+        distributed.utils._forkserver_preload_set = True
