@@ -353,7 +353,23 @@ def test_stopping_a_servers_cluster_stops_its_daemon_not_the_server(
     assert runtime.stop_cluster() is None
 
 
-def test_cluster_start_status_and_stop_on_the_command_line(local_env: Path, cluster_daemons: list[int]) -> None:
+def _worker_start() -> dict:
+    """On a worker: what it imported before any task or plugin, and what its parent process runs."""
+    import os
+    import sys
+
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as fh:
+        parent = fh.read().replace(b"\0", b" ").decode()
+    wanted = ("colorsys", "nbdeploy.models.serving", "nbdeploy.functions.capture")
+    return {"imported": [m for m in wanted if m in sys.modules], "parent": parent}
+
+
+def test_cluster_start_status_and_stop_on_the_command_line(
+    local_env: Path, cluster_daemons: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the workers are forked from a fork server that imported the serving modules and the setting's (a module that
+    # cannot be imported is skipped, never a reason for a worker not to start)
+    monkeypatch.setenv("NBDEPLOY_WORKER_PRELOAD_MODULES", "colorsys,not_a_module_at_all")
     started = nbdeploy_cli("cluster", "start", "--workers", "1", "--threads", "1", "--json")
     assert started.returncode == 0, started.stderr
     ad = json.loads(started.stdout)
@@ -371,6 +387,9 @@ def test_cluster_start_status_and_stop_on_the_command_line(local_env: Path, clus
     assert "THREADS" in table.stdout
 
     assert runtime.client().scheduler.address == ad["scheduler_address"]  # a kernel joins it
+    (worker,) = runtime.client().run(_worker_start).values()
+    assert worker["imported"] == ["colorsys", "nbdeploy.models.serving", "nbdeploy.functions.capture"], worker
+    assert "multiprocessing.forkserver" in worker["parent"], worker
     again = nbdeploy_cli("cluster", "start")
     assert again.returncode == 1
     assert "already running" in again.stderr
