@@ -9,8 +9,11 @@ Prints, in one run:
 - batch prediction of N rows (default 10 million, Parquet in, Parquet out) with `predict_batch` on a
   2-worker LocalCluster against `pd.read_parquet` + `model.predict` + `to_parquet` in one process.
 Targets: ahead of mlflow on requests/s at c=16; cold start ≤ 0.5× mlflow's (the server starts its replicas and
-loads the newest versions at start-up; ``worker_preload_modules=sklearn`` imports the library as workers start);
-c=16 p99 < 10 ms; batch ≥ 1.6× pandas on 2 workers.
+loads the newest versions at start-up; its cluster daemon forks the workers from a fork server that imported Dask,
+nbdeploy's serving modules and ``worker_preload_modules=sklearn,skops.io`` once, started before the daemon imports
+anything; the server imports what it needs to answer while the cluster starts); c=16 p99 < 10 ms; batch ≥ 1.6×
+pandas on 2 workers. Cold starts are measured with compiled bytecode, as ``make install`` leaves it (where
+PYTHONDONTWRITEBYTECODE is set, a venv without it compiles every module in every process); mlflow's likewise.
 mlflow is optional: without it the comparison is printed as unavailable.
 
     python benchmarks/models.py [--duration 5] [--rows 10000000] [--model logreg|forest]
@@ -124,7 +127,7 @@ def bench_serving(args, home: str, scheduler: str, model, X) -> None:
             NBDEPLOY_CATALOG_URL=f"sqlite:///{home}/catalog.db",
             NBDEPLOY_CLUSTER="local",
             NBDEPLOY_CLUSTER_OPTIONS=json.dumps({"n_workers": 2, "threads_per_worker": 1}),
-            NBDEPLOY_WORKER_PRELOAD_MODULES="sklearn,skops.io",  # skops.io: its first import walks sys.modules
+            NBDEPLOY_WORKER_PRELOAD_MODULES="sklearn,skops.io",  # what the model's flavor loads with
         )
         port = free_port()
         start = time.perf_counter()
