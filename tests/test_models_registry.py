@@ -243,6 +243,7 @@ def test_module_level_api(nbd_env, data) -> None:
 
 SKOPS_PROBE = """
 import json, sys
+import nbdeploy.store  # a package that delegates names to the default app's manager
 from nbdeploy.models.flavors import _trusted_estimator_names, skops_io
 sio = skops_io()
 payload = open(sys.argv[1], "rb").read()
@@ -252,6 +253,7 @@ try:
 except Exception as exc:
     refused = type(exc).__name__
 print(json.dumps({"names": _trusted_estimator_names(), "walked": "sklearn.utils._testing" in sys.modules,
+                  "catalog": "nbdeploy.store.catalog" in sys.modules,
                   "untrusted": sio.get_untrusted_types(data=payload), "refused": refused}))
 """
 
@@ -301,5 +303,8 @@ def test_skops_imported_from_the_recorded_estimator_names_trusts_and_refuses_wha
     )
     got = json.loads(probe.stdout)
     assert got["walked"] is False  # all_estimators' walk (sklearn.utils._testing, pytest, …) was skipped
+    # skops' import asks every module for names (pickle.whichmodule): nbdeploy's packages answer without building
+    # the default app, so a worker importing skops opens no catalog
+    assert got["catalog"] is False
     assert got["names"] == full
     assert got["untrusted"] == untrusted and got["refused"] == type(refused.value).__name__

@@ -373,6 +373,11 @@ def delegate(package: str, manager: str) -> tuple[Callable[[str], Any], Callable
     def getattr_(name: str) -> Any:
         if name.startswith("_") or importlib.util.find_spec(f"{package}.{name}") is not None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if not hasattr(load(MANAGERS[manager]), name):
+            # not one of the manager's (what __dir__ lists): said without building the default instance, which opens
+            # the catalog; module walkers ask for any name (pickle.whichmodule, as skops.io's import runs it: every
+            # worker opened the catalog)
+            raise AttributeError(f"nbd.{manager} has no attribute {name!r}")
         target = default().__getattr__(manager)
         try:
             return getattr(target, name)

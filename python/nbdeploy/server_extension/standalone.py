@@ -299,9 +299,27 @@ def startup_imports() -> list[str]:
     return list(dict.fromkeys(["distributed", *serving, *managers, *handlers, "jsonschema"]))
 
 
+def _import_jsonschema() -> None:
+    """Import jsonschema without ``rfc3987_syntax``, which builds a Lark grammar as it is imported (≈ 1.5 CPU-s, more
+    than all the rest of a server's start-up): jsonschema imports it only for its ``iri`` format checker, nbdeploy
+    validates without format checking (``format_checker=None``), and nothing else in ``nbdeploy serve`` uses
+    jsonschema. (The Jupyter extension's process, where other extensions may check formats, imports it as it is.)"""
+    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        return
+    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # `import` raises ImportError: skipped
+    try:
+        importlib.import_module("jsonschema")
+    finally:
+        if "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None:
+            del sys.modules["rfc3987_syntax"]
+
+
 def _import_quietly(modules: list[str]) -> None:
     for name in modules:  # only ahead of time: a module that fails here fails again, with its error, where it is used
         try:
+            if name == "jsonschema":
+                _import_jsonschema()
+                continue
             importlib.import_module(name)
         except Exception as exc:
             log.debug("could not import %s ahead of time: %s", name, exc)
