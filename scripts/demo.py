@@ -119,8 +119,12 @@ def main() -> int:
                 "import nbdeploy as nbd\ntotal = sum(range(n))\nnbd.log_metric('total', total)\nprint(label, total)"
             ),
         ]
-        status, job = http("POST", api + "/jobs", token, {"name": "summing", "notebook": json.loads(nbformat.writes(nb))})
-        print(f"   POST /jobs -> {status}: job {job['name']} v{job['version']}, parameters {[p['name'] for p in job['parameters']]}")
+        status, job = http(
+            "POST", api + "/jobs", token, {"name": "summing", "notebook": json.loads(nbformat.writes(nb))}
+        )
+        print(
+            f"   POST /jobs -> {status}: job {job['name']} v{job['version']}, parameters {[p['name'] for p in job['parameters']]}"
+        )
         status, run = http("POST", api + "/jobs/summing/runs", token, {"parameters": {"n": 100, "label": "hundred"}})
         print(f"   POST /jobs/summing/runs {{'n': 100}} -> {status}: run {run['id']} {run['status']}")
         for _ in range(1200):

@@ -201,6 +201,7 @@ def test_a_scoped_token_calls_its_functions_only_and_the_server_token_keeps_ever
 def _may_overlap(a: str, b: str) -> bool:
     """Whether some path could match both route patterns (segment by segment: a literal matches itself, a
     ``[^/]+`` group any one segment, any other group any rest)."""
+
     def segments(route: str) -> list[str]:
         route = route.replace("(?P<", "<").replace("[^/]+)", "ONE>")
         return route.split("/")

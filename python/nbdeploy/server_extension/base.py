@@ -544,6 +544,8 @@ def bind_handlers(
     bound = []
     for route, cls in sorted(routes, key=lambda rc: not serves(rc[1])):
         sets_type = bool(getattr(base, "finish_sets_content_type", False))
-        concrete = type(cls.__name__, (cls, base), {"__module__": cls.__module__, "finish_sets_content_type": sets_type})
+        concrete = type(
+            cls.__name__, (cls, base), {"__module__": cls.__module__, "finish_sets_content_type": sets_type}
+        )
         bound.append((prefix.rstrip("/") + route, concrete))
     return bound
