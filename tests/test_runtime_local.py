@@ -360,7 +360,7 @@ def _worker_start() -> dict:
 
     with open(f"/proc/{os.getppid()}/cmdline", "rb") as fh:
         parent = fh.read().replace(b"\0", b" ").decode()
-    wanted = ("colorsys", "nbdeploy.models.serving", "nbdeploy.models.flavors")
+    wanted = ("colorsys", "nbdeploy.models.serving", "nbdeploy.functions.capture")
     return {"imported": [m for m in wanted if m in sys.modules], "parent": parent}
 
 
@@ -388,7 +388,7 @@ def test_cluster_start_status_and_stop_on_the_command_line(
 
     assert runtime.client().scheduler.address == ad["scheduler_address"]  # a kernel joins it
     (worker,) = runtime.client().run(_worker_start).values()
-    assert worker["imported"] == ["colorsys", "nbdeploy.models.serving", "nbdeploy.models.flavors"], worker
+    assert worker["imported"] == ["colorsys", "nbdeploy.models.serving", "nbdeploy.functions.capture"], worker
     assert "multiprocessing.forkserver" in worker["parent"], worker
     again = nbdeploy_cli("cluster", "start")
     assert again.returncode == 1

@@ -264,12 +264,13 @@ IMPORTS_VARIABLE = "NBDEPLOY_FORKSERVER_IMPORTS"  # what the fork server imports
 
 def forkserver_imports(settings: Settings) -> list[str]:
     """What the fork server of a cluster daemon imports before forking the first worker: Dask's worker, nbdeploy's
-    model-serving modules and the ``worker_preload_modules`` setting. (The function-serving modules, which bring
-    SQLAlchemy, are left to the preload plugin a server registers, in a thread of each worker once it runs: on the
-    fork server they would delay every worker's start by ≈ 0.4 s.)"""
-    from .warmup import SERVING_MODULES
+    serving modules (what every replica, the first call of each kind and the preload plugin a server registers import)
+    and the ``worker_preload_modules`` setting. (Leaving the function-serving modules, which bring SQLAlchemy, to the
+    plugin shortens the fork server's imports by ≈ 0.3 s, but each worker then imports them in a thread just as its
+    first model loads and answers: measured no faster, and twice the CPU.)"""
+    from .warmup import SERVING_IMPORTS
 
-    return list(dict.fromkeys(["distributed", *SERVING_MODULES["model"], *(settings.worker_preload_modules or ())]))
+    return list(dict.fromkeys(["distributed", *SERVING_IMPORTS, *(settings.worker_preload_modules or ())]))
 
 
 def forkserver_env(settings: Settings, spec: ClusterSpec) -> dict[str, str]:
@@ -297,9 +298,19 @@ def forkserver_env(settings: Settings, spec: ClusterSpec) -> dict[str, str]:
     return env
 
 
+#: what the scheduler unpickles when a server starts its serving replicas and registers its worker plugin (the
+#: replicas' actor classes, the plugin, the warm-up's loader): the cluster daemon imports them as it starts
+SCHEDULER_IMPORTS = (
+    "nbdeploy.models.serving",
+    "nbdeploy.functions.worker",
+    "nbdeploy.runtime.preload",
+    "nbdeploy.runtime.warmup",
+)
+
+
 def prepare_daemon() -> None:
     """The cluster daemon's step before it imports Dask: have Dask fork its workers from the fork server ``_ENTRY``
-    started (unless Dask's configuration names another multiprocessing method), and import nbdeploy's serving modules
+    started (unless Dask's configuration names another multiprocessing method), and import :data:`SCHEDULER_IMPORTS`
     in a background thread meanwhile: the scheduler unpickles the replicas and worker plugins that servers submit
     (their classes live there), and importing them when the first server asks would delay its first answer by as
     much (≈ 1 s on a busy machine). Never raises."""
@@ -311,13 +322,12 @@ def prepare_daemon() -> None:
         except Exception as exc:  # an optimisation only: the workers are spawned as usual
             log.warning("could not fork the workers from a fork server (%s); they are spawned", exc)
 
-    def serving_imports() -> None:
+    def scheduler_imports() -> None:
         from .preload import import_modules
-        from .warmup import SERVING_IMPORTS
 
-        import_modules(SERVING_IMPORTS)
+        import_modules(SCHEDULER_IMPORTS)
 
-    threading.Thread(target=serving_imports, name="nbdeploy-daemon-imports", daemon=True).start()
+    threading.Thread(target=scheduler_imports, name="nbdeploy-daemon-imports", daemon=True).start()
 
 
 def _use_forkserver() -> None:
