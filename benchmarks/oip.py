@@ -6,14 +6,14 @@ MLServer's req/s. Each server runs as a user would start it, with its defaults: 
 embedded cluster (a cluster daemon with its default local workers; the server owns and stops it), MLServer with
 ``mlserver start`` on a model folder whose ``settings.json`` only moves its ports off the defaults (so it keeps
 its default ``parallel_workers: 1``: inference runs in one worker process beside the HTTP process, as
-nbdeploy's runs in a Dask worker). ``--mlserver-inprocess`` adds MLServer with ``parallel_workers: 0`` (inference
-in the HTTP process) for reference. MLServer is run from its own virtual environment (it pins its own
+nbdeploy's runs in a Dask worker). MLServer with ``parallel_workers: 0`` (inference in the HTTP process, no hop
+to a worker) is measured too, for reference. MLServer is run from its own virtual environment (it pins its own
 dependencies): pass ``--mlserver-venv``, a venv where `pip install "mlserver==1.7.*" "mlserver-sklearn==1.7.*"
 "uvloop<0.22"` succeeded (MLServer 1.7.1's inference workers die at start with uvloop 0.22 or later, "There is no
 current event loop": SeldonIO/MLServer#2286, unfixed in any release). Without one the comparison is printed as
 unavailable; when MLServer does not start, the tail of its log says why.
 
-    python benchmarks/oip.py [--duration 5] [--mlserver-venv /tmp/mlserver-venv] [--mlserver-inprocess]
+    python benchmarks/oip.py [--duration 5] [--mlserver-venv /tmp/mlserver-venv]
 """
 
 from __future__ import annotations
@@ -82,9 +82,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     parser.add_argument("--mlserver-venv", default=None, help="a virtual environment with mlserver 1.7 installed")
-    parser.add_argument(
-        "--mlserver-inprocess", action="store_true", help="also MLServer with parallel_workers 0 (for reference)"
-    )
     args = parser.parse_args()
 
     import numpy as np
@@ -112,8 +109,7 @@ def main() -> None:
         urls["nbdeploy serve"] = (f"http://127.0.0.1:{port}/v2/models/oipbench/infer", {"Authorization": "token bench"})
 
         if args.mlserver_venv:
-            todo = [(MLSERVER, None)] + ([(MLSERVER_INPROCESS, 0)] if args.mlserver_inprocess else [])
-            for i, (label, workers) in enumerate(todo):
+            for i, (label, workers) in enumerate([(MLSERVER, None), (MLSERVER_INPROCESS, 0)]):
                 try:
                     proc, url = start_mlserver(args.mlserver_venv, os.path.join(home, f"mlserver{i}"), model, workers)
                 except RuntimeError as exc:
