@@ -119,8 +119,12 @@ def main() -> int:
                 "import nbdeploy as nbd\ntotal = sum(range(n))\nnbd.log_metric('total', total)\nprint(label, total)"
             ),
         ]
-        status, job = http("POST", api + "/jobs", token, {"name": "summing", "notebook": nbformat.writes(nb)})
-        print(f"   POST /jobs -> {status}: job {job['name']} v{job['version']}, parameters {list(job['parameters'])}")
+        status, job = http(
+            "POST", api + "/jobs", token, {"name": "summing", "notebook": json.loads(nbformat.writes(nb))}
+        )
+        print(
+            f"   POST /jobs -> {status}: job {job['name']} v{job['version']}, parameters {[p['name'] for p in job['parameters']]}"
+        )
         status, run = http("POST", api + "/jobs/summing/runs", token, {"parameters": {"n": 100, "label": "hundred"}})
         print(f"   POST /jobs/summing/runs {{'n': 100}} -> {status}: run {run['id']} {run['status']}")
         for _ in range(1200):
@@ -155,6 +159,11 @@ def main() -> int:
 
         step("done: stopping the server (it stops the embedded cluster it started)")
     finally:
+        if "nbdeploy" in sys.modules:  # this process's client goes first, or it would try to reconnect to the cluster
+            import nbdeploy as nbd
+
+            nbd.default().close()
+            nbd.runtime.shutdown()
         server.terminate()
         server.wait(30)
     print("   stopped")

@@ -196,3 +196,38 @@ def test_a_scoped_token_calls_its_functions_only_and_the_server_token_keeps_ever
     assert srv.request("DELETE", f"{API}/tokens/{created['info']['id']}")[0] == 200
     assert srv.request("POST", f"{API}/functions/other/invoke", {"x": 2}, token=fresh)[0] == 401
     assert srv.request("GET", "/healthz", token=None)[0] == 200
+
+
+def _may_overlap(a: str, b: str) -> bool:
+    """Whether some path could match both route patterns (segment by segment: a literal matches itself, a
+    ``[^/]+`` group any one segment, any other group any rest)."""
+
+    def segments(route: str) -> list[str]:
+        route = route.replace("(?P<", "<").replace("[^/]+)", "ONE>")
+        return route.split("/")
+
+    sa, sb = segments(a), segments(b)
+    for x, y in zip(sa, sb, strict=False):
+        if any("<" in seg and "ONE>" not in seg for seg in (x, y)):
+            return True  # a group that may span segments
+        if "<" in x or "<" in y:
+            continue
+        if x != y:
+            return False
+    return len(sa) == len(sb)
+
+
+def test_serving_routes_come_first_and_the_order_changes_no_answer() -> None:
+    """`bind_handlers` puts the serving routes first (tornado tries rules in order); that is safe only because no
+    path could match both a serving route and another one."""
+    from nbdeploy.server_extension.base import bind_handlers, serves
+
+    routes = [*collect_handlers(), *collect_mounted_handlers(standalone=True)]
+    bound = bind_handlers(routes, RequestHandler)
+    first = [serves(cls) for _, cls in bound]
+    assert any(first) and first == sorted(first, reverse=True)  # every serving route before every other
+    serving = {r for r, c in bound if serves(c)}
+    assert serving >= {API + "/functions/(?P<name>[^/]+)/invoke", "/v2/models/(?P<name>[^/]+)/infer"}
+    for route in serving:
+        clashes = [other for other, cls in routes if not serves(cls) and _may_overlap(route, other)]
+        assert clashes == [], (route, clashes)

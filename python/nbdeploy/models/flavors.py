@@ -143,6 +143,17 @@ class SklearnFlavor(Flavor):
         note = f"{reason}; stored with cloudpickle, which keeps the notebook's own code by value"
         return {"format": "cloudpickle", "note": note}, cloudpickle.dumps(model)
 
+    def predict(self, model: Any, data: Any, method: str = "predict") -> Any:
+        """As :meth:`Flavor.predict`; when every value is a finite number, scikit-learn is told so
+        (``assume_finite``) instead of checking again in each step of a pipeline — the same answer for less time.
+        Input with NaN or infinity goes through scikit-learn's own checks and messages."""
+        if _all_finite(data):
+            import sklearn
+
+            with sklearn.config_context(assume_finite=True):
+                return super().predict(model, data, method)
+        return super().predict(model, data, method)
+
     def load(self, header: dict[str, Any], payload: bytes) -> Any:
         if header.get("format") == "cloudpickle":
             import cloudpickle
@@ -156,6 +167,23 @@ class SklearnFlavor(Flavor):
             # trust exactly the types recorded when it was stored: skops refuses any other
             return sio.loads(payload, trusted=list(header.get("trusted", [])))
         return _joblib_loads(payload)
+
+
+def _all_finite(data: Any) -> bool:
+    """Whether ``data`` (a DataFrame or ndarray) holds only finite floating-point or integer numbers."""
+    import numpy as np
+
+    if hasattr(data, "dtypes"):  # a DataFrame: numeric columns only (a string or object column: let sklearn check)
+        if not all(getattr(d, "kind", "O") in "fiu" and isinstance(d, np.dtype) for d in data.dtypes):
+            return False
+        values = data.to_numpy()
+    elif isinstance(data, np.ndarray):
+        values = data
+    else:
+        return False
+    if values.dtype.kind in "iu":
+        return True
+    return values.dtype.kind == "f" and bool(np.isfinite(values).all())
 
 
 def _joblib_dumps(model: Any) -> bytes:

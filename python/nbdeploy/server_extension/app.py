@@ -20,6 +20,7 @@ class JupyterAuthHandler(APIHandler):
     """Jupyter's ``APIHandler`` (token, cookie, XSRF) that refuses unauthenticated or unauthorized requests."""
 
     auth_resource = "nbdeploy"
+    finish_sets_content_type = True  # APIHandler.finish sets application/json unless told otherwise
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()

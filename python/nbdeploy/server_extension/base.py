@@ -433,12 +433,16 @@ class NbdeployHandler(web.RequestHandler):
         else:
             self.send_json(result, status)
 
+    #: whether ``finish`` takes ``set_content_type`` (Jupyter's ``APIHandler`` does, and would otherwise force JSON's
+    #: content type; a plain tornado handler does not): set by :func:`bind_handlers` from the server's base handler
+    finish_sets_content_type = False
+
     def finish_as(self, data: bytes | str, content_type: str) -> None:
-        """Finish with a body of this content type (Jupyter's APIHandler would otherwise force JSON's)."""
+        """Finish with a body of this content type."""
         self.set_header("Content-Type", content_type)
-        try:
+        if self.finish_sets_content_type:
             self.finish(data, set_content_type=content_type)  # type: ignore[call-arg]
-        except TypeError:  # a plain tornado handler (``nbdeploy serve``)
+        else:  # a plain tornado handler (``nbdeploy serve``)
             self.finish(data)
 
     def send_json(self, data: Any, status: int = 200) -> None:
@@ -516,12 +520,32 @@ def collect_mounted_handlers(*, standalone: bool = False) -> list[tuple[str, typ
     return routes
 
 
+#: the operations' ``metric`` of the serving routes, matched first (see :func:`bind_handlers`)
+SERVING_METRICS = ("function", "model")
+
+
+def serves(cls: type) -> bool:
+    """Whether a handler class has a serving operation (a function call or a prediction)."""
+    return any(
+        getattr(getattr(cls, verb, None), "operation", None) is not None
+        and getattr(cls, verb).operation.metric in SERVING_METRICS
+        for verb in ("post", "get")
+    )
+
+
 def bind_handlers(
     routes: Sequence[tuple[str, type[NbdeployHandler]]], base: type[web.RequestHandler], prefix: str = ""
 ) -> list[tuple[str, type[web.RequestHandler]]]:
-    """Return concrete handlers: each nbdeploy handler with the server's authenticated ``base`` mixed in."""
+    """Return concrete handlers: each nbdeploy handler with the server's authenticated ``base`` mixed in.
+
+    The serving routes (function calls, predictions, inference) come first: tornado tries the rules in order, and
+    they take nearly every request of a busy server (no path matches two of nbdeploy's routes, so the order
+    changes no answer; a test checks it)."""
     bound = []
-    for route, cls in routes:
-        concrete = type(cls.__name__, (cls, base), {"__module__": cls.__module__})
+    for route, cls in sorted(routes, key=lambda rc: not serves(rc[1])):
+        sets_type = bool(getattr(base, "finish_sets_content_type", False))
+        concrete = type(
+            cls.__name__, (cls, base), {"__module__": cls.__module__, "finish_sets_content_type": sets_type}
+        )
         bound.append((prefix.rstrip("/") + route, concrete))
     return bound
