@@ -32,18 +32,17 @@ class OipHandler(NbdeployHandler):
             out["field"] = str(error["field"])
         return out
 
-    def served_kind(self, name: str, version: int | str | None) -> str:
-        """``"model"`` when ``name`` is a model (as the protocol expects), else ``"function"`` when it is a
-        function; raises the model's :class:`NotFoundError` when it is neither (blocking: run in a thread)."""
+    def served(self, name: str, version: int | str | None) -> tuple[str, Any]:
+        """``("model", its resolved version)`` when ``name`` is a model (as the protocol expects), else
+        ``("function", …)`` when it is a function; raises the model's :class:`NotFoundError` when it is neither
+        (it may ask the catalog: run it in a thread, but for inference, where the resolution is cached)."""
         try:
-            self.nbd.models.resolve(name, version)
-            return "model"
+            return "model", self.nbd.models.resolve(name, version)
         except NotFoundError as missing:
             try:
-                self.nbd.functions.resolve(name, version)
+                return "function", self.nbd.functions.resolve(name, version)
             except NotFoundError:
                 raise missing from None
-            return "function"
 
 
 class LiveHandler(OipHandler):
@@ -73,16 +72,15 @@ class ModelMetadataHandler(OipHandler):
         """A model's versions and input tensors (from its signature), as the Open Inference Protocol lists them."""
 
         def describe() -> ModelMetadata:
-            if self.served_kind(name, version) == "function":
-                found = self.nbd.functions.resolve(name, version)
+            kind, found = self.served(name, version)
+            if kind == "function":
                 numbers = [str(v.version) for v in self.nbd.functions.versions(name)]
                 request = (found.metadata.get("signature") or {}).get("request")
                 return ModelMetadata(name, numbers, "nbdeploy/function", function_tensors(request), [])
-            target = self.nbd.models.resolve(name, version)
             versions = [str(v.version) for v in self.nbd.models.versions(name)]
-            flavor = (target.metadata or {}).get("flavor") or "python"
+            flavor = (found.metadata or {}).get("flavor") or "python"
             return ModelMetadata(
-                name, versions, f"nbdeploy/{flavor}", signature_tensors(target.metadata.get("signature")), []
+                name, versions, f"nbdeploy/{flavor}", signature_tensors(found.metadata.get("signature")), []
             )
 
         return await asyncio.to_thread(describe)
@@ -92,7 +90,7 @@ class ModelReadyHandler(OipHandler):
     @api(responses={200: ModelReady}, errors=(404,), tags=TAGS, operation_id="oip_model_ready")
     async def get(self, name: str, version: int | str | None = None) -> ModelReady:
         """Whether the model or function (a version) can be served: 404 when there is no such one or version."""
-        await asyncio.to_thread(self.served_kind, name, version)
+        await asyncio.to_thread(self.served, name, version)
         return ModelReady(name, True)
 
 
@@ -123,15 +121,14 @@ class InferHandler(OipHandler):
         else:
             request = body
         wanted = [o.name for o in request.outputs or []]
-        if self.served_kind(name, version) == "function":
+        kind, found = self.served(name, version)
+        if kind == "function":
             self.metric_target = f"function:{name}"  # counted (and its stats kept) as the function it calls
-            found = self.nbd.functions.resolve(name, version)
             arguments = function_arguments(request, (found.metadata.get("signature") or {}).get("request"), binary)
             result = await self.nbd.functions.ainvoke(name, arguments, found.version)
             return InferResponse(name, str(result.version), request.id, function_outputs(result.result, wanted))
-        target = self.nbd.models.resolve(name, version)
-        payload = request_payload(request, target.metadata.get("signature"), binary)
-        answer = await self.nbd.models.apredict(name, payload, target.version)
+        payload = request_payload(request, found.metadata.get("signature"), binary)
+        answer = await self.nbd.models.apredict(name, payload, found.version)
         return InferResponse(name, str(answer.version), request.id, output_tensors(answer.predictions, wanted))
 
     def _binary(self, body: RawBody) -> tuple[InferRequest, dict]:

@@ -10,6 +10,7 @@ values), or one tensor per column when the model answers a table.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import struct
@@ -71,6 +72,44 @@ def _flatten(data: Any, out: list[Any]) -> None:
         out.append(data)
 
 
+def _flat(data: Any) -> list[Any]:
+    """``data``'s values, flat, row-major (what :func:`_flatten` gives), without a call per value for the usual
+    flat list or list of rows."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        return [data]
+    if not any(issubclass(kind, list) for kind in set(map(type, data))):
+        return list(data)
+    if all(type(row) is list for row in data):
+        flat = list(itertools.chain.from_iterable(data))
+        if not any(issubclass(kind, list) for kind in set(map(type, flat))):
+            return flat
+    out: list[Any] = []
+    _flatten(data, out)
+    return out
+
+
+def _all_valid(flat: list[Any], datatype: str) -> bool:
+    """Whether every value is :func:`_valid` for ``datatype``, decided by their types at once (``False`` may also
+    mean: look value by value)."""
+    kinds = set(map(type, flat))
+    if datatype == "BOOL":
+        return kinds <= {bool}
+    if datatype == "BYTES":
+        return kinds <= {str}
+    if datatype.startswith("UINT"):
+        return kinds <= {int} and (not flat or min(flat) >= 0)
+    if datatype.startswith("INT"):
+        return kinds <= {int}
+    if not kinds <= {int, float}:
+        return False
+    try:
+        return float not in kinds or all(map(math.isfinite, flat))
+    except OverflowError:  # an int past float's range: finite, but let _valid say so
+        return False
+
+
 def _valid(value: Any, datatype: str) -> bool:
     if datatype == "BOOL":
         return isinstance(value, bool)
@@ -95,13 +134,14 @@ def _values(tensor: TensorInput, data: Any) -> list[Any]:
     where = f"inputs.{tensor.name}"
     if any(d < 0 for d in tensor.shape) or not tensor.shape:
         raise InvalidInputError(f"input {tensor.name!r}: shape {tensor.shape} must be whole sizes >= 0", where)
-    flat: list[Any] = []
-    _flatten(data if data is not None else [], flat)
+    flat = _flat(data)
     expected = math.prod(tensor.shape)
     if len(flat) != expected:
         raise InvalidInputError(
             f"input {tensor.name!r} has {len(flat)} values but shape {tensor.shape} needs {expected}", where
         )
+    if _all_valid(flat, tensor.datatype):
+        return flat
     for i, value in enumerate(flat):
         if not _valid(value, tensor.datatype):
             raise InvalidInputError(
