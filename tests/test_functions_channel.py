@@ -207,3 +207,30 @@ def test_closing_a_pool_releases_its_replicas_and_their_threads(nbd_env: Path, d
             timeout=30,
             what="replicas and their threads released",
         )
+
+
+def test_calls_of_a_batch_are_answered_without_waiting_for_a_slow_neighbour(manager: FunctionManager) -> None:
+    """A version learned as tiny gets one slow call: the calls batched after it run on the replica's other thread
+    and are answered while it still runs, not when the whole batch ends."""
+    version = manager.deploy(snooze).version
+    pool = manager._run(manager._pool(None))
+    manager._run(pool.start_replicas())
+    eventually(lambda: len(pool.live()) == 2, 60, "a replica on each worker")
+    label = f"{version.name} v{version.version}"
+
+    async def send() -> tuple[list[float], bool, int]:
+        for _ in range(3):  # learned as tiny: the calls below join one batch
+            await pool.call(FunctionCall(version.sha256, label, {"ms": 0}))
+        before = pool.batches_sent
+        quick = [{"ms": 0}, {"ms": 0}, {"ms": 0}]
+        slow = asyncio.ensure_future(pool.call(FunctionCall(version.sha256, label, {"ms": 4000})))
+        rest = [asyncio.ensure_future(pool.call(FunctionCall(version.sha256, label, a))) for a in quick]
+        answered = await asyncio.gather(*rest)
+        still_running = not slow.done()
+        await slow
+        return [o.value for o in answered], still_running, pool.batches_sent - before
+
+    values, still_running, batches = manager._run(send())
+    assert batches == 1  # the slow call and the quick ones shared one batch
+    assert values == [0, 0, 0]
+    assert still_running  # the quick calls were answered while their slow neighbour still ran

@@ -14,13 +14,20 @@ import threading
 import time
 import traceback
 import weakref
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..runtime.channel import ChannelActor
-from ..runtime.messages import FunctionCall, Outcome, decode_calls, encode_outcome, merge_outcomes
+from ..runtime.messages import FunctionCall, Outcome, decode_calls, encode_outcome
 
 __all__ = ["FunctionActor", "missing_modules", "run_call", "run_task"]
+
+#: a batch whose chunks are not all done this long after it started answers the finished ones at once
+PART_AFTER_SECONDS = 0.005
+#: while a batch runs long, its ended calls are looked for at growing intervals up to this
+PART_POLL_MAX_SECONDS = 0.1
 
 
 def _user_traceback(exc: BaseException) -> str:
@@ -123,40 +130,67 @@ class FunctionActor(ChannelActor):
         self.interrupted = 0  # calls stopped past their timeout
         self.abandoned = 0  # threads left behind because they did not stop
 
-    def _run_chunk(self, calls: list[FunctionCall]) -> list[Outcome]:
-        me, pool = threading.get_ident(), self.pool
-        out: list[Outcome] = []
-        for call in calls:
-            try:  # an interrupt meant for this call may land anywhere in here: it always ends as its outcome
-                timeout = call.timeout
+    def _run_one(self, call: FunctionCall) -> Outcome:
+        """Run one call in this thread under the watchdog (its timeout interrupts it)."""
+        me = threading.get_ident()
+        try:  # an interrupt meant for this call may land anywhere in here: it always ends as its outcome
+            timeout = call.timeout
+            with self._lock:
+                self._running[me] = [time.monotonic() + timeout if timeout else None, None, self.pool]
+            try:
+                return run_call(self.store_url, call)
+            finally:
                 with self._lock:
-                    self._running[me] = [time.monotonic() + timeout if timeout else None, None, pool]
-                try:
-                    outcome = run_call(self.store_url, call)
-                finally:
-                    with self._lock:
-                        self._running.pop(me, None)
-            except CallInterrupted:
-                message = f"the call ran past its timeout of {call.timeout:g} s"
-                outcome = Outcome("error", error_type="TimeoutError", message=message)
-            out.append(outcome)
-        return out
+                    self._running.pop(me, None)
+        except CallInterrupted:
+            message = f"the call ran past its timeout of {call.timeout:g} s"
+            return Outcome("error", error_type="TimeoutError", message=message)
 
-    async def run_batch(self, payloads: list[Any]) -> list[bytes]:
+    def _drain(self, queue: deque[tuple[int, FunctionCall]], out: list[Any], ended: list[int]) -> None:
+        """Take calls from the batch's ``queue`` one after another until it is empty; put each outcome at its
+        position in ``out`` and then its position in ``ended`` (read by the event loop). Several threads drain one
+        queue: a slow call holds one thread while the others run the rest."""
+        while True:
+            try:
+                i, call = queue.popleft()
+            except IndexError:
+                return
+            out[i] = self._run_one(call)
+            ended.append(i)
+
+    async def run_batch(self, payloads: list[Any], part: Callable[[dict[int, bytes]], None] | None = None) -> list[Any]:
         """Run a batch of calls (each pickled on its own); the outcomes come back in the same order, each
         pickled on its own, so a call that cannot be read here or whose result cannot be sent back fails alone.
 
-        The batch is split into at most ``threads`` chunks run side by side, each chunk's calls one after
-        another: tiny calls avoid a thread hand-off each, slow ones still use every thread.
+        Up to ``threads`` threads take the batch's calls one after another from one queue: tiny calls avoid a thread
+        hand-off each, slow ones still use every thread, and a slow call holds only its own thread. When the batch still runs
+        :data:`PART_AFTER_SECONDS` after it started, the calls that have ended are answered at once through ``part``
+        (``{position: outcome}``; ``None`` at those positions in the final answer), and those that end later within
+        at most :data:`PART_POLL_MAX_SECONDS`: an ended call never waits for a slow neighbour of its batch.
         """
         calls, failed = decode_calls(payloads)
-        outcomes = await self._run_calls(calls) if calls else []
-        outcomes = merge_outcomes(len(payloads), outcomes, failed)
-        labels = [getattr(c, "label", "the call") for c in calls]
-        labelled = merge_outcomes(len(payloads), labels, {i: "the call" for i in failed})
-        return [encode_outcome(o, str(label)) for o, label in zip(outcomes, labelled, strict=True)]
+        positions = [i for i in range(len(payloads)) if i not in failed]  # where each readable call sits
+        labels = [str(getattr(c, "label", "the call")) for c in calls]
+        answers: list[Any] = [None] * len(payloads)
+        for i, outcome in failed.items():
+            answers[i] = encode_outcome(outcome)
 
-    async def _run_calls(self, calls: list[FunctionCall]) -> list[Outcome]:
+        def early(outcomes: list[tuple[int, Outcome]]) -> None:
+            if part is not None:
+                part({positions[k]: encode_outcome(outcome, labels[k]) for k, outcome in outcomes})
+
+        outcomes = await self._run_calls(calls, early if part is not None else None) if calls else []
+        for k, outcome in enumerate(outcomes):
+            if outcome is not None:
+                answers[positions[k]] = encode_outcome(outcome, labels[k])
+        return answers
+
+    run_batch.answers_in_parts = True  # type: ignore[attr-defined]  # the channel passes ``part``
+
+    async def _run_calls(
+        self, calls: list[FunctionCall], early: Callable[[list[tuple[int, Outcome]]], None] | None = None
+    ) -> list[Outcome | None]:
+        """The outcomes of ``calls`` in order (``None`` for those already handed to ``early([(index, outcome)])``)."""
         loop = asyncio.get_running_loop()
         if not self._watching and any(c.timeout for c in calls):
             self._watching = True
@@ -164,12 +198,32 @@ class FunctionActor(ChannelActor):
             _WATCHERS.add(task)
             task.add_done_callback(_WATCHERS.discard)
         if len(calls) == 1:
-            return await loop.run_in_executor(self.pool, self._run_chunk, calls)
-        n = min(len(calls), self.threads)
-        size = -(-len(calls) // n)
-        chunks = [calls[i : i + size] for i in range(0, len(calls), size)]
-        results = await asyncio.gather(*[loop.run_in_executor(self.pool, self._run_chunk, c) for c in chunks])
-        return [outcome for chunk in results for outcome in chunk]
+            return [await loop.run_in_executor(self.pool, self._run_one, calls[0])]
+        queue = deque(enumerate(calls))
+        out: list[Outcome | None] = [None] * len(calls)
+        ended: list[int] = []  # positions in the order their calls ended
+        running = [
+            loop.run_in_executor(self.pool, self._drain, queue, out, ended)
+            for _ in range(min(len(calls), self.threads))
+        ]
+        if early is None:
+            await asyncio.gather(*running)
+            return out
+        reported = 0
+        wait = PART_AFTER_SECONDS
+        _, pending = await asyncio.wait(running, timeout=wait)
+        while pending:  # the batch runs long: answer the calls that have ended, then look again
+            n = len(ended)  # threads may append meanwhile: what is past n goes next time
+            if n > reported:
+                early([(i, out[i]) for i in ended[reported:n]])
+                reported = n
+            wait = min(wait * 2, PART_POLL_MAX_SECONDS)
+            _, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        for future in running:
+            future.result()  # an error of nbdeploy's own in a thread fails the batch, as before
+        for i in ended[:reported]:
+            out[i] = None  # answered early
+        return out
 
     async def load(self, sha256: str) -> bool:
         """Load a version into this worker's cache ahead of its first call (deploys warm replicas with it);

@@ -13,7 +13,10 @@ unpickled) before anything it sends is unpickled; with a TLS Dask cluster the li
 use the cluster's TLS contexts. That is the same trust Dask's own worker port asks for.
 
 Frames: ``!QI`` (batch id, payload length) then the payload. Requests: ``pickle((method, calls))``; answers:
-``pickle(("ok", result))`` or ``pickle(("error", type, message))`` for a failure outside the user's code.
+``pickle(("ok", result))`` or ``pickle(("error", type, message))`` for a failure outside the user's code. An actor
+method that takes a ``part`` argument may answer some calls of a batch early, before its final answer:
+``pickle(("part", {position: answer}))`` frames (the final answer then holds ``None`` at those positions), so that
+calls that are done never wait for a slow neighbour of their batch.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import secrets
 import struct
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Channel", "ChannelActor", "ChannelClosedError", "ChannelServer", "ReplicaError"]
@@ -162,9 +166,15 @@ class ChannelServer:
         if actor is None:  # released on this worker: closing tells the server to start another replica
             writer.close()
             return
+
+        def part(answers: dict[int, Any]) -> None:  # early answers of some calls of this batch
+            if not writer.is_closing():
+                writer.write(_frame(ident, _dumps(("part", answers))))
+
         try:
             method, calls = pickle.loads(payload)
-            result = await getattr(actor, method)(calls)
+            run = getattr(actor, method)
+            result = await (run(calls, part=part) if getattr(run, "answers_in_parts", False) else run(calls))
             answer = _dumps(("ok", result))
         except asyncio.CancelledError:
             raise
@@ -209,6 +219,7 @@ class Channel:
         self.label = label
         self._reader, self._writer = reader, writer
         self._pending: dict[int, asyncio.Future] = {}
+        self._parts: dict[int, Callable[[dict[int, Any]], None]] = {}
         self._ids = itertools.count(1)
         self._closed: BaseException | None = None
         self._reading = asyncio.ensure_future(self._read_loop())
@@ -238,13 +249,16 @@ class Channel:
     def closed(self) -> bool:
         return self._closed is not None
 
-    async def call(self, method: str, calls: Any) -> Any:
-        """Send ``calls`` to ``actor.method`` and return its result; raises :class:`ChannelClosedError`."""
+    async def call(self, method: str, calls: Any, on_part: Callable[[dict[int, Any]], None] | None = None) -> Any:
+        """Send ``calls`` to ``actor.method`` and return its result; ``on_part`` receives the early answers of some
+        calls (``{position: answer}``) when the actor sends them. Raises :class:`ChannelClosedError`."""
         if self._closed is not None:
             raise ChannelClosedError(f"the serving channel to {self.label} is closed: {self._closed}")
         ident = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
+        if on_part is not None:
+            self._parts[ident] = on_part
         try:
             self._writer.write(_frame(ident, _dumps((method, calls))))
             if self._writer.transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
@@ -252,6 +266,7 @@ class Channel:
             answer = await future
         finally:
             self._pending.pop(ident, None)
+            self._parts.pop(ident, None)
         if answer[0] == "ok":
             return answer[1]
         raise ReplicaError(f"the serving replica at {self.label} could not answer: {answer[1]}: {answer[2]}")
@@ -261,8 +276,18 @@ class Channel:
             while True:
                 ident, payload = await _read_frame(self._reader)
                 future = self._pending.get(ident)
-                if future is not None and not future.done():
-                    future.set_result(pickle.loads(payload))
+                if future is None or future.done():
+                    continue
+                answer = pickle.loads(payload)
+                if answer[0] != "part":
+                    future.set_result(answer)
+                    continue
+                on_part = self._parts.get(ident)
+                if on_part is not None:
+                    try:
+                        on_part(answer[1])
+                    except Exception:  # a bug of the receiver: logged, the batch's final answer still comes
+                        log.exception("handling early answers from %s failed", self.label)
         except asyncio.CancelledError:
             self._fail(ChannelClosedError("closed"))
             raise
@@ -271,6 +296,7 @@ class Channel:
 
     def _fail(self, exc: BaseException) -> None:
         self._closed = exc
+        self._parts.clear()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(exc)

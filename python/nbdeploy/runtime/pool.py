@@ -390,8 +390,13 @@ class ActorPool:
                 return
             self.batches_sent += 1
             self.calls_sent += len(batch)
+
+            def early(items: dict[int, Any]) -> None:  # calls of the batch answered before a slow neighbour
+                for i, answer in items.items():
+                    self._answered(batch[i], answer)
+
             try:
-                answers = await self._call_watched(replica, [p.payload for p in batch])
+                answers = await self._call_watched(replica, [p.payload for p in batch], early)
             except ReplicaError as exc:  # the replica is fine; this batch's answers could not be sent back
                 _fail(batch, str(exc))
                 return
@@ -413,11 +418,8 @@ class ActorPool:
                 _fail(batch, f"the serving replica on {replica.worker} answered {len(answers)} of {len(batch)} calls")
                 return
             for p, answer in zip(batch, answers, strict=True):
-                outcome = decode_outcome(answer) if isinstance(answer, bytes) else answer
-                if getattr(outcome, "ok", False):  # failures (a timeout too) say nothing of the call's own time
-                    self._learn(p.key, outcome.duration_ms)
-                if not p.future.done():
-                    p.future.set_result(outcome)
+                if answer is not None:  # None: answered early
+                    self._answered(p, answer)
         finally:
             if gathering:  # ended before taking its batch (cancelled)
                 replica.gathering = False
@@ -428,12 +430,21 @@ class ActorPool:
                 while replica.queue:  # calls queued on a dead replica move to a live one
                     await self._retry(replica.queue.popleft(), None)
 
-    async def _call_watched(self, replica: _Replica, payloads: list[bytes]) -> list[Any]:
-        """Call the replica; if the call is still pending after a second, check every second that its worker
-        is still in the cluster (a dead worker's connection can otherwise take Dask's 30 s connect timeout
-        to fail)."""
+    def _answered(self, pending: _Pending, answer: Any) -> None:
+        outcome = decode_outcome(answer) if isinstance(answer, bytes) else answer
+        if getattr(outcome, "ok", False):  # failures (a timeout too) say nothing of the call's own time
+            self._learn(pending.key, outcome.duration_ms)
+        if not pending.future.done():
+            pending.future.set_result(outcome)
+
+    async def _call_watched(
+        self, replica: _Replica, payloads: list[bytes], early: Callable[[dict[int, Any]], None] | None = None
+    ) -> list[Any]:
+        """Call the replica (``early`` receives the answers of calls it sends before the batch's end); if the call is
+        still pending after a second, check every second that its worker is still in the cluster (a dead worker's
+        connection can otherwise take Dask's 30 s connect timeout to fail)."""
         if replica.channel is not None:
-            call = asyncio.ensure_future(replica.channel.call(self.method, payloads))
+            call = asyncio.ensure_future(replica.channel.call(self.method, payloads, early))
         else:
             call = asyncio.ensure_future(getattr(replica.actor, self.method)(payloads))
         while True:
