@@ -175,14 +175,14 @@ class FunctionActor(ChannelActor):
         for i, outcome in failed.items():
             answers[i] = encode_outcome(outcome)
 
-        def early(outcomes: list[tuple[int, Outcome]]) -> None:
+        def early(ended: list[tuple[int, Outcome]]) -> None:
             if part is not None:
-                part({positions[k]: encode_outcome(outcome, labels[k]) for k, outcome in outcomes})
+                part({positions[k]: encode_outcome(outcome, labels[k]) for k, outcome in ended})
 
-        outcomes = await self._run_calls(calls, early if part is not None else None) if calls else []
-        for k, outcome in enumerate(outcomes):
-            if outcome is not None:
-                answers[positions[k]] = encode_outcome(outcome, labels[k])
+        results = await self._run_calls(calls, early if part is not None else None) if calls else []
+        for k, result in enumerate(results):
+            if result is not None:
+                answers[positions[k]] = encode_outcome(result, labels[k])
         return answers
 
     run_batch.answers_in_parts = True  # type: ignore[attr-defined]  # the channel passes ``part``
@@ -215,7 +215,7 @@ class FunctionActor(ChannelActor):
         while pending:  # the batch runs long: answer the calls that have ended, then look again
             n = len(ended)  # threads may append meanwhile: what is past n goes next time
             if n > reported:
-                early([(i, out[i]) for i in ended[reported:n]])
+                early([(i, o) for i in ended[reported:n] if (o := out[i]) is not None])
                 reported = n
             wait = min(wait * 2, PART_POLL_MAX_SECONDS)
             _, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
