@@ -3,6 +3,7 @@ signature and metadata are recorded, versions and aliases behave, bad input is r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +309,36 @@ def test_skops_imported_from_the_recorded_estimator_names_trusts_and_refuses_wha
     assert got["catalog"] is False
     assert got["names"] == full
     assert got["untrusted"] == untrusted and got["refused"] == type(refused.value).__name__
+
+
+def test_a_replica_predicts_a_fast_version_in_its_event_loop_and_bad_input_still_fails_alone(
+    manager: ModelManager, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """Once a version's batches are known to take a millisecond or two, a replica predicts them in its event loop
+    (no thread hand-off); the answers are the same, and one bad call of a batch still fails alone."""
+    import asyncio
+
+    from sklearn.linear_model import LogisticRegression
+
+    from nbdeploy.models.serving import ModelActor
+    from nbdeploy.runtime.messages import ModelCall
+
+    X, y = data
+    version = manager.put(LogisticRegression().fit(X, y), "fast", sample_input=X.head(5))
+    columns = tuple(X.columns)
+    good = ModelCall(version.sha256, "frame", columns, X.head(2).to_numpy().tolist())
+    bad = ModelCall(version.sha256, "frame", columns, [["not a number"] * len(columns)])
+    actor = ModelActor(manager.store.url, threads=1)
+
+    async def batches() -> list[list]:
+        return [await actor._predict([good, good]) for _ in range(5)] + [await actor._predict([good, bad, good])]
+
+    answers = asyncio.run(batches())
+    expected = LogisticRegression().fit(X, y).predict(X.head(2)).tolist()
+    assert [o.value for o in answers[0]] == [json.dumps(expected, separators=(",", ":"))] * 2
+    assert all([o.value for o in a] == [o.value for o in answers[0]] for a in answers[1:5])
+    assert actor.counters()["inline"] >= 3  # the first two batches (load, then learn) ran in a thread, the rest inline
+    ok, failed, ok2 = answers[5]
+    assert ok.ok and ok2.ok and ok.value == ok2.value
+    assert failed.status == "invalid"
+    actor.pool.shutdown()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,6 +24,10 @@ from ..runtime.messages import ModelCall, Outcome, decode_calls, encode_outcome,
 from ..runtime.pool import ActorPool
 
 __all__ = ["ModelActor", "ModelPool", "predict_rows", "split_predictions"]
+
+#: a version whose batches predict in less than this (moving average of the thread's CPU time, in ms) is predicted in
+#: the worker's event loop
+INLINE_PREDICT_MS = 2.0
 
 
 def _encode(value: Any) -> Any:
@@ -90,6 +95,9 @@ class ModelActor(ChannelActor):
         self.store_url = store_url
         self.pool = ThreadPoolExecutor(threads or max(2, os.cpu_count() or 2), thread_name_prefix="nbdeploy-model")
         self.batches = self.calls = 0
+        self.inline = 0  # batches predicted in the event loop (see INLINE_PREDICT_MS)
+        self._predict_ms: dict[str, float] = {}  # per version: moving average of a batch's prediction time
+        self._seen: set[str] = set()
 
     async def run_batch(self, payloads: list[Any]) -> list[bytes]:
         """Predict a batch of calls (each pickled on its own); one outcome per call, in the same order, each
@@ -105,13 +113,44 @@ class ModelActor(ChannelActor):
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, call in enumerate(calls):
             groups.setdefault((call.sha256, call.kind, call.columns), []).append(i)
+        if len(groups) == 1:
+            [((sha, kind, columns), members)] = groups.items()
+            took = self._predict_ms.get(sha)
+            if took is not None and took < INLINE_PREDICT_MS:
+                # a version whose predictions take a millisecond or two: predicted here, in the worker's event
+                # loop, rather than handed to a thread and back (two thread switches cost more than the prediction)
+                self.inline += 1
+                started = time.thread_time()
+                results = [predict_rows(self.store_url, sha, kind, columns, [calls[i].rows for i in members])]
+                self._learn(sha, started)
+                return self._answers(calls, groups, results)
         jobs = [
-            loop.run_in_executor(
-                self.pool, predict_rows, self.store_url, sha, kind, columns, [calls[i].rows for i in members]
-            )
+            loop.run_in_executor(self.pool, self._timed, sha, kind, columns, [calls[i].rows for i in members])
             for (sha, kind, columns), members in groups.items()
         ]
         results = await asyncio.gather(*jobs) if len(jobs) > 1 else [await jobs[0]]
+        return self._answers(calls, groups, results)
+
+    def _timed(self, sha: str, kind: str, columns: Any, rows: list[list[Any]]) -> list[Outcome]:
+        started = time.thread_time()
+        outcomes = predict_rows(self.store_url, sha, kind, columns, rows)
+        if all(o.ok for o in outcomes):  # a failure (or a first load) says nothing of the prediction's own time
+            self._learn(sha, started)
+        return outcomes
+
+    def _learn(self, sha: str, started: float) -> None:
+        took = (time.thread_time() - started) * 1000
+        if sha not in self._seen:  # a version's first batch pays its load and first-call costs: not learned from
+            self._seen.add(sha)
+            return
+        before = self._predict_ms.get(sha)
+        if before is None and len(self._predict_ms) >= 10_000:
+            self._predict_ms.clear()
+            self._seen.clear()
+        self._predict_ms[sha] = took if before is None else 0.8 * before + 0.2 * took
+
+    @staticmethod
+    def _answers(calls: list[ModelCall], groups: dict[Any, list[int]], results: list[list[Outcome]]) -> list[Outcome]:
         answers: list[Outcome] = [Outcome("load_error")] * len(calls)
         for members, outcomes in zip(groups.values(), results, strict=True):
             for i, outcome in zip(members, outcomes, strict=True):
@@ -138,7 +177,7 @@ class ModelActor(ChannelActor):
 
     def counters(self) -> dict[str, int]:
         """How many batches and calls this replica has run (calls / batches is the mean batch size)."""
-        return {"batches": self.batches, "calls": self.calls}
+        return {"batches": self.batches, "calls": self.calls, "inline": self.inline}
 
 
 class ModelPool(ActorPool):
