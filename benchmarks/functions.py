@@ -126,6 +126,11 @@ def main() -> None:
             "tornado (>=0.75)"
         )
     finally:
+        if "nbdeploy" in sys.modules:  # this process's client goes first, or it would try to reconnect to the cluster
+            import nbdeploy as nbd
+
+            nbd.default().close()
+            nbd.runtime.shutdown()
         for p in procs:
             stop(p)
         cluster.close()

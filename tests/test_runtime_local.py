@@ -485,3 +485,27 @@ def test_scaling_refuses_a_bad_count_and_a_cluster_nbdeploy_does_not_own(
         nbdeploy.Nbdeploy().runtime.scale(2)
     refused = nbdeploy_cli("cluster", "scale", "2")
     assert refused.returncode == 1 and "belongs to whoever runs it" in refused.stderr, refused.stderr
+
+
+def test_a_daemon_whose_server_had_a_client_waits_only_the_idle_timeout_once_it_is_gone() -> None:
+    """The server that started a daemon is its client: once the server dies and no client is left, the daemon exits
+    after ``cluster_idle_timeout``, not after the longer grace given to a daemon whose first client never came."""
+    from nbdeploy.runtime.daemon import IdleWatch
+    from nbdeploy.runtime.launch import FIRST_CLIENT_GRACE
+
+    now = [0.0]
+    clients = [1]
+    server = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        watch = IdleWatch(lambda: (clients[0], 0), "server", server.pid, 1.0, clock=lambda: now[0])
+        assert watch.reason_to_exit() is None  # the server lives (and is a client)
+    finally:
+        server.kill()
+        server.wait()
+    clients[0] = 0  # the server is gone, and so is its client
+    for _ in range(10):
+        now[0] += 0.5
+        reason = watch.reason_to_exit()
+        if reason is not None:
+            break
+    assert reason is not None and now[0] < FIRST_CLIENT_GRACE, (reason, now[0])

@@ -82,6 +82,9 @@ class IdleWatch:
         self.next_check = now + min(5.0, max(0.2, self.idle_timeout / 5))
         if self.started_by == "server" and self._server_alive():
             self.idle_since = None
+            if not self.seen_client:  # the server's own client counts: once it dies, the usual idle timeout applies
+                counts = self.activity()
+                self.seen_client = counts is not None and counts[0] > 0
             return None
         counts = self.activity()
         if counts is None:
