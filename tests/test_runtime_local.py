@@ -509,3 +509,27 @@ def test_a_daemon_whose_server_had_a_client_waits_only_the_idle_timeout_once_it_
         if reason is not None:
             break
     assert reason is not None and now[0] < FIRST_CLIENT_GRACE, (reason, now[0])
+
+
+def test_a_client_that_came_and_went_between_two_looks_counts_as_seen() -> None:
+    """The scheduler's record of clients ever connected (third value of ``activity``) makes a daemon whose client
+    connected and left between two of its looks wait only ``cluster_idle_timeout``."""
+    from nbdeploy.runtime.daemon import IdleWatch
+    from nbdeploy.runtime.launch import FIRST_CLIENT_GRACE
+
+    now = [0.0]
+    watch = IdleWatch(lambda: (0, 0, 1), "process", None, 1.0, clock=lambda: now[0])
+    reason = None
+    for _ in range(10):
+        now[0] += 0.5
+        reason = watch.reason_to_exit()
+        if reason is not None:
+            break
+    assert reason is not None and now[0] < FIRST_CLIENT_GRACE, (reason, now[0])
+    start = now[0]
+    never = IdleWatch(lambda: (0, 0, 0), "process", None, 1.0, clock=lambda: now[0])
+    while now[0] - start < FIRST_CLIENT_GRACE - 1:  # no client ever: the first-client grace still applies
+        assert never.reason_to_exit() is None, now[0] - start
+        now[0] += 5.0
+    now[0] = start + FIRST_CLIENT_GRACE + 1
+    assert never.reason_to_exit() is not None

@@ -50,12 +50,13 @@ class IdleWatch:
     """Decides when a daemon has outlived its purpose (see the module docstring); ``reason_to_exit`` is polled.
 
     ``activity`` returns ``(clients, tasks)`` of the scheduler — clients other than Dask's ``fire-and-forget``
-    and the daemon's own — or ``None`` when unknown (then the daemon never counts as idle).
+    and the daemon's own — optionally followed by how many such clients ever connected (a client that came and went
+    between two looks still counts as seen), or ``None`` when unknown (then the daemon never counts as idle).
     """
 
     def __init__(
         self,
-        activity: Callable[[], tuple[int, int] | None],
+        activity: Callable[[], tuple[int, ...] | None],
         started_by: str,
         requested_by: int | None,
         idle_timeout: float | None,
@@ -83,15 +84,14 @@ class IdleWatch:
         if self.started_by == "server" and self._server_alive():
             self.idle_since = None
             if not self.seen_client:  # the server's own client counts: once it dies, the usual idle timeout applies
-                counts = self.activity()
-                self.seen_client = counts is not None and counts[0] > 0
+                self._saw(self.activity())
             return None
         counts = self.activity()
         if counts is None:
             return None
-        clients, tasks = counts
+        self._saw(counts)
+        clients, tasks = counts[0], counts[1]
         if clients or tasks:
-            self.seen_client = self.seen_client or clients > 0
             self.idle_since = None
             return None
         if self.idle_since is None:
@@ -101,12 +101,17 @@ class IdleWatch:
             return f"no client for {wait:.0f}s (cluster_idle_timeout); exiting"
         return None
 
+    def _saw(self, counts: tuple[int, ...] | None) -> None:
+        """Note whether a client has connected (one now, or one ever: ``counts[2]`` when the reader knows it)."""
+        if counts is not None and (counts[0] > 0 or (len(counts) > 2 and counts[2] > 0)):
+            self.seen_client = True
 
-def _remote_activity(owned: OwnedCluster) -> Callable[[], tuple[int, int] | None]:
+
+def _remote_activity(owned: OwnedCluster) -> Callable[[], tuple[int, ...] | None]:
     """``activity`` for a cluster whose scheduler is not in this process: asked through a client of our own."""
     state: dict[str, Any] = {}
 
-    def activity() -> tuple[int, int] | None:
+    def activity() -> tuple[int, ...] | None:
         local = owned.activity()
         if local is not None or state.get("failed"):
             return local
@@ -118,13 +123,19 @@ def _remote_activity(owned: OwnedCluster) -> Callable[[], tuple[int, int] | None
             c = state["client"]
             ignore = {c.id, *owned.ignore_clients}
 
-            def read(dask_scheduler: Any) -> tuple[int, int]:  # nested: pickled by value (see OwnedCluster.activity)
-                names = [
-                    k
-                    for k in dask_scheduler.clients
-                    if k != "fire-and-forget" and not k.startswith("Client-worker-") and k not in ignore
-                ]
-                return len(names), len(dask_scheduler.tasks)
+            def read(
+                dask_scheduler: Any,
+            ) -> tuple[int, int, int]:  # nested: pickled by value (see OwnedCluster.activity)
+                def counted(k: str) -> bool:
+                    return k != "fire-and-forget" and not k.startswith("Client-worker-") and k not in ignore
+
+                events = dask_scheduler.get_events("all") if hasattr(dask_scheduler, "get_events") else ()
+                ever = {m["client"] for _, m in events if isinstance(m, dict) and m.get("action") == "add-client"}
+                return (
+                    len([k for k in dask_scheduler.clients if counted(k)]),
+                    len(dask_scheduler.tasks),
+                    len([k for k in ever if counted(k)]),
+                )
 
             return tuple(c.run_on_scheduler(read))  # type: ignore[return-value]
         except Exception as exc:

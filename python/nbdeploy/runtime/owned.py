@@ -74,17 +74,19 @@ class OwnedCluster:
         scheduler = getattr(self.cluster, "scheduler", None)  # in-process for LocalCluster
         return getattr(scheduler, "status", None) not in dead
 
-    def activity(self) -> tuple[int, int] | None:
-        """``(clients, tasks)`` the scheduler holds, read on the cluster's event loop; ``None`` when the scheduler
-        is not in this process. Clients of the cluster's own do not count: Dask's ``fire-and-forget``, the
-        workers' (``Client-worker-…``, which a task's ``get_client()`` leaves connected) and ``ignore_clients``."""
+    def activity(self) -> tuple[int, int, int] | None:
+        """``(clients, tasks, clients ever connected)`` of the scheduler, read on the cluster's event loop; ``None``
+        when the scheduler is not in this process. Clients of the cluster's own do not count: Dask's
+        ``fire-and-forget``, the workers' (``Client-worker-…``, which a task's ``get_client()`` leaves connected) and
+        ``ignore_clients``."""
         scheduler = getattr(self.cluster, "scheduler", None)
         if scheduler is None or not hasattr(scheduler, "clients") or not hasattr(self.cluster, "sync"):
             return None
 
-        async def read() -> tuple[int, int]:
+        async def read() -> tuple[int, int, int]:
             clients = [c for c in scheduler.clients if not _own_client(c) and c not in self.ignore_clients]
-            return len(clients), len(scheduler.tasks)
+            ever = {c for c in connected_clients(scheduler) if not _own_client(c) and c not in self.ignore_clients}
+            return len(clients), len(scheduler.tasks), len(ever)
 
         try:
             return self.cluster.sync(read)
@@ -176,6 +178,15 @@ class OwnedCluster:
             SpecCluster._instances.discard(self.cluster)  # do not wait for it again at interpreter exit
         except Exception:
             pass
+
+
+def connected_clients(scheduler: Any) -> set[str]:
+    """The ids of every client that ever connected to ``scheduler`` (its ``add-client`` events)."""
+    try:
+        events = scheduler.get_events("all")
+    except Exception:  # an older Dask: nothing known beyond the clients connected now
+        return set()
+    return {m["client"] for _, m in events if isinstance(m, dict) and m.get("action") == "add-client"}
 
 
 def _own_client(client_id: str) -> bool:
