@@ -487,6 +487,16 @@ def test_scaling_refuses_a_bad_count_and_a_cluster_nbdeploy_does_not_own(
     assert refused.returncode == 1 and "belongs to whoever runs it" in refused.stderr, refused.stderr
 
 
+def _seconds_until_exit(watch, now: list[float], step: float = 0.5, looks: int = 10) -> float:
+    """Advance the fake clock ``now`` by ``step`` until ``watch`` gives a reason to exit (at most ``looks`` times);
+    return the clock then (infinity when it never did)."""
+    for _ in range(looks):
+        now[0] += step
+        if watch.reason_to_exit() is not None:
+            return now[0]
+    return float("inf")
+
+
 def test_a_daemon_whose_server_had_a_client_waits_only_the_idle_timeout_once_it_is_gone() -> None:
     """The server that started a daemon is its client: once the server dies and no client is left, the daemon exits
     after ``cluster_idle_timeout``, not after the longer grace given to a daemon whose first client never came."""
@@ -503,12 +513,7 @@ def test_a_daemon_whose_server_had_a_client_waits_only_the_idle_timeout_once_it_
         server.kill()
         server.wait()
     clients[0] = 0  # the server is gone, and so is its client
-    for _ in range(10):
-        now[0] += 0.5
-        reason = watch.reason_to_exit()
-        if reason is not None:
-            break
-    assert reason is not None and now[0] < FIRST_CLIENT_GRACE, (reason, now[0])
+    assert _seconds_until_exit(watch, now) < FIRST_CLIENT_GRACE
 
 
 def test_a_client_that_came_and_went_between_two_looks_counts_as_seen() -> None:
@@ -519,13 +524,7 @@ def test_a_client_that_came_and_went_between_two_looks_counts_as_seen() -> None:
 
     now = [0.0]
     watch = IdleWatch(lambda: (0, 0, 1), "process", None, 1.0, clock=lambda: now[0])
-    reason = None
-    for _ in range(10):
-        now[0] += 0.5
-        reason = watch.reason_to_exit()
-        if reason is not None:
-            break
-    assert reason is not None and now[0] < FIRST_CLIENT_GRACE, (reason, now[0])
+    assert _seconds_until_exit(watch, now) < FIRST_CLIENT_GRACE
     start = now[0]
     never = IdleWatch(lambda: (0, 0, 0), "process", None, 1.0, clock=lambda: now[0])
     while now[0] - start < FIRST_CLIENT_GRACE - 1:  # no client ever: the first-client grace still applies

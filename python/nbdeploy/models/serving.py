@@ -22,6 +22,7 @@ from typing import Any
 from ..runtime.channel import ChannelActor
 from ..runtime.messages import ModelCall, Outcome, decode_calls, encode_outcome, merge_outcomes
 from ..runtime.pool import ActorPool
+from ..runtime.timings import MovingAverages
 
 __all__ = ["ModelActor", "ModelPool", "predict_rows", "split_predictions"]
 
@@ -96,8 +97,7 @@ class ModelActor(ChannelActor):
         self.pool = ThreadPoolExecutor(threads or max(2, os.cpu_count() or 2), thread_name_prefix="nbdeploy-model")
         self.batches = self.calls = 0
         self.inline = 0  # batches predicted in the event loop (see INLINE_PREDICT_MS)
-        self._predict_ms: dict[str, float] = {}  # per version: moving average of a batch's prediction time
-        self._seen: set[str] = set()
+        self._predict_ms = MovingAverages(skip_first=True)  # per version: a batch's prediction time (CPU)
 
     async def run_batch(self, payloads: list[Any]) -> list[bytes]:
         """Predict a batch of calls (each pickled on its own); one outcome per call, in the same order, each
@@ -139,15 +139,9 @@ class ModelActor(ChannelActor):
         return outcomes
 
     def _learn(self, sha: str, started: float) -> None:
-        took = (time.thread_time() - started) * 1000
-        if sha not in self._seen:  # a version's first batch pays its load and first-call costs: not learned from
-            self._seen.add(sha)
-            return
-        before = self._predict_ms.get(sha)
-        if before is None and len(self._predict_ms) >= 10_000:
-            self._predict_ms.clear()
-            self._seen.clear()
-        self._predict_ms[sha] = took if before is None else 0.8 * before + 0.2 * took
+        """Fold a batch's CPU time since ``started`` into the version's average (its first batch, which pays the load
+        and first-call costs, is not counted)."""
+        self._predict_ms.learn(sha, (time.thread_time() - started) * 1000)
 
     @staticmethod
     def _answers(calls: list[ModelCall], groups: dict[Any, list[int]], results: list[list[Outcome]]) -> list[Outcome]:

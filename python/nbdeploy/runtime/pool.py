@@ -40,6 +40,7 @@ from typing import Any
 from ..exceptions import ClusterError, ClusterTimeoutError
 from .channel import Channel, ReplicaError
 from .messages import Outcome, decode_outcome, encode_call
+from .timings import MovingAverages
 
 __all__ = ["ActorPool", "PoolCache"]
 
@@ -136,7 +137,7 @@ class ActorPool:
         self.batches_waited = 0  # batches that waited max_wait_ms for company (only while another was busy)
         self.calls_sent = 0
         self.replicas_dropped = 0  # replicas dropped because their worker or the connection to it was lost
-        self._call_ms: dict[Any, float] = {}  # per version: moving average of the time its code takes per call
+        self._call_ms = MovingAverages()  # per version: the time its code takes per call
 
     # --- replicas ---------------------------------------------------------------------------------
     async def _workers(self) -> list[str]:
@@ -474,10 +475,7 @@ class ActorPool:
 
     def _learn(self, key: Any, duration_ms: float) -> None:
         """Fold one call's own time into the moving average of the calls of ``key``."""
-        before = self._call_ms.get(key)
-        if before is None and len(self._call_ms) >= 10_000:
-            self._call_ms.clear()
-        self._call_ms[key] = duration_ms if before is None else 0.8 * before + 0.2 * duration_ms
+        self._call_ms.learn(key, duration_ms)
 
     def mean_batch_size(self) -> float:
         """Calls per batch sent so far."""
