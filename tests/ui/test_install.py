@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.daemons import advertised_daemon, stop_tree
 from tests.ui.browser import CHROMIUM, OUTPUT, unavailable
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -94,21 +95,26 @@ def test_jupyterlab_browser_check_passes(tmp_path):
         JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab.browser_check",
-            "--allow-root",
-            "--ServerApp.port=0",  # any free port: the browser opens the server's own start-up file
-            f"--ServerApp.root_dir={tmp_path}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-    )
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab.browser_check",
+                "--allow-root",
+                "--ServerApp.port=0",  # any free port: the browser opens the server's own start-up file
+                f"--ServerApp.root_dir={tmp_path}",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=240,
+        )
+    finally:  # the extension's server started the embedded cluster's daemon: it outlives the server (idle timeout)
+        daemon = advertised_daemon(Path(env["NBDEPLOY_HOME"]) / "runtime")
+        if daemon is not None:
+            stop_tree(*daemon)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "browser_check.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
