@@ -245,7 +245,7 @@ def test_module_level_api(nbd_env, data) -> None:
 SKOPS_PROBE = """
 import json, sys
 import nbdeploy.store  # a package that delegates names to the default app's manager
-from nbdeploy.models.flavors import _trusted_estimator_names, skops_io
+from nbdeploy.models.skops_import import _trusted_estimator_names, skops_io
 sio = skops_io()
 payload = open(sys.argv[1], "rb").read()
 try:
@@ -275,10 +275,10 @@ def test_skops_imported_from_the_recorded_estimator_names_trusts_and_refuses_wha
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from nbdeploy.models import flavors
+    from nbdeploy.models import skops_import
 
-    sio = flavors.skops_io()  # here: a full import (or the one this process already made)
-    full = flavors._trusted_estimator_names()
+    sio = skops_import.skops_io()  # here: a full import (or the one this process already made)
+    full = skops_import._trusted_estimator_names()
     assert full and all(name.startswith("sklearn.") for name in full)
     X, y = data
     model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression()).fit(X, y)
@@ -290,10 +290,10 @@ def test_skops_imported_from_the_recorded_estimator_names_trusts_and_refuses_wha
         sio.loads(payload.read_bytes(), trusted=[])
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    names_file = Path(flavors._estimator_names_file())
+    names_file = Path(skops_import._estimator_names_file())
     names_file.parent.mkdir(parents=True)
     names_file.write_text(json.dumps(["sklearn.evil.Thing", "os.system"]))  # not all scikit-learn's: ignored
-    assert flavors._read_estimator_names(str(names_file)) is None
+    assert skops_import._read_estimator_names(str(names_file)) is None
     names_file.write_text(json.dumps(full))
     probe = subprocess.run(
         [sys.executable, "-c", SKOPS_PROBE, str(payload)],

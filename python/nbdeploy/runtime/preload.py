@@ -31,7 +31,7 @@ PLUGIN_NAME = "nbdeploy-preload-modules"
 
 
 #: modules imported through a function of nbdeploy's that makes the same module faster ("module:function")
-IMPORTERS = {"skops.io": "nbdeploy.models.flavors:skops_io"}
+IMPORTERS = {"skops.io": "nbdeploy.models.skops_import:skops_io"}
 
 
 def import_modules(modules: Iterable[str]) -> dict[str, str]:
