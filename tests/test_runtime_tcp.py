@@ -309,7 +309,7 @@ async def _get(url: str, token: str | None) -> tuple[int, dict[str, Any]]:
 async def _call_cluster_api(own_cluster: bool) -> list[tuple[int, dict[str, Any]]]:
     from tornado import httpserver, netutil, web
 
-    from nbdeploy.server_extension.base import bind_handlers, collect_handlers
+    from nbdeploy.server_extension.routes import bind_handlers, collect_handlers
     from nbdeploy.server_extension.standalone import TokenAuthHandler
 
     ctx = nbdeploy.Nbdeploy(nbdeploy.config.Settings.resolve())

@@ -18,7 +18,8 @@ from tornado.web import RequestHandler
 
 import nbdeploy as nbd
 from nbdeploy.exceptions import InvalidInputError, NotFoundError
-from nbdeploy.server_extension.base import collect_handlers, collect_mounted_handlers, handler_scope, scope_allows
+from nbdeploy.server_extension.routes import collect_handlers, collect_mounted_handlers
+from nbdeploy.server_extension.scopes import handler_scope, scope_allows
 from tests.conftest import ServerProcess, start_nbdeploy_server
 
 API = "/nbdeploy/api"
@@ -220,7 +221,7 @@ def _may_overlap(a: str, b: str) -> bool:
 def test_serving_routes_come_first_and_the_order_changes_no_answer() -> None:
     """`bind_handlers` puts the serving routes first (tornado tries rules in order); that is safe only because no
     path could match both a serving route and another one."""
-    from nbdeploy.server_extension.base import bind_handlers, serves
+    from nbdeploy.server_extension.routes import bind_handlers, serves
 
     routes = [*collect_handlers(), *collect_mounted_handlers(standalone=True)]
     bound = bind_handlers(routes, RequestHandler)

@@ -11,7 +11,7 @@ from traitlets import Bool, Unicode
 
 from ..app import Nbdeploy, set_default
 from ..config import Settings
-from .base import bind_handlers, collect_handlers, collect_mounted_handlers
+from .routes import bind_handlers, collect_handlers, collect_mounted_handlers
 
 __all__ = ["JupyterAuthHandler", "NbdeployExtension"]
 

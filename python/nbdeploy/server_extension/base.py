@@ -2,7 +2,7 @@
 
 Each service's ``handlers.py`` defines its handlers as subclasses of :class:`NbdeployHandler` (a mixin with no
 server of its own) and exports ``default_handlers = [(route, class), …]`` with routes relative to
-``/nbdeploy/api``. :func:`bind_handlers` turns them into concrete tornado handlers for one server by mixing in that
+``/nbdeploy/api``. :func:`.routes.bind_handlers` turns them into concrete tornado handlers for one server by mixing in that
 server's authenticated base class: Jupyter's ``APIHandler`` in the extension, the token-checking handler of
 ``nbdeploy serve``.
 
@@ -13,7 +13,7 @@ a body over the size limit is a 413 (read and dropped, never a reset connection)
 deeper than :data:`~nbdeploy.schema.MAX_JSON_DEPTH`, a bad name or id, a field of the wrong type are 400s naming
 the field. Handlers stay thin: they get typed arguments, call a manager, return a record.
 
-Every operation also declares the **scope** a token needs to call it (:func:`required_scope`): by default a read
+Every operation also declares the **scope** a token needs to call it (:func:`.scopes.required_scope`): by default a read
 (``GET``) needs ``read``, invoking a function or predicting with a model (an operation with a ``metric``) needs
 ``invoke:<name>``, any other write ``deploy:<name>`` on a named route and ``admin`` elsewhere; ``scope="admin"``,
 ``"public"`` (no credentials at all in ``nbdeploy serve``) and templates such as ``"invoke:{name}"`` override it.
@@ -24,7 +24,6 @@ authorization applies.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import logging
 import math
@@ -50,12 +49,6 @@ __all__ = [
     "Raw",
     "RawBody",
     "api",
-    "bind_handlers",
-    "collect_handlers",
-    "collect_mounted_handlers",
-    "handler_scope",
-    "required_scope",
-    "scope_allows",
 ]
 
 API_PREFIX = "/nbdeploy/api"
@@ -140,56 +133,8 @@ class Operation:
     errors: tuple[int, ...]
     metric: str | None
     operation_id: str | None
-    scope: str | None = None  # None: derived from the method and the route (see :func:`required_scope`)
+    scope: str | None = None  # None: derived from the method and the route (see :func:`.scopes.required_scope`)
     consumes: tuple[str, ...] | None = None  # request content types, 415 for others (None: JSON, type unchecked)
-
-
-#: the scopes a token can hold: ``read``, ``invoke:<glob>``, ``deploy:<glob>``, ``admin``
-SCOPE_KINDS = ("read", "invoke", "deploy", "admin")
-
-
-def required_scope(op: Operation, method: str, path: dict[str, Any]) -> str:
-    """The scope a request needs: the operation's declared ``scope`` (``{name}`` filled from the path), or by
-    default ``read`` for GET, ``invoke:<name>`` for an operation with a ``metric`` (invoke, predict, infer),
-    ``deploy:<name>`` for another write on a named route, ``admin`` for other writes."""
-    name = path.get("name")
-    if op.scope is not None:
-        return op.scope.replace("{name}", str(name)) if "{name}" in op.scope else op.scope
-    if method.upper() in ("GET", "HEAD", "OPTIONS"):
-        return "read"
-    if name is None:
-        return "admin"
-    return f"invoke:{name}" if op.metric else f"deploy:{name}"
-
-
-def handler_scope(cls: type, method: str, path: dict[str, Any]) -> str:
-    """The scope a request to handler class ``cls`` needs: its operation's (:func:`required_scope`); for a route
-    without an ``@api`` declaration (a proxy), ``read`` for GET and ``admin`` for anything else."""
-    op = getattr(getattr(cls, method.lower(), None), "operation", None)
-    if op is None:
-        return "read" if method.upper() in ("GET", "HEAD", "OPTIONS") else "admin"
-    return required_scope(op, method, path)
-
-
-def scope_allows(granted: Sequence[str], required: str) -> bool:
-    """Whether a token holding the scopes ``granted`` may do what ``required`` (see :func:`required_scope`)
-    names. ``admin`` allows everything; ``invoke:<glob>`` and ``deploy:<glob>`` allow their action on the names
-    the glob matches (``deploy`` also allows ``invoke``: a deploying token may try what it deployed); ``read``
-    allows reads. ``public`` needs nothing."""
-    import fnmatch
-
-    if required == "public":
-        return True
-    kind, _, name = required.partition(":")
-    for scope in granted:
-        if scope == "admin" or scope == required:
-            return True
-        gkind, _, glob = scope.partition(":")
-        if not name or not glob:
-            continue
-        if (gkind == kind or (gkind == "deploy" and kind == "invoke")) and fnmatch.fnmatchcase(name, glob):
-            return True
-    return False
 
 
 def api(
@@ -208,7 +153,7 @@ def api(
     """Declare a handler method: its ``query`` record, ``body`` (a record, or ``dict`` for any JSON object),
     ``responses`` (``{201: Run}``; ``None`` for no body; a content-type string for :class:`Raw` answers), the
     error statuses it may answer beyond the common ones, and ``metric`` (``"function"``: requests are counted
-    per ``function:<name>``), the ``scope`` a token needs (default: derived, see :func:`required_scope`) and the
+    per ``function:<name>``), the ``scope`` a token needs (default: derived, see :func:`.scopes.required_scope`) and the
     request content types it ``consumes`` (declared: others are a 415, a missing one is read as JSON, and a body of
     a non-JSON type reaches the method as :class:`RawBody`; by default the body is read as JSON whatever its
     declared type, so that ``curl -d`` works). The method receives the parsed path parameters, ``query=`` and ``body=``, and returns a
@@ -434,7 +379,7 @@ class NbdeployHandler(web.RequestHandler):
             self.send_json(result, status)
 
     #: whether ``finish`` takes ``set_content_type`` (Jupyter's ``APIHandler`` does, and would otherwise force JSON's
-    #: content type; a plain tornado handler does not): set by :func:`bind_handlers` from the server's base handler
+    #: content type; a plain tornado handler does not): set by :func:`.routes.bind_handlers` from the server's base handler
     finish_sets_content_type = False
 
     def finish_as(self, data: bytes | str, content_type: str) -> None:
@@ -490,62 +435,3 @@ class NbdeployHandler(web.RequestHandler):
 
             metrics.record(self.nbd, self.metric_target, self.get_status(), time.perf_counter() - self._started)
         super().on_finish()
-
-
-def collect_handlers(modules: Sequence[str] = ()) -> list[tuple[str, type[NbdeployHandler]]]:
-    """Import every handler module (the services' by default) and return their ``default_handlers``, with
-    routes under ``/nbdeploy/api``."""
-    from ..app import Nbdeploy
-
-    routes: list[tuple[str, type[NbdeployHandler]]] = []
-    for name in modules or Nbdeploy.handler_modules():
-        module = importlib.import_module(name)
-        for route, cls in module.default_handlers:
-            routes.append((API_PREFIX + route, cls))
-    return routes
-
-
-def collect_mounted_handlers(*, standalone: bool = False) -> list[tuple[str, type[NbdeployHandler]]]:
-    """The routes services mount under prefixes of their own (``Service.mounts``: e.g. MLflow's tracking API under
-    ``/nbdeploy/mlflow``; with ``standalone`` also ``Service.serve_mounts``: the Open Inference Protocol at the
-    root). They are bound like every other route (same authentication) but are not part of nbdeploy's OpenAPI
-    document under these prefixes: they follow the API they implement."""
-    from ..app import Nbdeploy
-
-    routes: list[tuple[str, type[NbdeployHandler]]] = []
-    for prefix, name in Nbdeploy.mounted_handler_modules(standalone):
-        module = importlib.import_module(name)
-        for route, cls in module.default_handlers:
-            routes.append((prefix.rstrip("/") + route, cls))
-    return routes
-
-
-#: the operations' ``metric`` of the serving routes, matched first (see :func:`bind_handlers`)
-SERVING_METRICS = ("function", "model")
-
-
-def serves(cls: type) -> bool:
-    """Whether a handler class has a serving operation (a function call or a prediction)."""
-    return any(
-        getattr(getattr(cls, verb, None), "operation", None) is not None
-        and getattr(cls, verb).operation.metric in SERVING_METRICS
-        for verb in ("post", "get")
-    )
-
-
-def bind_handlers(
-    routes: Sequence[tuple[str, type[NbdeployHandler]]], base: type[web.RequestHandler], prefix: str = ""
-) -> list[tuple[str, type[web.RequestHandler]]]:
-    """Return concrete handlers: each nbdeploy handler with the server's authenticated ``base`` mixed in.
-
-    The serving routes (function calls, predictions, inference) come first: tornado tries the rules in order, and
-    they take nearly every request of a busy server (no path matches two of nbdeploy's routes, so the order
-    changes no answer; a test checks it)."""
-    bound = []
-    for route, cls in sorted(routes, key=lambda rc: not serves(rc[1])):
-        sets_type = bool(getattr(base, "finish_sets_content_type", False))
-        concrete = type(
-            cls.__name__, (cls, base), {"__module__": cls.__module__, "finish_sets_content_type": sets_type}
-        )
-        bound.append((prefix.rstrip("/") + route, concrete))
-    return bound

@@ -16,7 +16,9 @@ from typing import Any
 
 from .._version import __version__
 from ..schema import Record, components, schema_of
-from .base import API_PREFIX, PATH_PARAMETERS, NbdeployHandler, Operation, collect_handlers, required_scope
+from .base import API_PREFIX, PATH_PARAMETERS, NbdeployHandler, Operation
+from .routes import collect_handlers
+from .scopes import required_scope
 
 __all__ = ["ERROR_SCHEMA", "build_openapi", "mounted_routes", "operations"]
 

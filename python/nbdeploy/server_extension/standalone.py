@@ -21,16 +21,10 @@ from ..config import Settings
 from ..exceptions import AuthError, ForbiddenError
 from ..schema import Record
 from ..tokens.manager import ADMIN, Grant
-from .base import (
-    NbdeployHandler,
-    api,
-    bind_handlers,
-    collect_handlers,
-    collect_mounted_handlers,
-    handler_scope,
-    scope_allows,
-)
+from .base import NbdeployHandler, api
 from .metrics import MetricsHandler
+from .routes import bind_handlers, collect_handlers, collect_mounted_handlers
+from .scopes import handler_scope, scope_allows
 
 if TYPE_CHECKING:
     from ..jobs.clock import Clock
@@ -67,7 +61,7 @@ class TokenAuthHandler(web.RequestHandler):
         self.grant = grant
 
     def _required_scope(self) -> str:
-        """The scope the route declares (see :func:`~nbdeploy.server_extension.base.handler_scope`)."""
+        """The scope the route declares (see :func:`~nbdeploy.server_extension.scopes.handler_scope`)."""
         return handler_scope(type(self), self.request.method or "GET", dict(self.path_kwargs or {}))
 
     async def _grant(self) -> Grant:

@@ -2,7 +2,7 @@
 
 A token is created once (its secret is shown then, and only its SHA-256 is stored in the catalog), may expire,
 can be revoked and is listed with its last use. ``nbdeploy tokens create --scope invoke:churn-* --expires 30d``
-prints it; every REST route declares the scope it needs (:func:`nbdeploy.server_extension.base.required_scope`).
+prints it; every REST route declares the scope it needs (:func:`nbdeploy.server_extension.scopes.required_scope`).
 The server's own token (``NBDEPLOY_TOKEN``) keeps every right.
 """
 
