@@ -19,7 +19,7 @@ from ..forms import schema_fields
 from ..monitor import ServingStats
 from ..names import validate_name
 from ..runtime.messages import FunctionCall, Outcome
-from ..runtime.pool import PoolCache
+from ..runtime.pool_cache import PoolCache
 from ..store import Store, Version, VersionCache
 from .capture import Package, capture_cell, capture_file, capture_function
 from .records import Deployment, FunctionInfo, FunctionList, FunctionSummary, FunctionVersion, InvokeResult

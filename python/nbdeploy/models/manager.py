@@ -15,7 +15,7 @@ from ..exceptions import ClusterError, InvalidInputError, NbdeployError, NotFoun
 from ..monitor import ServingStats
 from ..names import validate_name
 from ..runtime.messages import UNREADABLE, ModelCall, Outcome
-from ..runtime.pool import PoolCache
+from ..runtime.pool_cache import PoolCache
 from ..store import Store, Version, VersionCache
 from .records import ModelInfo, ModelList, ModelReport, ModelVersion, Prediction
 from .signature import Rows, example_payload, infer_signature, parse_payload, payload_schema, rows_from_python

@@ -180,6 +180,17 @@ def _plain_parameters(value: Any) -> bool:
     return value is None or (type(value) is dict and all(type(v) in _SCALARS for v in value.values()))
 
 
+def _plain_object(value: Any, keys: frozenset[str]) -> bool:
+    """``value`` is a JSON object with no key but ``keys``."""
+    return type(value) is dict and keys.issuperset(value)
+
+
+def _given(record: R, keys: frozenset[str], data: dict[str, Any]) -> R:
+    """``record`` marked with the fields ``data`` gave, as :meth:`Record.parse` marks it (``given()``)."""
+    object.__setattr__(record, "_given", frozenset(keys.intersection(data)))
+    return record
+
+
 def _plain_request(data: Any) -> InferRequest | None:
     """The request ``data`` stands for when it is plainly valid, else ``None`` (then the schema decides).
 
@@ -188,14 +199,14 @@ def _plain_request(data: Any) -> InferRequest | None:
     null or an object of scalars; ``id`` absent, null or a string; ``outputs`` absent, null or a list of
     ``{"name", "parameters"}``. Every such request satisfies :meth:`InferRequest.json_schema` and nests far less than
     the depth limit, and the records built are those :meth:`Record.parse` builds (``given()`` included)."""
-    if type(data) is not dict or not _REQUEST_KEYS.issuperset(data):
+    if not _plain_object(data, _REQUEST_KEYS):
         return None
     raw_inputs = data.get("inputs")
     if type(raw_inputs) is not list:
         return None
     inputs = []
     for t in raw_inputs:
-        if type(t) is not dict or not _TENSOR_KEYS.issuperset(t):
+        if not _plain_object(t, _TENSOR_KEYS):
             return None
         name, shape, datatype = t.get("name"), t.get("shape"), t.get("datatype")
         values, parameters = t.get("data"), t.get("parameters")
@@ -210,8 +221,7 @@ def _plain_request(data: Any) -> InferRequest | None:
         ):
             return None
         tensor = TensorInput(name, list(shape), datatype, values, parameters)  # type: ignore[arg-type]  # one of DATATYPES
-        object.__setattr__(tensor, "_given", frozenset(_TENSOR_KEYS.intersection(t)))
-        inputs.append(tensor)
+        inputs.append(_given(tensor, _TENSOR_KEYS, t))
     request_id, parameters, raw_outputs = data.get("id"), data.get("parameters"), data.get("outputs")
     if (request_id is not None and type(request_id) is not str) or not _plain_parameters(parameters):
         return None
@@ -221,13 +231,9 @@ def _plain_request(data: Any) -> InferRequest | None:
             return None
         outputs = []
         for o in raw_outputs:
-            if type(o) is not dict or not _OUTPUT_KEYS.issuperset(o):
+            if not _plain_object(o, _OUTPUT_KEYS):
                 return None
             if type(o.get("name")) is not str or not _plain_parameters(o.get("parameters")):
                 return None
-            output = RequestedOutput(o["name"], o.get("parameters"))
-            object.__setattr__(output, "_given", frozenset(_OUTPUT_KEYS.intersection(o)))
-            outputs.append(output)
-    request = InferRequest(inputs, request_id, parameters, outputs)
-    object.__setattr__(request, "_given", frozenset(_REQUEST_KEYS.intersection(data)))
-    return request
+            outputs.append(_given(RequestedOutput(o["name"], o.get("parameters")), _OUTPUT_KEYS, o))
+    return _given(InferRequest(inputs, request_id, parameters, outputs), _REQUEST_KEYS, data)

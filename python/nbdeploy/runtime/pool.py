@@ -30,10 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ from .channel import Channel, ReplicaError
 from .messages import Outcome, decode_outcome, encode_call
 from .timings import MovingAverages
 
-__all__ = ["ActorPool", "PoolCache"]
+__all__ = ["ActorPool"]
 
 log = logging.getLogger("nbdeploy.functions")
 REFRESH_SECONDS = 5.0
@@ -77,6 +78,9 @@ class _Replica:
     @property
     def load(self) -> int:
         return len(self.queue) + self.in_flight
+
+
+_LOAD = operator.attrgetter("load")  # a replica's queued calls and batches on the wire
 
 
 def _expire(future: asyncio.Future, timeout: float) -> None:
@@ -350,7 +354,7 @@ class ActorPool:
                     replica = r
                     break
         if replica is None:  # the least-loaded replica: slow calls spread over the workers
-            replica = min(live, key=_replica_load)
+            replica = min(live, key=_LOAD)
         replica.queue.append(pending)
         self._flush(replica)
 
@@ -505,47 +509,7 @@ class ActorPool:
         return cls(client, actor_cls, actor_args, **options)
 
 
-def _replica_load(replica: _Replica) -> int:
-    return len(replica.queue) + replica.in_flight
-
-
 def _quiet(task: asyncio.Future) -> None:
     """Retrieve a background task's exception (it is reported to the calls that wait on it)."""
     if not task.cancelled():
         task.exception()
-
-
-class PoolCache:
-    """A manager's serving pools by key; each is created once, even when a burst of concurrent first requests
-    asks for it at the same moment (they all wait for the one being started)."""
-
-    def __init__(self) -> None:
-        self.pools: dict[Hashable, ActorPool] = {}
-        self._starting: dict[Hashable, asyncio.Future] = {}
-
-    async def get(self, key: Hashable, make: Callable[[], Awaitable[ActorPool]]) -> ActorPool:
-        """Return the pool for ``key``, creating it with ``make()`` unless it exists or is being created."""
-        pool = self.pools.get(key)
-        if pool is not None:
-            return pool
-        starting = self._starting.get(key)
-        if starting is None:
-            starting = asyncio.ensure_future(make())
-            self._starting[key] = starting
-
-            def stored(done: asyncio.Future) -> None:
-                self._starting.pop(key, None)
-                if not done.cancelled() and done.exception() is None:
-                    self.pools[key] = done.result()
-
-            starting.add_done_callback(stored)
-        return await asyncio.shield(starting)
-
-    def values(self) -> list[ActorPool]:
-        return list(self.pools.values())
-
-    async def aclose(self) -> None:
-        """Close every pool (they are forgotten first, so a call meanwhile starts a fresh one)."""
-        pools, self.pools = list(self.pools.values()), {}
-        for pool in pools:
-            await pool.close()
