@@ -49,6 +49,16 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def close_nbdeploy() -> None:
+    """Close this process's nbdeploy instance and its Dask clients, if it used nbdeploy: before their cluster stops,
+    or a client would try to reconnect to it (and print a traceback)."""
+    if "nbdeploy" in sys.modules:
+        import nbdeploy as nbd
+
+        nbd.default().close()
+        nbd.runtime.shutdown()
+
+
 def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     req.add_header("Content-Type", "application/json")

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from _http import free_port, load_each, post, stop, wait_until_up
+from _http import close_nbdeploy, free_port, load_each, post, stop, wait_until_up
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -126,11 +126,7 @@ def main() -> None:
             "tornado (>=0.75)"
         )
     finally:
-        if "nbdeploy" in sys.modules:  # this process's client goes first, or it would try to reconnect to the cluster
-            import nbdeploy as nbd
-
-            nbd.default().close()
-            nbd.runtime.shutdown()
+        close_nbdeploy()
         for p in procs:
             stop(p)
         cluster.close()

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from _http import free_port, load_each, post, stop
+from _http import close_nbdeploy, free_port, load_each, post, stop
 
 FEATURES = [f"f{i}" for i in range(8)]
 
@@ -257,11 +257,7 @@ def main() -> None:
             nbd.models.put(model, "bench", sample_input=X.head(100))
         bench_batch(args, model)
     finally:
-        if "nbdeploy" in sys.modules:  # close this process's clients before their cluster goes
-            import nbdeploy as nbd
-
-            nbd.default().close()
-            nbd.runtime.shutdown()
+        close_nbdeploy()
         cluster.close()
         shutil.rmtree(home, ignore_errors=True)
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.request
 
-from _http import free_port, load_each, post, stop, wait_until_up
+from _http import close_nbdeploy, free_port, load_each, post, stop, wait_until_up
 
 FEATURES = 8
 MLSERVER = "MLServer 1.7"
@@ -125,11 +125,7 @@ def main() -> None:
     finally:
         for p in procs:
             stop(p)
-        if "nbdeploy" in sys.modules:
-            import nbdeploy as nbd
-
-            nbd.default().close()
-            nbd.runtime.shutdown()
+        close_nbdeploy()
         shutil.rmtree(home, ignore_errors=True)
 
     print(f"\nOpen Inference Protocol, one-row JSON infer requests, {args.duration:g} s per run")
